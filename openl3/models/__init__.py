@@ -1,0 +1,187 @@
+"""L3-Net embedding models: building the towers and loading the official weights.
+
+TensorFlow, Keras and kapre are imported only when a model is built.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..validation import FRONTENDS, check_choice
+from .frontends import kapre_frontend, kapre_v0_1_4_magnitude_to_decibel
+from .registry import resolve_weight_path
+from .specs import (
+    AUDIO_TOWER,
+    IMAGE_SIZE,
+    IMAGE_TOWER,
+    WINDOW_SAMPLES,
+    Tower,
+    final_pool,
+    input_repr_spec,
+)
+from .tower import build_tower
+from .weights import assign_weights, read_weight_file
+
+__all__ = [
+    "get_audio_embedding_model_path",
+    "get_image_embedding_model_path",
+    "kapre_v0_1_4_magnitude_to_decibel",
+    "load_audio_embedding_model",
+    "load_audio_embedding_model_from_path",
+    "load_image_embedding_model",
+    "load_image_embedding_model_from_path",
+]
+
+
+def get_audio_embedding_model_path(input_repr: str, content_type: str) -> str:
+    """Return the local path to the weight file of an audio model.
+
+    Parameters
+    ----------
+    input_repr : "linear", "mel128", or "mel256"
+        Spectrogram representation used for model.
+    content_type : "music" or "env"
+        Type of content used to train embedding.
+
+    Returns
+    -------
+    output_path : str
+        Path to the weight file.
+    """
+    return resolve_weight_path("audio", input_repr, content_type)
+
+
+def get_image_embedding_model_path(input_repr: str, content_type: str) -> str:
+    """Return the local path to the weight file of an image model.
+
+    Parameters
+    ----------
+    input_repr : "linear", "mel128", or "mel256"
+        Spectrogram representation of the audio tower the image model was trained with.
+    content_type : "music" or "env"
+        Type of content used to train embedding.
+
+    Returns
+    -------
+    output_path : str
+        Path to the weight file.
+    """
+    return resolve_weight_path("image", input_repr, content_type)
+
+
+def _finish(inputs: Any, x: Any, tower: Tower, pool: tuple[int, int], path: str, name: str) -> Any:
+    """Build the tower on ``x``, wrap it into a model and load the weights of ``path``."""
+    import keras
+
+    file_layers = read_weight_file(path)  # fail on a bad file before building anything
+    embedding, weighted = build_tower(x, tower, pool)
+    model = keras.Model(inputs, embedding, name=name)
+    assign_weights(weighted, file_layers, path, tower)
+    return model
+
+
+def load_audio_embedding_model_from_path(
+    model_path: str, input_repr: str, embedding_size: int, frontend: str = "kapre"
+) -> Any:
+    """Load an audio embedding model with the weights of a given file.
+
+    Parameters
+    ----------
+    model_path : str
+        Path to the weights (``.h5``, or ``.h5.gz`` as published).
+    input_repr : "linear", "mel128", or "mel256"
+        Spectrogram representation used for audio model.
+    embedding_size : 6144 or 512
+        Embedding dimensionality.
+    frontend : "kapre" or "librosa"
+        With "kapre" the spectrogram is computed inside the model, which then takes
+        (batch, 1, 48000) audio; with "librosa" the model takes (batch, freq, time, 1)
+        spectrograms computed beforehand.
+
+    Returns
+    -------
+    model : keras.Model
+        Model object.
+    """
+    import keras
+
+    spec = input_repr_spec(input_repr)
+    pool = final_pool(AUDIO_TOWER, spec, embedding_size)
+    check_choice(frontend, "frontend", FRONTENDS)
+    if frontend == "kapre":
+        inputs = keras.Input(shape=(1, WINDOW_SAMPLES), dtype="float32")
+        x = kapre_frontend(inputs, spec)
+    else:
+        inputs = x = keras.Input(shape=spec.input_shape, dtype="float32")
+    name = f"openl3_audio_{input_repr}_{embedding_size}_{frontend}"
+    return _finish(inputs, x, AUDIO_TOWER, pool, model_path, name)
+
+
+def load_audio_embedding_model(
+    input_repr: str, content_type: str, embedding_size: int, frontend: str = "kapre"
+) -> Any:
+    """Return an audio embedding model with the given characteristics.
+
+    Parameters
+    ----------
+    input_repr : "linear", "mel128", or "mel256"
+        Spectrogram representation used for audio model.
+    content_type : "music" or "env"
+        Type of content used to train embedding.
+    embedding_size : 6144 or 512
+        Embedding dimensionality.
+    frontend : "kapre" or "librosa"
+        The audio frontend (see :func:`load_audio_embedding_model_from_path`).
+
+    Returns
+    -------
+    model : keras.Model
+        Model object.
+    """
+    final_pool(AUDIO_TOWER, input_repr_spec(input_repr), embedding_size)
+    path = get_audio_embedding_model_path(input_repr, content_type)
+    return load_audio_embedding_model_from_path(path, input_repr, embedding_size, frontend)
+
+
+def load_image_embedding_model_from_path(model_path: str, embedding_size: int) -> Any:
+    """Load an image embedding model with the weights of a given file.
+
+    Parameters
+    ----------
+    model_path : str
+        Path to the weights (``.h5``, or ``.h5.gz`` as published).
+    embedding_size : 8192 or 512
+        Embedding dimensionality.
+
+    Returns
+    -------
+    model : keras.Model
+        Model object, taking (batch, 224, 224, 3) images.
+    """
+    import keras
+
+    pool = final_pool(IMAGE_TOWER, None, embedding_size)
+    inputs = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 3), dtype="float32")
+    return _finish(inputs, inputs, IMAGE_TOWER, pool, model_path, f"openl3_image_{embedding_size}")
+
+
+def load_image_embedding_model(input_repr: str, content_type: str, embedding_size: int) -> Any:
+    """Return an image embedding model with the given characteristics.
+
+    Parameters
+    ----------
+    input_repr : "linear", "mel128", or "mel256"
+        Spectrogram representation of the audio tower the model was trained with.
+    content_type : "music" or "env"
+        Type of content used to train embedding.
+    embedding_size : 8192 or 512
+        Embedding dimensionality.
+
+    Returns
+    -------
+    model : keras.Model
+        Model object.
+    """
+    final_pool(IMAGE_TOWER, None, embedding_size)
+    path = get_image_embedding_model_path(input_repr, content_type)
+    return load_image_embedding_model_from_path(path, embedding_size)

@@ -1,0 +1,143 @@
+"""Spectrogram frontends: kapre layers inside the model, or librosa on the CPU before it.
+
+Both end with the decibel rule of kapre 0.1.4 that the L3-Net models were trained with:
+``10 * log10(max(S, amin))``, minus the window's maximum, clipped below at ``-dynamic_range``.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .specs import SPEC_HOP, TARGET_SR, InputRepr
+
+
+def _magnitude_to_decibel(
+    x: Any, ops: ModuleType, ref_value: float, amin: float, dynamic_range: float
+) -> Any:
+    """Apply the kapre 0.1.4 decibel rule with numpy or ``keras.ops`` as ``ops``."""
+    log10 = np.log(10.0)
+    log_spec = 10.0 * ops.log(ops.maximum(x, amin)) / log10
+    log_spec = log_spec - 10.0 * np.log10(max(amin, ref_value))
+    ndim = len(x.shape)
+    axis = tuple(range(1, ndim)) if ndim > 1 else None
+    log_spec = log_spec - ops.max(log_spec, axis=axis, keepdims=True)
+    return ops.maximum(log_spec, -dynamic_range)
+
+
+def kapre_v0_1_4_magnitude_to_decibel(
+    x: Any, ref_value: float = 1.0, amin: float = 1e-10, dynamic_range: float = 80.0
+) -> Any:
+    """Convert a batch of magnitude spectrograms to decibels as kapre 0.1.4 did.
+
+    Each item of the batch (first axis) is normalised by its own maximum, so every
+    value lies in ``[-dynamic_range, 0]``.
+
+    Parameters
+    ----------
+    x : tensor or np.ndarray
+        Magnitudes, batch first. numpy arrays stay numpy; tensors use ``keras.ops``.
+    ref_value : float
+        Reference magnitude for 0 dB before the per-item normalisation.
+    amin : float
+        Floor applied to magnitudes before the logarithm.
+    dynamic_range : float
+        Range kept below each item's maximum, in dB.
+
+    Returns
+    -------
+    tensor or np.ndarray
+        Decibels, same shape as ``x``.
+    """
+    if isinstance(x, np.ndarray):
+        return _magnitude_to_decibel(x, np, ref_value, amin, dynamic_range)
+    from keras import ops
+
+    return _magnitude_to_decibel(x, ops, ref_value, amin, dynamic_range)
+
+
+def kapre_frontend(inputs: Any, spec: InputRepr) -> Any:
+    """Apply the kapre spectrogram layers to a (batch, 1, 48000) input tensor.
+
+    Returns the (batch, freq, time, 1) decibel spectrogram tensor the tower takes.
+    """
+    from kapre.time_frequency import STFT, ApplyFilterbank, Magnitude
+    from keras import layers
+
+    x = STFT(
+        n_fft=spec.n_fft,
+        hop_length=SPEC_HOP,
+        pad_end=spec.n_mels is not None,
+        input_data_format="channels_first",
+        output_data_format="channels_last",
+    )(inputs)
+    x = Magnitude()(x)
+    if spec.n_mels:
+        mel = {
+            "sample_rate": TARGET_SR,
+            "n_freq": spec.n_fft // 2 + 1,
+            "n_mels": spec.n_mels,
+            "f_min": 0.0,
+            "f_max": TARGET_SR / 2,
+            "htk": False,
+            "norm": "slaney",
+        }
+        x = ApplyFilterbank(type="mel", filterbank_kwargs=mel, data_format="channels_last")(x)
+    x = layers.Permute((2, 1, 3))(x)  # (time, freq, 1) -> (freq, time, 1)
+    return layers.Lambda(kapre_v0_1_4_magnitude_to_decibel, name="magnitude_to_decibel")(x)
+
+
+_MEL_BASES: dict[int, np.ndarray] = {}
+
+
+def _mel_basis(n_fft: int, n_mels: int) -> np.ndarray:
+    """Slaney-normalised mel filterbank (cached), fmin 0, fmax at Nyquist."""
+    key = (n_fft, n_mels)
+    if key not in _MEL_BASES:
+        import librosa
+
+        _MEL_BASES[key] = librosa.filters.mel(
+            sr=TARGET_SR,
+            n_fft=n_fft,
+            n_mels=n_mels,
+            fmin=0.0,
+            fmax=TARGET_SR / 2,
+            htk=False,
+            norm="slaney",
+        )
+    return _MEL_BASES[key]
+
+
+def librosa_frontend(windows: np.ndarray, spec: InputRepr) -> np.ndarray:
+    """Compute the tower input for a batch of windows with librosa, on the CPU.
+
+    Parameters
+    ----------
+    windows : np.ndarray [shape=(n, 48000)]
+        One-second windows at 48 kHz.
+    spec : InputRepr
+        The representation to compute.
+
+    Returns
+    -------
+    np.ndarray [shape=(n, freq, time, 1)], float32
+        Decibel spectrograms, each window normalised by its own maximum.
+    """
+    import librosa
+
+    magnitude = np.abs(
+        librosa.stft(
+            windows,
+            n_fft=spec.n_fft,
+            hop_length=SPEC_HOP,
+            window="hann",
+            center=spec.n_mels is not None,
+            pad_mode="constant",
+        )
+    )
+    if spec.n_mels:
+        magnitude = np.einsum("mf,nft->nmt", _mel_basis(spec.n_fft, spec.n_mels), magnitude)
+    decibels = kapre_v0_1_4_magnitude_to_decibel(magnitude)
+    return decibels[..., np.newaxis].astype(np.float32, copy=False)

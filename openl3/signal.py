@@ -1,0 +1,135 @@
+"""The 48 kHz mono signal of an audio array, produced block by block in bounded memory.
+
+OpenL3 0.4.2 downmixes the whole array (mean over channels), resamples it whole with
+resampy 0.2's ``kaiser_best`` filter, then frames it. Here the same arithmetic runs on
+blocks of output samples. resampy advances its read position by adding the time step
+once per output sample, so its rounding drifts with the length of the signal; carrying
+that running position from block to block reproduces the whole-signal result bit for
+bit, while memory stays bounded by the block size whatever the length.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+
+import numpy as np
+
+from .exceptions import OpenL3Error
+from .models.specs import TARGET_SR
+
+#: Output samples produced per block (about 5.5 s at 48 kHz).
+BLOCK_SAMPLES = 1 << 18
+#: The resampy filter of OpenL3 0.4.2.
+RESAMPLE_FILTER = "kaiser_best"
+
+
+def mono_block(audio: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Downmix ``audio[start:stop]`` to mono as 0.4.2 does, as floating point.
+
+    The mean over channels keeps numpy's dtype rules (float32 stays float32, integers
+    become float64). Integer mono audio becomes float64 without rescaling: resampy 0.2
+    would otherwise truncate it, and the frontends normalise every window anyway.
+    """
+    block = audio[max(start, 0) : stop]
+    if block.ndim == 2:
+        block = np.mean(block, axis=1)
+    if block.dtype not in (np.float32, np.float64):
+        block = block.astype(np.float64)
+    return np.ascontiguousarray(block)
+
+
+def resampled_length(n_samples: int, sr: float) -> int:
+    """Length of ``n_samples`` at ``sr`` once resampled to 48 kHz, as resampy computes it."""
+    if sr == TARGET_SR:
+        return n_samples
+    return int(n_samples * (float(TARGET_SR) / sr))
+
+
+@functools.lru_cache(maxsize=8)
+def _filter_tables(ratio: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Return the ``kaiser_best`` table scaled for ``ratio``, its differences and its size."""
+    from resampy.filters import get_filter
+
+    window, table_size, _ = get_filter(RESAMPLE_FILTER)
+    if ratio < 1:
+        window = window * ratio
+    delta = np.zeros_like(window)
+    delta[:-1] = np.diff(window)
+    return window, delta, table_size
+
+
+@functools.cache
+def _kernel():
+    """Compile (once, cached on disk) the band-limited interpolation loop."""
+    import numba
+
+    @numba.njit(nogil=True, cache=True)
+    def interpolate(x, x_start, n_input, y, time, step, scale, window, delta, table_size):
+        # Output k sits at input position `time`, which grows by `step` per output.
+        index_step = int(scale * table_size)
+        n_window = window.shape[0]
+        for k in range(y.shape[0]):
+            whole = int(time)
+            frac = scale * (time - whole)
+            position = frac * table_size
+            offset = int(position)
+            eta = position - offset
+            for i in range(min(whole + 1, (n_window - offset) // index_step)):
+                tap = offset + i * index_step
+                y[k] += (window[tap] + eta * delta[tap]) * x[whole - i - x_start]
+            frac = scale - frac
+            position = frac * table_size
+            offset = int(position)
+            eta = position - offset
+            for i in range(min(n_input - whole - 1, (n_window - offset) // index_step)):
+                tap = offset + i * index_step
+                y[k] += (window[tap] + eta * delta[tap]) * x[whole + i + 1 - x_start]
+            time += step
+        return time
+
+    return interpolate
+
+
+def _resampled_blocks(audio: np.ndarray, sr: float) -> Iterator[np.ndarray]:
+    """Resample ``audio`` to 48 kHz block by block, exactly as resampy 0.2 does whole."""
+    n_input = len(audio)
+    n_output = resampled_length(n_input, sr)
+    if n_output < 1:
+        raise OpenL3Error(
+            f"Invalid audio: {n_input} samples at {sr} Hz are too few to resample to {TARGET_SR} Hz."
+        )
+    ratio = float(TARGET_SR) / sr
+    step, scale = 1.0 / ratio, min(1.0, ratio)
+    window, delta, table_size = _filter_tables(ratio)
+    reach = len(window) // int(scale * table_size) + 2  # input samples the filter spans per side
+    interpolate, time = _kernel(), 0.0
+    for first in range(0, n_output, BLOCK_SAMPLES):
+        count = min(BLOCK_SAMPLES, n_output - first)
+        x_start = max(int(time) - reach, 0)
+        x = mono_block(audio, x_start, int(time + count * step) + reach + 2)
+        y = np.zeros(count, dtype=x.dtype)
+        time = interpolate(x, x_start, n_input, y, time, step, scale, window, delta, table_size)
+        yield y
+
+
+def iter_signal_blocks(audio: np.ndarray, sr: float) -> Iterator[np.ndarray]:
+    """Yield consecutive blocks of the 48 kHz mono signal of ``audio``.
+
+    Parameters
+    ----------
+    audio : np.ndarray [shape=(N,) or (N, C)]
+        Validated audio.
+    sr : float
+        Its sample rate.
+
+    Yields
+    ------
+    np.ndarray
+        Float blocks whose concatenation has :func:`resampled_length` samples.
+    """
+    if sr != TARGET_SR:
+        yield from _resampled_blocks(audio, sr)
+        return
+    for start in range(0, len(audio), BLOCK_SAMPLES):
+        yield mono_block(audio, start, start + BLOCK_SAMPLES)

@@ -1,0 +1,132 @@
+"""Argument validation in one place: every message names the argument and its value."""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .exceptions import OpenL3Error, OpenL3Warning
+
+INPUT_REPRS = ("linear", "mel128", "mel256")
+CONTENT_TYPES = ("music", "env")
+AUDIO_EMBEDDING_SIZES = (6144, 512)
+IMAGE_EMBEDDING_SIZES = (8192, 512)
+FRONTENDS = ("kapre", "librosa")
+
+#: Rows scanned at a time when checking large arrays, so checks need no full-size temporaries.
+SCAN_ROWS = 1 << 18
+
+
+def check_choice(value: Any, name: str, choices: Sequence[Any]) -> Any:
+    """Return ``value`` if it is one of ``choices``, else raise naming ``name``."""
+    if isinstance(value, bool) or value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise OpenL3Error(f"Invalid {name} {value!r}: expected one of {allowed}.")
+    return value
+
+
+def check_positive_real(value: Any, name: str) -> float:
+    """Return ``value`` as a float if it is a finite real number greater than zero."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise OpenL3Error(f"Invalid {name} {value!r}: expected a positive number.")
+    if not np.isfinite(value) or value <= 0:
+        raise OpenL3Error(f"Invalid {name} {value!r}: expected a positive number.")
+    return float(value)
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """Return ``value`` as an int if it is an integer greater than zero."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise OpenL3Error(f"Invalid {name} {value!r}: expected a positive integer.")
+    return int(value)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Return ``value`` if it is exactly True or False."""
+    if not isinstance(value, bool | np.bool_):
+        raise OpenL3Error(f"Invalid {name} {value!r}: expected True or False.")
+    return bool(value)
+
+
+def check_hop_size(hop_size: Any, sample_rate: int) -> int:
+    """Validate a hop size in seconds and return it in samples at ``sample_rate``."""
+    hop_size = check_positive_real(hop_size, "hop_size")
+    hop_samples = int(hop_size * sample_rate)
+    if hop_samples < 1:
+        raise OpenL3Error(f"Invalid hop_size {hop_size!r}: shorter than one sample at {sample_rate} Hz.")
+    return hop_samples
+
+
+def scan_array(array: np.ndarray) -> tuple[bool, bool]:
+    """Return ``(all_finite, any_nonzero)`` for ``array``, scanning it in row blocks."""
+    all_finite, any_nonzero = True, False
+    for start in range(0, max(len(array), 1), SCAN_ROWS):
+        block = array[start : start + SCAN_ROWS]
+        if all_finite and block.dtype.kind in "fc":
+            all_finite = bool(np.isfinite(block).all())
+        any_nonzero = any_nonzero or bool(np.any(block))
+        if not all_finite:
+            break
+    return all_finite, any_nonzero
+
+
+def check_numeric_array(array: Any, name: str) -> np.ndarray:
+    """Return ``array`` as an ndarray of real numbers, or raise naming ``name``."""
+    if not isinstance(array, np.ndarray):
+        raise OpenL3Error(f"Invalid {name}: expected a numpy array, got {type(array).__name__}.")
+    if array.dtype.kind not in "iuf":
+        raise OpenL3Error(f"Invalid {name}: expected real numbers, got dtype {array.dtype}.")
+    return array
+
+
+def check_audio(audio: Any, name: str = "audio") -> np.ndarray:
+    """Validate one audio array as OpenL3 0.4.2 does, in its order of checks.
+
+    Empty is an error, all zeros a warning, more than two dimensions an error. Arrays
+    with NaN or infinite samples are also rejected, which 0.4.2 did not check.
+    """
+    audio = check_numeric_array(audio, name)
+    if audio.size == 0:
+        raise OpenL3Error(f"Invalid {name}: the array is empty.")
+    all_finite, any_nonzero = scan_array(audio)
+    if not any_nonzero:
+        warnings.warn(f"Provided {name} is all zeros.", OpenL3Warning, stacklevel=3)
+    if audio.ndim > 2:
+        raise OpenL3Error(
+            f"Invalid {name}: expected shape (samples,) or (samples, channels), "
+            f"got {audio.ndim} dimensions {audio.shape}."
+        )
+    if not all_finite:
+        raise OpenL3Error(f"Invalid {name}: it contains NaN or infinite samples.")
+    return audio
+
+
+def pair_inputs(items: Any, rates: Any, item_name: str, rate_name: str) -> tuple[list, list, bool]:
+    """Pair one input or a list of inputs with one rate or a list of rates.
+
+    Returns
+    -------
+    items : list
+        The inputs as a list.
+    rates : list
+        One rate per input.
+    is_list : bool
+        Whether the inputs were given as a list (results are then lists too).
+    """
+    if isinstance(items, list | tuple):
+        if len(items) == 0:
+            raise OpenL3Error(f"Invalid {item_name}: the list is empty.")
+        if isinstance(rates, list | tuple | np.ndarray):
+            if len(rates) != len(items):
+                raise OpenL3Error(
+                    f"Invalid {rate_name}: {len(rates)} values given for {len(items)} {item_name} arrays."
+                )
+            return list(items), list(rates), True
+        return list(items), [rates] * len(items), True
+    if isinstance(rates, list | tuple):
+        raise OpenL3Error(f"Invalid {rate_name}: a list of rates was given for a single {item_name} array.")
+    return [items], [rates], False

@@ -1,0 +1,4 @@
+"""Version of the openl3 package."""
+
+version = "0.5.0.dev0"
+short_version = ".".join(version.split(".")[:2])
