@@ -3,7 +3,7 @@
 Importing the package is cheap: TensorFlow, Keras, kapre and librosa load on first use.
 """
 
-from . import models
+from . import core, models
 from .audio import get_audio_embedding, preprocess_audio
 from .exceptions import OpenL3Error, OpenL3Warning
 from .outputs import get_output_path, process_audio_file
@@ -13,6 +13,7 @@ __all__ = [
     "OpenL3Error",
     "OpenL3Warning",
     "__version__",
+    "core",
     "get_audio_embedding",
     "get_output_path",
     "models",

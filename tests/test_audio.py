@@ -1,0 +1,312 @@
+"""Audio preprocessing and embeddings: each rule of SPEC.md on its own, on generated signals."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import resampy
+
+import openl3
+from helpers import noise, tone
+from openl3 import OpenL3Error, OpenL3Warning
+from openl3.audio import AudioWindows
+
+
+def framed_like_0_4_2(audio, sr, hop_size, center):
+    """Frame a whole signal as SPEC.md describes 0.4.2 doing it (pad, then stride)."""
+    if audio.ndim == 2:
+        audio = np.mean(audio, axis=1)
+    if sr != 48000:
+        audio = resampy.resample(audio, sr, 48000, filter="kaiser_best")
+    hop = int(hop_size * 48000)
+    if center:
+        audio = np.concatenate([np.zeros(24000), audio])
+    if len(audio) < 48000:
+        pad = 48000 - len(audio)
+    else:
+        pad = int(np.ceil((len(audio) - 48000) / hop)) * hop - (len(audio) - 48000)
+    audio = np.concatenate([audio, np.zeros(pad)])
+    n = 1 + (len(audio) - 48000) // hop
+    return np.stack([audio[i * hop : i * hop + 48000] for i in range(n)])
+
+
+def quiet(function, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OpenL3Warning)
+        return function(*args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "sr", "hop_size", "center", "channels"),
+    [
+        (2.5, 48000, 0.1, True, 0),
+        (2.5, 48000, 0.1, False, 0),
+        (1.0, 48000, 0.25, False, 0),
+        (0.3, 8000, 0.1, True, 0),
+        (3.7, 44100, 0.5, True, 2),
+        (1.7, 32000, 0.33, False, 2),
+        (12.0, 22050, 1.0, True, 0),
+    ],
+)
+def test_windows_equal_0_4_2_framing_bit_for_bit(seconds, sr, hop_size, center, channels):
+    audio = noise(seconds, sr, seed=5, channels=channels)
+    windows = quiet(openl3.preprocess_audio, audio, sr, hop_size=hop_size, center=center)
+    expected = framed_like_0_4_2(audio, sr, hop_size, center)
+    assert windows.shape == (len(expected), 1, 48000)
+    assert windows.dtype == np.float32
+    np.testing.assert_array_equal(windows[:, 0, :], expected.astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    ("samples", "hop_size", "center", "count"),
+    [
+        (48000, 0.1, False, 1),
+        (48000, 0.1, True, 6),  # 72000 padded samples: 1 + ceil(24000 / 4800)
+        (120000, 0.1, True, 21),
+        (48001, 0.1, False, 2),  # one sample past the window: padded to a whole hop
+        (1000, 0.1, True, 1),  # shorter than a window: padded to one window
+        (96000, 0.5, False, 3),
+    ],
+)
+def test_window_count_and_timestamps(samples, hop_size, center, count):
+    source = quiet(AudioWindows, np.ones(samples), 48000, hop_size, center)
+    assert source.n_items == count
+    np.testing.assert_array_equal(source.timestamps, np.arange(count) * hop_size)
+
+
+def test_centering_puts_half_a_window_of_zeros_first():
+    audio = np.ones(96000)
+    centered = openl3.preprocess_audio(audio, 48000, center=True)
+    assert not centered[0, 0, :24000].any()
+    assert (centered[0, 0, 24000:] == 1).all()
+    plain = openl3.preprocess_audio(audio, 48000, center=False)
+    assert (plain[0, 0] == 1).all()
+
+
+def test_end_padding_is_zeros():
+    windows = openl3.preprocess_audio(np.ones(48000 + 100), 48000, hop_size=0.1, center=False)
+    assert windows.shape[0] == 2
+    assert (windows[1, 0, : 48000 - 4800 + 100] == 1).all()
+    assert not windows[1, 0, 48000 - 4800 + 100 :].any()
+
+
+def test_list_input_stacks_windows_of_each_array():
+    first, second = noise(1.0, 48000, seed=1), noise(1.5, 16000, seed=2)
+    stacked = openl3.preprocess_audio([first, second], [48000, 16000], center=False, hop_size=0.5)
+    single = [
+        openl3.preprocess_audio(a, s, center=False, hop_size=0.5)
+        for a, s in ((first, 48000), (second, 16000))
+    ]
+    np.testing.assert_array_equal(stacked, np.concatenate(single))
+
+
+def test_librosa_preprocessing_gives_normalised_spectrograms():
+    audio = tone(1.2, 48000, channels=2)
+    for input_repr, shape in (("linear", (257, 197)), ("mel128", (128, 199)), ("mel256", (256, 199))):
+        features = openl3.preprocess_audio(audio, 48000, input_repr=input_repr, hop_size=0.5)
+        assert features.shape == (3, *shape, 1)
+        assert features.dtype == np.float32
+        assert features.max(axis=(1, 2, 3)) == pytest.approx(0.0)
+        assert features.min() >= -80.0
+
+
+def test_embedding_shapes_and_timestamps(mel128_model):
+    emb, ts = openl3.get_audio_embedding(
+        tone(1.2, 48000), 48000, model=mel128_model, hop_size=0.5, verbose=False
+    )
+    assert emb.shape == (3, 512) and emb.dtype == np.float32  # 81600 padded samples
+    np.testing.assert_array_equal(ts, [0.0, 0.5, 1.0])
+
+
+def test_stereo_is_the_mean_of_its_channels(mel128_model):
+    stereo = tone(1.0, 48000, channels=2)
+    emb_stereo, _ = openl3.get_audio_embedding(stereo, 48000, model=mel128_model, hop_size=0.5, verbose=False)
+    emb_mono, _ = openl3.get_audio_embedding(
+        stereo.mean(axis=1), 48000, model=mel128_model, hop_size=0.5, verbose=False
+    )
+    np.testing.assert_array_equal(emb_stereo, emb_mono)
+
+
+@pytest.mark.parametrize(("dtype", "sr"), [(np.int16, 16000), (np.int32, 48000), (np.float32, 48000)])
+def test_samples_are_taken_at_their_numeric_value(mel128_model, dtype, sr):
+    scale = np.iinfo(dtype).max / 4 if np.issubdtype(dtype, np.integer) else 1
+    audio = (noise(1.0, sr, seed=4) * scale).astype(dtype)
+    emb, _ = openl3.get_audio_embedding(audio, sr, model=mel128_model, hop_size=0.5, verbose=False)
+    as_float, _ = openl3.get_audio_embedding(
+        audio.astype(np.float64), sr, model=mel128_model, hop_size=0.5, verbose=False
+    )
+    np.testing.assert_array_equal(emb, as_float)
+
+
+def test_sample_scale_cancels_out(mel128_model):
+    audio = noise(1.0, 48000, seed=4)
+    emb, _ = openl3.get_audio_embedding(audio * 1000, 48000, model=mel128_model, hop_size=0.5, verbose=False)
+    reference, _ = openl3.get_audio_embedding(audio, 48000, model=mel128_model, hop_size=0.5, verbose=False)
+    # Each window is normalised by its own maximum, so a constant gain changes nothing.
+    np.testing.assert_allclose(emb, reference, rtol=0, atol=1e-5 * np.abs(reference).max())
+
+
+def test_batches_span_arrays_without_changing_results(mel128_model):
+    audio = [tone(1.3, 48000, 300), noise(1.1, 22050, seed=9), tone(2.0, 16000, 1000, channels=2)]
+    rates = [48000, 22050, 16000]
+    results = [
+        openl3.get_audio_embedding(
+            audio, rates, model=mel128_model, hop_size=0.4, batch_size=b, verbose=False
+        )
+        for b in (1, 3, 32)
+    ]
+    for embeddings, timestamps in results[1:]:
+        assert len(embeddings) == len(timestamps) == 3
+        for got, expected in zip(embeddings, results[0][0], strict=True):
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    single, _ = openl3.get_audio_embedding(audio[1], 22050, model=mel128_model, hop_size=0.4, verbose=False)
+    np.testing.assert_allclose(results[2][0][1], single, rtol=1e-5, atol=1e-5 * np.abs(single).max())
+
+
+def test_one_rate_serves_a_whole_list(mel128_model):
+    audio = [tone(1.0, 48000), tone(1.5, 48000, 880)]
+    embeddings, timestamps = openl3.get_audio_embedding(
+        audio, 48000, model=mel128_model, hop_size=0.5, verbose=False
+    )
+    assert [e.shape[0] for e in embeddings] == [2, 3]
+    assert [len(t) for t in timestamps] == [2, 3]
+
+
+def test_librosa_frontend_is_close_to_kapre(mel128_model, mel128_librosa_model):
+    audio = noise(1.5, 48000, seed=11)
+    kapre, _ = openl3.get_audio_embedding(audio, 48000, model=mel128_model, hop_size=0.5, verbose=False)
+    librosa, _ = openl3.get_audio_embedding(
+        audio, 48000, model=mel128_librosa_model, frontend="librosa", hop_size=0.5, verbose=False
+    )
+    assert librosa.shape == kapre.shape
+    # kapre pads the STFT at the end, librosa on both sides: close, not identical (SPEC.md).
+    assert not np.array_equal(librosa, kapre)
+    assert np.corrcoef(librosa.ravel(), kapre.ravel())[0, 1] > 0.9
+
+
+def test_librosa_frontend_infers_input_repr_from_the_model(mel128_librosa_model):
+    audio = tone(1.0, 48000)
+    inferred, _ = openl3.get_audio_embedding(
+        audio, 48000, model=mel128_librosa_model, frontend="librosa", verbose=False
+    )
+    explicit, _ = openl3.get_audio_embedding(
+        audio, 48000, model=mel128_librosa_model, frontend="librosa", input_repr="mel128", verbose=False
+    )
+    np.testing.assert_array_equal(inferred, explicit)
+    with pytest.raises(OpenL3Error, match="input_repr mel256"):
+        openl3.get_audio_embedding(
+            audio, 48000, model=mel128_librosa_model, frontend="librosa", input_repr="mel256"
+        )
+
+
+def test_model_is_loaded_from_weights_dir_with_mel256_default(weights_env, mel128_model):
+    audio = tone(1.0, 48000)
+    loaded, _ = openl3.get_audio_embedding(
+        audio, 48000, input_repr="mel128", embedding_size=512, verbose=False
+    )
+    given, _ = openl3.get_audio_embedding(audio, 48000, model=mel128_model, verbose=False)
+    np.testing.assert_array_equal(loaded, given)
+    default, _ = openl3.get_audio_embedding(audio, 48000, embedding_size=512, hop_size=0.5, verbose=False)
+    mel256 = openl3.models.load_audio_embedding_model("mel256", "music", 512)
+    explicit, _ = openl3.get_audio_embedding(audio, 48000, model=mel256, hop_size=0.5, verbose=False)
+    np.testing.assert_array_equal(default, explicit)
+
+
+def test_progress_bar_only_when_verbose(mel128_model, capsys):
+    openl3.get_audio_embedding(tone(1.0, 48000), 48000, model=mel128_model, hop_size=0.5, verbose=False)
+    assert capsys.readouterr().err == ""
+    openl3.get_audio_embedding(tone(1.0, 48000), 48000, model=mel128_model, hop_size=0.5, verbose=True)
+    assert "window" in capsys.readouterr().err
+
+
+def test_short_and_silent_audio_warn():
+    with pytest.warns(OpenL3Warning, match="shorter than window size"):
+        openl3.preprocess_audio(np.ones(100), 48000)
+    with pytest.warns(OpenL3Warning, match="all zeros"):
+        openl3.preprocess_audio(np.zeros(48000), 48000)
+
+
+def test_window_buffer_stays_bounded_on_long_audio():
+    from openl3.signal import BLOCK_SAMPLES
+
+    source = AudioWindows(noise(60.0, 44100, channels=2), 44100, 0.1, True)
+    largest = 0
+    for start in range(0, source.n_items, 32):
+        source.read(start, min(32, source.n_items - start))
+        largest = max(largest, len(source._buffer))
+    assert largest <= 48000 + 32 * 4800 + BLOCK_SAMPLES
+
+
+BAD_AUDIO = [
+    (np.zeros(0), "empty"),
+    (np.ones((10, 2, 2)), "3 dimensions"),
+    (np.array([0.1, np.nan, 0.2] * 1000), "NaN or infinite"),
+    (np.array([0.1, np.inf] * 1000), "NaN or infinite"),
+    ("not audio", "numpy array"),
+    (np.array(["a", "b"]), "real numbers"),
+]
+
+
+@pytest.mark.parametrize(("audio", "message"), BAD_AUDIO)
+def test_bad_audio_is_an_error(audio, message):
+    with pytest.raises(OpenL3Error, match=message):
+        quiet(openl3.preprocess_audio, audio, 48000)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"sr": 0}, "sr 0"),
+        ({"sr": -44100}, "sr -44100"),
+        ({"sr": "44100"}, "sr '44100'"),
+        ({"sr": None}, "sr None"),
+        ({"sr": True}, "sr True"),
+        ({"hop_size": 0}, "hop_size 0"),
+        ({"hop_size": -0.1}, "hop_size -0.1"),
+        ({"hop_size": "0.1"}, "hop_size '0.1'"),
+        ({"hop_size": 1e-9}, "shorter than one sample"),
+        ({"center": 1}, "center 1"),
+        ({"center": "yes"}, "center 'yes'"),
+    ],
+)
+def test_bad_parameters_are_errors(kwargs, message):
+    arguments = {"audio": tone(1.0, 48000), "sr": 48000, **kwargs}
+    with pytest.raises(OpenL3Error, match=message):
+        openl3.preprocess_audio(**arguments)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"audio": [np.ones(48000)] * 2, "sr": [48000]}, "1 values given for 2"),
+        ({"sr": [48000, 48000]}, "list of rates was given for a single"),
+        ({"audio": []}, "list is empty"),
+        ({"input_repr": "mel64"}, "input_repr 'mel64'"),
+        ({"content_type": "speech"}, "content_type 'speech'"),
+        ({"embedding_size": 6143}, "embedding_size 6143"),
+        ({"frontend": "torch"}, "frontend 'torch'"),
+        ({"frontend": "librosa"}, "input_repr is required"),
+        ({"batch_size": 0}, "batch_size 0"),
+        ({"model": "a model"}, "expected a keras.Model"),
+    ],
+)
+def test_bad_embedding_arguments_are_errors(weights_env, kwargs, message):
+    arguments = {"audio": tone(1.0, 48000), "sr": 48000, "verbose": False, **kwargs}
+    with pytest.raises(OpenL3Error, match=message):
+        openl3.get_audio_embedding(**arguments)
+
+
+def test_model_of_the_wrong_kind_is_an_error(mel128_model, mel128_librosa_model):
+    audio = tone(1.0, 48000)
+    with pytest.raises(OpenL3Error, match="frontend='librosa'"):
+        openl3.get_audio_embedding(audio, 48000, model=mel128_librosa_model, verbose=False)
+    with pytest.raises(OpenL3Error, match="not the spectrogram"):
+        openl3.get_audio_embedding(audio, 48000, model=mel128_model, frontend="librosa", verbose=False)
+
+
+def test_missing_weights_name_the_expected_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENL3_WEIGHTS_DIR", str(tmp_path))
+    with pytest.raises(OpenL3Error, match="openl3_audio_mel256_music-v0_4_0.h5.gz not found"):
+        openl3.get_audio_embedding(tone(1.0, 48000), 48000, verbose=False)

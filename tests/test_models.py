@@ -1,0 +1,212 @@
+"""The towers, the frontends, and loading official-layout weight files."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+
+import openl3
+from helpers import official_layout, weight_values, write_weight_file
+from openl3 import OpenL3Error
+from openl3.models import kapre_v0_1_4_magnitude_to_decibel
+
+load_audio = openl3.models.load_audio_embedding_model_from_path
+load_image = openl3.models.load_image_embedding_model_from_path
+
+
+def _tower_kinds(model):
+    """Layer kinds after the frontend, e.g. ['BN', 'Conv', 'BN', 'ReLU', ...]."""
+    names = {"BatchNormalization": "BN", "Conv2D": "Conv", "Activation": "ReLU", "MaxPooling2D": "Pool"}
+    kinds = [names.get(type(layer).__name__, type(layer).__name__) for layer in model.layers]
+    return kinds[kinds.index("BN") :]
+
+
+def _weighted(model):
+    return [layer for layer in model.layers if type(layer).__name__ in ("BatchNormalization", "Conv2D")]
+
+
+BLOCK = ["Conv", "BN", "ReLU", "Conv", "BN", "ReLU", "Pool"]
+LAST = ["Conv", "BN", "ReLU", "Conv", "Pool", "Flatten"]
+
+
+def test_audio_tower_layer_order(mel128_librosa_model):
+    assert _tower_kinds(mel128_librosa_model) == ["BN", *BLOCK * 3, *LAST]
+    assert mel128_librosa_model.layers[-3].name == "audio_embedding_layer"
+    assert mel128_librosa_model.get_layer("audio_embedding_layer").activation.__name__ == "linear"
+
+
+def test_image_tower_layer_order_keeps_block_1_quirk(weights_dir):
+    model = load_image(str(weights_dir / "openl3_image_mel256_music.h5"), 512)
+    block1 = ["Conv", "BN", "ReLU", "Conv", "ReLU", "BN", "Pool"]
+    assert _tower_kinds(model) == ["BN", *block1, *BLOCK * 2, *LAST]
+    assert model.layers[-3].name == "vision_embedding_layer"
+    assert model.input_shape == (None, 224, 224, 3)
+    assert model.output_shape == (None, 512)
+
+
+@pytest.mark.parametrize(
+    ("input_repr", "size", "feature_map", "pool"),
+    [
+        ("linear", 6144, (32, 24, 512), (8, 8)),
+        ("linear", 512, (32, 24, 512), (32, 24)),
+        ("mel128", 6144, (16, 24, 512), (4, 8)),
+        ("mel128", 512, (16, 24, 512), (16, 24)),
+        ("mel256", 6144, (32, 24, 512), (8, 8)),
+        ("mel256", 512, (32, 24, 512), (32, 24)),
+    ],
+)
+def test_audio_pooling_per_representation(weights_dir, input_repr, size, feature_map, pool):
+    model = load_audio(
+        str(weights_dir / f"openl3_audio_{input_repr}_music.h5"), input_repr, size, frontend="librosa"
+    )
+    embedding_layer = model.get_layer("audio_embedding_layer")
+    assert tuple(embedding_layer.output.shape[1:]) == feature_map
+    assert tuple(model.layers[-2].pool_size) == pool
+    assert model.output_shape == (None, size)
+
+
+def test_kapre_model_takes_raw_windows(mel128_model):
+    assert mel128_model.input_shape == (None, 1, 48000)
+    assert tuple(mel128_model.get_layer("magnitude_to_decibel").output.shape[1:]) == (128, 199, 1)
+
+
+def test_weights_land_in_order_with_any_layer_names(weights_dir, mel128_librosa_model):
+    values = weight_values("audio", 1)  # the seed of the mel128 file in conftest
+    file_layers = [name for name, variables in official_layout("audio") if variables]
+    for layer, file_layer in zip(_weighted(mel128_librosa_model), file_layers, strict=True):
+        for variable in layer.weights:
+            np.testing.assert_array_equal(variable.numpy(), values[file_layer][variable.name])
+
+
+def test_weights_land_where_the_official_layout_puts_them(reference, reference_weights):
+    import h5py
+
+    model = load_audio(reference_weights["mel256"], "mel256", 6144)
+    with h5py.File(reference_weights["mel256"], "r") as h5:
+        names = [n.decode() if isinstance(n, bytes) else n for n in h5.attrs["layer_names"]]
+        weighted = [n for n in names if len(h5[n].attrs["weight_names"])]
+        first_bn, last_conv = h5[weighted[0]], h5[weighted[-1]]
+        mean = np.asarray(first_bn[f"{weighted[0]}/moving_mean:0"])
+        kernel = np.asarray(last_conv[f"{weighted[-1]}/kernel:0"])
+    assert weighted[-1] == "audio_embedding_layer" and weighted[0] != "batch_normalization"
+    layers = _weighted(model)
+    np.testing.assert_array_equal(layers[0].moving_mean.numpy(), mean)
+    np.testing.assert_array_equal(model.get_layer("audio_embedding_layer").kernel.numpy(), kernel)
+
+
+def test_gzip_files_load_like_plain_ones(tmp_path, weights_dir, mel128_librosa_model):
+    plain = weights_dir / "openl3_audio_mel128_music.h5"
+    compressed = tmp_path / "openl3_audio_mel128_music-v0_4_0.h5.gz"
+    with open(plain, "rb") as source, gzip.open(compressed, "wb") as target:
+        shutil.copyfileobj(source, target)
+    model = load_audio(str(compressed), "mel128", 512, frontend="librosa")
+    for mine, theirs in zip(model.weights, mel128_librosa_model.weights, strict=True):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+
+
+def test_image_file_for_audio_model_is_named_as_such(weights_dir):
+    with pytest.raises(OpenL3Error, match=r"layer 1 .*image tower"):
+        load_audio(str(weights_dir / "openl3_image_mel256_music.h5"), "mel256", 512)
+    with pytest.raises(OpenL3Error, match=r"layer 1 .*audio tower"):
+        load_image(str(weights_dir / "openl3_audio_mel256_music.h5"), 512)
+
+
+def test_wrong_layer_count_is_an_error(tmp_path):
+    layout = [entry for entry in official_layout("audio") if entry[0] != "batch_normalization_44"]
+    path = write_weight_file(tmp_path / "short.h5", "audio", layout=layout)
+    with pytest.raises(OpenL3Error, match="has 15 weight-bearing layers"):
+        load_audio(path, "mel128", 512)
+
+
+def test_wrong_shape_names_the_layer(tmp_path):
+    layout = official_layout("audio")
+    values = weight_values("audio", 0)
+    index = next(i for i, (name, _) in enumerate(layout) if name == "conv2d_63")
+    name = layout[index][0]
+    layout[index] = (name, [("kernel", (3, 3, 128, 200)), ("bias", (200,))])
+    values[name] = {"kernel": np.zeros((3, 3, 128, 200), np.float32), "bias": np.zeros(200, np.float32)}
+    path = write_weight_file(tmp_path / "bad.h5", layout=layout, values=values)
+    with pytest.raises(OpenL3Error, match=r"layer 6 \(Conv2D\).*conv2d_63.*kernel \(3, 3, 128, 200\)"):
+        load_audio(path, "mel128", 512)
+
+
+@pytest.mark.parametrize("kind", ["text", "truncated", "truncated_gzip", "missing", "not_keras"])
+def test_unreadable_weight_files_are_errors(tmp_path, weights_dir, kind):
+    import h5py
+
+    path = tmp_path / "openl3_audio_mel128_music.h5"
+    source = (weights_dir / "openl3_audio_mel128_music.h5").read_bytes()
+    if kind == "text":
+        path.write_text("this is not a weight file")
+    elif kind == "truncated":
+        path.write_bytes(source[: len(source) // 2])
+    elif kind == "truncated_gzip":
+        path = tmp_path / "openl3_audio_mel128_music.h5.gz"
+        path.write_bytes(gzip.compress(source)[:5000])
+    elif kind == "not_keras":
+        with h5py.File(path, "w") as h5:
+            h5.create_dataset("x", data=np.ones(3))
+    with pytest.raises(OpenL3Error, match="openl3_audio_mel128_music"):
+        load_audio(str(path), "mel128", 512)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda p: load_audio(p, "mel64", 512), "input_repr 'mel64'"),
+        (lambda p: load_audio(p, "mel128", 8192), "embedding_size 8192 for the audio model"),
+        (lambda p: load_audio(p, "mel128", 512, frontend="essentia"), "frontend 'essentia'"),
+        (lambda p: load_image(p, 6144), "embedding_size 6144 for the image model"),
+    ],
+)
+def test_bad_model_arguments_are_errors(weights_dir, call, message):
+    with pytest.raises(OpenL3Error, match=message):
+        call(str(weights_dir / "openl3_audio_mel128_music.h5"))
+
+
+def test_decibel_rule_of_kapre_0_1_4():
+    x = np.array([[[1.0, 0.1, 1e-12]], [[10.0, 1.0, 0.0]]], dtype=np.float32)
+    expected = np.array([[[0.0, -10.0, -80.0]], [[0.0, -10.0, -80.0]]], dtype=np.float32)
+    np.testing.assert_allclose(kapre_v0_1_4_magnitude_to_decibel(x), expected, atol=1e-5)
+    from keras import ops
+
+    tensor_result = ops.convert_to_numpy(kapre_v0_1_4_magnitude_to_decibel(ops.convert_to_tensor(x)))
+    np.testing.assert_allclose(tensor_result, expected, atol=1e-5)
+    wide = kapre_v0_1_4_magnitude_to_decibel(np.array([[1.0, 1e-3]]), dynamic_range=120.0)
+    np.testing.assert_allclose(wide, [[0.0, -30.0]])
+
+
+def test_kapre_and_librosa_linear_spectrograms_agree(weights_dir):
+    import keras
+
+    from helpers import noise
+
+    model = load_audio(str(weights_dir / "openl3_audio_linear_music.h5"), "linear", 512)
+    frontend = keras.Model(model.input, model.get_layer("magnitude_to_decibel").output)
+    windows = openl3.preprocess_audio(noise(1.0, 48000, seed=8), 48000, hop_size=0.5)
+    kapre = frontend.predict(windows, verbose=0)
+    librosa = openl3.preprocess_audio(noise(1.0, 48000, seed=8), 48000, hop_size=0.5, input_repr="linear")
+    assert kapre.shape == librosa.shape == (2, 257, 197, 1)
+    np.testing.assert_allclose(kapre, librosa, atol=1e-3)
+
+
+def test_model_paths_come_from_the_weights_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENL3_WEIGHTS_DIR", str(tmp_path))
+    for name in ("openl3_audio_linear_env.h5.gz", "openl3_image_mel128_music-v0_4_0.h5"):
+        (tmp_path / name).write_bytes(b"x")
+    assert openl3.models.get_audio_embedding_model_path("linear", "env") == str(
+        tmp_path / "openl3_audio_linear_env.h5.gz"
+    )
+    assert openl3.models.get_image_embedding_model_path("mel128", "music") == str(
+        tmp_path / "openl3_image_mel128_music-v0_4_0.h5"
+    )
+    with pytest.raises(
+        OpenL3Error, match="openl3_audio_mel128_env-v0_4_0.h5.gz not found in OPENL3_WEIGHTS_DIR"
+    ):
+        openl3.models.get_audio_embedding_model_path("mel128", "env")
+    monkeypatch.delenv("OPENL3_WEIGHTS_DIR")
+    with pytest.raises(OpenL3Error, match="OPENL3_WEIGHTS_DIR is not set"):
+        openl3.models.load_audio_embedding_model("mel128", "env", 512)

@@ -1,0 +1,60 @@
+"""The public API: cheap import, and the signatures of the OpenL3 0.4.2 documentation."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+
+import openl3
+
+SIGNATURES_0_4_2 = {
+    openl3.get_audio_embedding: "(audio, sr, model=None, input_repr=None, content_type='music', "
+    "embedding_size=6144, center=True, hop_size=0.1, batch_size=32, frontend='kapre', verbose=True)",
+    openl3.preprocess_audio: "(audio, sr, hop_size=0.1, input_repr=None, center=True, **kw)",
+    openl3.process_audio_file: "(filepath, output_dir=None, suffix=None, model=None, input_repr=None, "
+    "content_type='music', embedding_size=6144, center=True, hop_size=0.1, batch_size=32, overwrite=False, "
+    "frontend='kapre', verbose=True)",
+    openl3.core.get_output_path: "(filepath, suffix, output_dir=None)",
+    openl3.models.get_audio_embedding_model_path: "(input_repr, content_type)",
+    openl3.models.get_image_embedding_model_path: "(input_repr, content_type)",
+    openl3.models.kapre_v0_1_4_magnitude_to_decibel: "(x, ref_value=1.0, amin=1e-10, dynamic_range=80.0)",
+    openl3.models.load_audio_embedding_model: "(input_repr, content_type, embedding_size, frontend='kapre')",
+    openl3.models.load_audio_embedding_model_from_path: "(model_path, input_repr, embedding_size, "
+    "frontend='kapre')",
+    openl3.models.load_image_embedding_model: "(input_repr, content_type, embedding_size)",
+    openl3.models.load_image_embedding_model_from_path: "(model_path, embedding_size)",
+}
+
+
+def _plain(function):
+    parameters = [
+        p.replace(annotation=inspect.Parameter.empty) for p in inspect.signature(function).parameters.values()
+    ]
+    return str(inspect.Signature(parameters))
+
+
+def test_signatures_follow_the_0_4_2_documentation():
+    for function, expected in SIGNATURES_0_4_2.items():
+        assert _plain(function) == expected, function.__name__
+
+
+def test_core_module_reexports_the_0_4_2_names():
+    for name in ("get_audio_embedding", "preprocess_audio", "process_audio_file", "get_output_path"):
+        assert getattr(openl3.core, name) is getattr(openl3, name)
+
+
+def test_errors_and_warnings():
+    assert issubclass(openl3.OpenL3Error, Exception)
+    assert issubclass(openl3.OpenL3Warning, Warning)
+
+
+def test_import_is_cheap():
+    code = "import sys, openl3; print(sorted(m for m in ('tensorflow', 'keras', 'kapre', 'librosa', 'numba', "
+    code += "'resampy', 'h5py', 'skimage', 'moviepy') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_version():
+    assert openl3.__version__ == openl3.version.version

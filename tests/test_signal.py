@@ -1,0 +1,70 @@
+"""The block-wise 48 kHz signal equals whole-signal downmix + resampy 0.2 bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import resampy
+
+from helpers import noise
+from openl3 import signal
+
+
+def _whole(audio, sr):
+    mono = np.mean(audio, axis=1) if audio.ndim == 2 else audio
+    if mono.dtype.kind in "iu":
+        mono = mono.astype(np.float64)
+    if sr == 48000:
+        return mono
+    return resampy.resample(mono, sr, 48000, filter="kaiser_best")
+
+
+def test_resampy_is_the_0_2_series():
+    # resampy >= 0.3 changed kaiser_best; faithful numbers need 0.2.x (SPEC, "Resampling").
+    assert resampy.__version__.startswith("0.2.")
+
+
+@pytest.mark.parametrize(
+    ("sr", "seconds", "channels", "dtype"),
+    [
+        (44100, 7.3, 2, np.float64),
+        (8000, 9.1, 0, np.float64),
+        (32000, 6.0, 2, np.float32),
+        (96000, 5.0, 0, np.float64),
+        (22050, 0.05, 0, np.float64),
+        (44100.5, 3.0, 0, np.float64),
+        (16000, 4.0, 3, np.float64),
+    ],
+)
+def test_blocks_equal_whole_signal_resampling(monkeypatch, sr, seconds, channels, dtype):
+    monkeypatch.setattr(signal, "BLOCK_SAMPLES", 10_007)  # many blocks, odd edges
+    audio = noise(seconds, int(sr), seed=3, channels=channels).astype(dtype)
+    blocks = list(signal.iter_signal_blocks(audio, sr))
+    assert len(blocks) > 1 or seconds < 0.3
+    result = np.concatenate(blocks)
+    expected = _whole(audio, sr)
+    assert result.dtype == expected.dtype
+    assert len(result) == signal.resampled_length(len(audio), sr) == len(expected)
+    np.testing.assert_array_equal(result, expected)
+
+
+def test_integer_audio_is_resampled_as_float_without_rescaling():
+    audio = (noise(1.0, 22050, seed=1) * 10000).astype(np.int16)
+    result = np.concatenate(list(signal.iter_signal_blocks(audio, 22050)))
+    expected = resampy.resample(audio.astype(np.float64), 22050, 48000, filter="kaiser_best")
+    np.testing.assert_array_equal(result, expected)
+    assert np.abs(result).max() > 1000  # raw integer scale kept
+
+
+def test_48k_audio_is_only_downmixed():
+    audio = noise(2.0, 48000, seed=2, channels=2).astype(np.float32)
+    result = np.concatenate(list(signal.iter_signal_blocks(audio, 48000)))
+    assert result.dtype == np.float32
+    np.testing.assert_array_equal(result, np.mean(audio, axis=1))
+
+
+def test_too_short_to_resample_is_an_error():
+    from openl3 import OpenL3Error
+
+    with pytest.raises(OpenL3Error, match="too few to resample"):
+        list(signal.iter_signal_blocks(np.ones(1), 96000))
