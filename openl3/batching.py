@@ -104,9 +104,15 @@ _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def model_predictor(model: Any) -> Callable[[np.ndarray], np.ndarray]:
     """Return the model's inference pass as a function of a numpy batch.
 
-    The pass is traced once per model for any batch size (``predict_on_batch`` would
-    trace again for each new batch size, such as the last batch of an input).
+    On TensorFlow the pass is traced once per model for any batch size
+    (``predict_on_batch`` would trace again for each new batch size, such as the last
+    batch of an input). Other Keras backends (JAX, PyTorch), which can run models of the
+    librosa frontend, use ``predict_on_batch``.
     """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return lambda batch: np.asarray(model.predict_on_batch(np.asarray(batch, dtype=np.float32)))
     if model not in _COMPILED:
         import tensorflow as tf
 

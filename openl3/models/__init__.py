@@ -5,6 +5,7 @@ TensorFlow, Keras and kapre are imported only when a model is built.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..validation import FRONTENDS, check_choice
@@ -69,13 +70,41 @@ def get_image_embedding_model_path(input_repr: str, content_type: str) -> str:
     return resolve_weight_path("image", input_repr, content_type)
 
 
-def _finish(inputs: Any, x: Any, tower: Tower, pool: tuple[int, int], path: str, name: str) -> Any:
-    """Build the tower on ``x``, wrap it into a model and load the weights of ``path``."""
+def build_audio_model(input_repr: str, embedding_size: int, frontend: str = "kapre") -> tuple[Any, list]:
+    """Build an audio embedding model with random weights.
+
+    Returns the model and its 16 weight-bearing tower layers in the order of the
+    official weight files. Used by the loaders, and by benchmarks that need no weights.
+    """
     import keras
 
-    file_layers = read_weight_file(path)  # fail on a bad file before building anything
-    embedding, weighted = build_tower(x, tower, pool)
-    model = keras.Model(inputs, embedding, name=name)
+    spec = input_repr_spec(input_repr)
+    pool = final_pool(AUDIO_TOWER, spec, embedding_size)
+    check_choice(frontend, "frontend", FRONTENDS)
+    if frontend == "kapre":
+        inputs = keras.Input(shape=(1, WINDOW_SAMPLES), dtype="float32")
+        x = kapre_frontend(inputs, spec)
+    else:
+        inputs = x = keras.Input(shape=spec.input_shape, dtype="float32")
+    embedding, weighted = build_tower(x, AUDIO_TOWER, pool)
+    name = f"openl3_audio_{input_repr}_{embedding_size}_{frontend}"
+    return keras.Model(inputs, embedding, name=name), weighted
+
+
+def build_image_model(embedding_size: int) -> tuple[Any, list]:
+    """Build an image embedding model with random weights (see :func:`build_audio_model`)."""
+    import keras
+
+    pool = final_pool(IMAGE_TOWER, None, embedding_size)
+    inputs = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 3), dtype="float32")
+    embedding, weighted = build_tower(inputs, IMAGE_TOWER, pool)
+    return keras.Model(inputs, embedding, name=f"openl3_image_{embedding_size}"), weighted
+
+
+def _load(build: Callable[[], tuple[Any, list]], path: str, tower: Tower) -> Any:
+    """Read the weight file (failing early on a bad one), build the model, assign the weights."""
+    file_layers = read_weight_file(path)
+    model, weighted = build()
     assign_weights(weighted, file_layers, path, tower)
     return model
 
@@ -103,18 +132,7 @@ def load_audio_embedding_model_from_path(
     model : keras.Model
         Model object.
     """
-    import keras
-
-    spec = input_repr_spec(input_repr)
-    pool = final_pool(AUDIO_TOWER, spec, embedding_size)
-    check_choice(frontend, "frontend", FRONTENDS)
-    if frontend == "kapre":
-        inputs = keras.Input(shape=(1, WINDOW_SAMPLES), dtype="float32")
-        x = kapre_frontend(inputs, spec)
-    else:
-        inputs = x = keras.Input(shape=spec.input_shape, dtype="float32")
-    name = f"openl3_audio_{input_repr}_{embedding_size}_{frontend}"
-    return _finish(inputs, x, AUDIO_TOWER, pool, model_path, name)
+    return _load(lambda: build_audio_model(input_repr, embedding_size, frontend), model_path, AUDIO_TOWER)
 
 
 def load_audio_embedding_model(
@@ -158,11 +176,7 @@ def load_image_embedding_model_from_path(model_path: str, embedding_size: int) -
     model : keras.Model
         Model object, taking (batch, 224, 224, 3) images.
     """
-    import keras
-
-    pool = final_pool(IMAGE_TOWER, None, embedding_size)
-    inputs = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 3), dtype="float32")
-    return _finish(inputs, inputs, IMAGE_TOWER, pool, model_path, f"openl3_image_{embedding_size}")
+    return _load(lambda: build_image_model(embedding_size), model_path, IMAGE_TOWER)
 
 
 def load_image_embedding_model(input_repr: str, content_type: str, embedding_size: int) -> Any:
