@@ -18,6 +18,14 @@ REFERENCE_DIR = Path(
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+@pytest.fixture(autouse=True)
+def isolated_weights(tmp_path_factory, monkeypatch):
+    """No test reads the user's cache or reaches the network: an empty cache, a closed port."""
+    monkeypatch.setenv("OPENL3_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("OPENL3_WEIGHTS_URL", "http://127.0.0.1:9/")
+    monkeypatch.delenv("OPENL3_WEIGHTS_DIR", raising=False)
+
+
 @pytest.fixture(scope="session")
 def weights_dir(tmp_path_factory) -> Path:
     """A directory of seeded weight files under their official (decompressed) names."""
@@ -74,3 +82,76 @@ def reference_weights(reference, tmp_path_factory) -> dict[str, str]:
     """The four weight files the reference outputs were computed with."""
     _, _, make_weights = reference
     return make_weights.write_all(str(tmp_path_factory.mktemp("reference_weights")))
+
+
+class WeightServer:
+    """A loopback HTTP server for weight files: counts requests, can corrupt, cut or slow bodies."""
+
+    def __init__(self, files: dict[str, bytes]):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.files, self.requests, self.mode = files, [], "ok"
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                import time
+
+                name = self.path.lstrip("/")
+                server.requests.append(name)
+                body = server.files.get(name)
+                if body is None or server.mode == "missing":
+                    self.send_error(404)
+                    return
+                if server.mode == "corrupt":
+                    body = body[:100] + bytes([body[100] ^ 0xFF]) + body[101:]
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if server.mode == "truncate":
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(2)
+                    return
+                for start in range(0, len(body), 1 << 16):
+                    self.wfile.write(body[start : start + (1 << 16)])
+                    if server.mode == "slow":
+                        time.sleep(0.02)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory):
+    """A gzip weight file made as the published ones, and a registry entry with its blob id."""
+    from openl3.models.registry import WeightFile
+    from openl3.models.store import git_blob_id
+
+    directory = tmp_path_factory.mktemp("published")
+    path = directory / "openl3_audio_mel128_music-v0_4_0.h5.gz"
+    write_weight_file(path, "audio", seed=1)
+    return path, WeightFile("audio", "mel128", "music", git_blob_id(str(path)))
+
+
+@pytest.fixture
+def weight_server(published, monkeypatch):
+    """Serve the published test file; point OPENL3_WEIGHTS_URL and a test registry at it."""
+    from openl3.models import registry
+
+    path, entry = published
+    server = WeightServer({path.name: path.read_bytes()})
+    monkeypatch.setenv("OPENL3_WEIGHTS_URL", server.url)
+    monkeypatch.setattr(registry, "REGISTRY", {("audio", "mel128", "music"): entry})
+    yield server
+    server.close()

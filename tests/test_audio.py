@@ -308,5 +308,5 @@ def test_model_of_the_wrong_kind_is_an_error(mel128_model, mel128_librosa_model)
 
 def test_missing_weights_name_the_expected_file(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENL3_WEIGHTS_DIR", str(tmp_path))
-    with pytest.raises(OpenL3Error, match="openl3_audio_mel256_music-v0_4_0.h5.gz not found"):
+    with pytest.raises(OpenL3Error, match="weight file openl3_audio_mel256_music-v0_4_0.h5.gz from"):
         openl3.get_audio_embedding(tone(1.0, 48000), 48000, verbose=False)

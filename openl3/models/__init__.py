@@ -10,7 +10,6 @@ from typing import Any
 
 from ..validation import FRONTENDS, check_choice
 from .frontends import kapre_frontend, kapre_v0_1_4_magnitude_to_decibel
-from .registry import resolve_weight_path
 from .specs import (
     AUDIO_TOWER,
     IMAGE_SIZE,
@@ -20,6 +19,7 @@ from .specs import (
     final_pool,
     input_repr_spec,
 )
+from .store import resolve_weight_path
 from .tower import build_tower
 from .weights import assign_weights, read_weight_file
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from ..exceptions import OpenL3Error
 from ..validation import CONTENT_TYPES, INPUT_REPRS, check_choice
 
 #: Release of the official weight files.
@@ -84,36 +82,3 @@ def weight_file(modality: str, input_repr: str, content_type: str) -> WeightFile
     check_choice(input_repr, "input_repr", INPUT_REPRS)
     check_choice(content_type, "content_type", CONTENT_TYPES)
     return REGISTRY[(modality, input_repr, content_type)]
-
-
-def find_in_weights_dir(entry: WeightFile) -> str | None:
-    """Return the path of ``entry`` in ``$OPENL3_WEIGHTS_DIR``, or None."""
-    directory = os.environ.get(WEIGHTS_DIR_ENV)
-    if not directory:
-        return None
-    for name in entry.candidate_names():
-        path = os.path.join(directory, name)
-        if os.path.isfile(path):
-            return path
-    return None
-
-
-def resolve_weight_path(modality: str, input_repr: str, content_type: str) -> str:
-    """Return a local path to the weight file of a model.
-
-    Raises
-    ------
-    OpenL3Error
-        If the file is not available, naming the file expected and where.
-    """
-    entry = weight_file(modality, input_repr, content_type)
-    path = find_in_weights_dir(entry)
-    if path is not None:
-        return path
-    where = os.environ.get(WEIGHTS_DIR_ENV)
-    place = f"in {WEIGHTS_DIR_ENV}={where}" if where else f"({WEIGHTS_DIR_ENV} is not set)"
-    raise OpenL3Error(
-        f"Weight file {entry.filename} not found {place}. Download it from {entry.url} "
-        f"and put it (or its decompressed {entry.stem}.h5) in a directory named by "
-        f"the environment variable {WEIGHTS_DIR_ENV}."
-    )

@@ -1,0 +1,7 @@
+"""``python -m openl3``: the ``openl3`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,216 @@
+"""Finding, fetching, verifying and installing the official weight files.
+
+A model's file is looked for in ``$OPENL3_WEIGHTS_DIR`` (the user's own files, used as
+they are), then in the cache (``$OPENL3_CACHE_DIR``, else the OS user cache), then
+downloaded into the cache from the official URL (or the mirror ``$OPENL3_WEIGHTS_URL``).
+The cache only ever holds complete files whose git blob id was verified: downloads go
+to a temporary file in the cache directory, are verified, then renamed into place, under
+a file lock so that concurrent processes download a file once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ..exceptions import OpenL3Error
+from . import registry
+from .registry import WEIGHTS_DIR_ENV, WeightFile
+
+logger = logging.getLogger("openl3")
+
+CACHE_DIR_ENV = "OPENL3_CACHE_DIR"
+WEIGHTS_URL_ENV = "OPENL3_WEIGHTS_URL"
+#: Seconds to wait for a server, and for another process's download of the same file.
+DOWNLOAD_TIMEOUT = 60
+LOCK_TIMEOUT = 900
+
+
+def cache_dir() -> str:
+    """Return the weights cache directory (``$OPENL3_CACHE_DIR``, else the OS user cache)."""
+    configured = os.environ.get(CACHE_DIR_ENV)
+    if configured:
+        return configured
+    import pooch
+
+    return str(pooch.os_cache("openl3"))
+
+
+def base_url() -> str:
+    """Return the base URL weight files are downloaded from."""
+    url = os.environ.get(WEIGHTS_URL_ENV) or registry.OFFICIAL_BASE_URL
+    return url if url.endswith("/") else url + "/"
+
+
+def git_blob_id(path: str) -> str:
+    """Return the git blob id of a file: SHA-1 of ``b"blob <size>"``, a NUL byte, the content."""
+    digest = hashlib.sha1(f"blob {os.path.getsize(path)}\0".encode())
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cached_path(entry: WeightFile) -> str:
+    """Return where the cache keeps ``entry`` (its published name)."""
+    return os.path.join(cache_dir(), entry.filename)
+
+
+def find_in_weights_dir(entry: WeightFile) -> str | None:
+    """Return the path of ``entry`` in ``$OPENL3_WEIGHTS_DIR``, or None."""
+    directory = os.environ.get(WEIGHTS_DIR_ENV)
+    if not directory:
+        return None
+    for name in entry.candidate_names():
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def offline_error(entry: WeightFile, url: str, reason: str) -> OpenL3Error:
+    """Return the error for a weight file that could not be downloaded, with the remedies."""
+    return OpenL3Error(
+        f"Could not download the OpenL3 weight file {entry.filename} from {url}: {reason}. "
+        f"To work offline, put the file in a directory named by the environment variable "
+        f"{WEIGHTS_DIR_ENV}, or copy it into the cache with `openl3 models import PATH`."
+    )
+
+
+@contextmanager
+def _locked(path: str) -> Iterator[None]:
+    """Hold an inter-process lock for ``path`` (a ``.lock`` file beside it)."""
+    from filelock import FileLock, Timeout
+
+    try:
+        with FileLock(path + ".lock", timeout=LOCK_TIMEOUT):
+            yield
+    except Timeout as exc:
+        raise OpenL3Error(f"Timed out waiting for another process to finish writing {path}.") from exc
+
+
+@contextmanager
+def _temporary_beside(path: str) -> Iterator[str]:
+    """Yield a temporary file name in ``path``'s directory; remove it unless it was moved."""
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{os.path.basename(path)}.", suffix=".part", dir=os.path.dirname(path)
+    )
+    os.close(handle)
+    try:
+        yield temporary
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def _install_verified(entry: WeightFile, source_path: str, verify: bool = True) -> str:
+    """Move a complete file into the cache as ``entry`` if its blob id matches."""
+    if verify and git_blob_id(source_path) != entry.blob_id:
+        raise OpenL3Error(
+            f"{entry.filename}: git blob id {git_blob_id(source_path)} does not match the "
+            f"published {entry.blob_id}; the file is corrupt or not the official one."
+        )
+    target = cached_path(entry)
+    os.replace(source_path, target)
+    return target
+
+
+def download(entry: WeightFile, progress: bool = True) -> str:
+    """Download ``entry`` into the cache (once, whatever the number of processes asking).
+
+    Returns
+    -------
+    str
+        Path of the verified file in the cache.
+
+    Raises
+    ------
+    OpenL3Error
+        If the download fails or its content does not match the published blob id; the
+        message names the file, the URL, the reason and the offline remedies.
+    """
+    import pooch
+    import requests
+
+    target = cached_path(entry)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    url = base_url() + entry.filename
+    with _locked(target):
+        if os.path.isfile(target):  # another process finished it while we waited
+            return target
+        with _temporary_beside(target) as temporary:
+            logger.info("Downloading %s from %s", entry.filename, url)
+            downloader = pooch.HTTPDownloader(progressbar=progress, timeout=DOWNLOAD_TIMEOUT)
+            try:
+                downloader(url, temporary, None)
+            except requests.HTTPError as exc:
+                raise offline_error(
+                    entry, url, f"the server answered HTTP {exc.response.status_code}"
+                ) from exc
+            except (requests.RequestException, OSError) as exc:
+                raise offline_error(entry, url, f"{type(exc).__name__}: {exc}") from exc
+            try:
+                return _install_verified(entry, temporary)
+            except OpenL3Error as exc:
+                raise offline_error(entry, url, str(exc)) from exc
+
+
+def resolve(entry: WeightFile, fetch: bool = True, progress: bool = True) -> str:
+    """Return a local path for ``entry``: the user's directory, the cache, or a download."""
+    path = find_in_weights_dir(entry)
+    if path is not None:
+        return path
+    if os.path.isfile(cached_path(entry)):  # verified when it was written
+        return cached_path(entry)
+    if not fetch:
+        raise OpenL3Error(f"Weight file {entry.filename} is neither in {WEIGHTS_DIR_ENV} nor in the cache.")
+    return download(entry, progress)
+
+
+def resolve_weight_path(modality: str, input_repr: str, content_type: str) -> str:
+    """Return a local path to the weight file of a model, downloading it if needed."""
+    return resolve(registry.weight_file(modality, input_repr, content_type))
+
+
+def status(entry: WeightFile) -> tuple[str, str]:
+    """Return (``"cached"``, ``"missing"`` or ``"corrupt"``, path) of ``entry`` in the cache."""
+    path = cached_path(entry)
+    if not os.path.isfile(path):
+        return "missing", path
+    return ("cached" if git_blob_id(path) == entry.blob_id else "corrupt"), path
+
+
+def match_official(path: str) -> WeightFile | None:
+    """Return the registry entry whose published name ``path`` has, or None."""
+    name = os.path.basename(path)
+    return next((e for e in registry.REGISTRY.values() if name in e.candidate_names()), None)
+
+
+def import_file(path: str, verify: bool = True) -> str:
+    """Copy a published ``.h5.gz`` weight file into the cache after checking its blob id.
+
+    Raises
+    ------
+    OpenL3Error
+        If the file is not named as an official file, is decompressed (its blob id
+        cannot be checked: such files belong in ``$OPENL3_WEIGHTS_DIR``), or does not
+        match the published blob id and ``verify`` is True.
+    """
+    entry = match_official(path)
+    if entry is None:
+        raise OpenL3Error(f"{path} is not named as an official OpenL3 weight file.")
+    if not path.endswith(".gz"):
+        raise OpenL3Error(
+            f"{path} is decompressed, so it cannot be checked against the published file; "
+            f"use it from a directory named by {WEIGHTS_DIR_ENV} instead."
+        )
+    target = cached_path(entry)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with _locked(target), _temporary_beside(target) as temporary:
+        shutil.copyfile(path, temporary)
+        return _install_verified(entry, temporary, verify)

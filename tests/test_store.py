@@ -1,0 +1,144 @@
+"""Finding, downloading, verifying and importing weight files (loopback server, test registry)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import openl3
+from openl3 import OpenL3Error
+from openl3.models import registry, store
+
+SPEC = Path(__file__).resolve().parents[2] / "shared" / "SPEC.md"
+
+
+def test_registry_matches_the_12_files_of_spec():
+    if not SPEC.is_file():
+        pytest.skip(f"SPEC.md not found at {SPEC}")
+    published = dict(re.findall(r"^\| (openl3_\S+\.h5\.gz) \| ([0-9a-f]{40}) \|$", SPEC.read_text(), re.M))
+    assert len(published) == 12
+    assert {e.filename: e.blob_id for e in registry.REGISTRY.values()} == published
+    for entry in registry.REGISTRY.values():
+        assert entry.url == "https://github.com/marl/openl3/raw/models/" + entry.filename
+
+
+def test_git_blob_id_is_git_s(tmp_path):
+    path = tmp_path / "hello"
+    path.write_bytes(b"hello\n")
+    assert store.git_blob_id(str(path)) == "ce013625030ba8dba906f756967f9e9ca394464a"  # git hash-object
+
+
+def _cache_files():
+    directory = os.environ["OPENL3_CACHE_DIR"]
+    return (
+        sorted(n for n in os.listdir(directory) if not n.endswith(".lock"))
+        if os.path.isdir(directory)
+        else []
+    )
+
+
+def test_first_use_downloads_and_verifies_second_makes_no_request(weight_server, published):
+    model = openl3.models.load_audio_embedding_model("mel128", "music", 512)
+    assert weight_server.requests == [published[0].name]
+    assert _cache_files() == [published[0].name]
+    cached = os.path.join(os.environ["OPENL3_CACHE_DIR"], published[0].name)
+    assert store.git_blob_id(cached) == published[1].blob_id
+    again = openl3.models.load_audio_embedding_model("mel128", "music", 512)
+    assert len(weight_server.requests) == 1
+    for a, b in zip(model.weights, again.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("mode", ["corrupt", "truncate"])
+def test_bad_bodies_are_rejected_and_leave_nothing(weight_server, mode):
+    weight_server.mode = mode
+    with pytest.raises(OpenL3Error, match="Could not download the OpenL3 weight file"):
+        openl3.models.get_audio_embedding_model_path("mel128", "music")
+    assert _cache_files() == []
+
+
+def test_offline_error_text(weight_server, published):
+    weight_server.mode = "missing"
+    name = published[0].name
+    expected = (
+        f"Could not download the OpenL3 weight file {name} from {weight_server.url}{name}: "
+        "the server answered HTTP 404. To work offline, put the file in a directory named by the "
+        "environment variable OPENL3_WEIGHTS_DIR, or copy it into the cache with `openl3 models import PATH`."
+    )
+    with pytest.raises(OpenL3Error) as error:
+        openl3.models.get_audio_embedding_model_path("mel128", "music")
+    assert str(error.value) == expected
+
+
+def test_unreachable_server_names_file_url_and_remedies():
+    with pytest.raises(OpenL3Error) as error:
+        openl3.models.get_audio_embedding_model_path("linear", "env")
+    message = str(error.value)
+    assert "openl3_audio_linear_env-v0_4_0.h5.gz from http://127.0.0.1:9/openl3_audio_linear_env" in message
+    assert (
+        "ConnectionError" in message and "OPENL3_WEIGHTS_DIR" in message and "openl3 models import" in message
+    )
+
+
+CHILD = """
+import sys
+from openl3.models import registry, store
+entry = registry.WeightFile("audio", "mel128", "music", sys.argv[1])
+registry.REGISTRY = {("audio", "mel128", "music"): entry}
+print(store.resolve(entry, progress=False))
+"""
+
+
+def test_two_processes_download_one_intact_file(weight_server, published):
+    weight_server.mode = "slow"
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, published[1].blob_id], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [child.communicate(timeout=120)[0].strip() for child in children]
+    assert [child.returncode for child in children] == [0, 0]
+    assert outputs[0] == outputs[1] == os.path.join(os.environ["OPENL3_CACHE_DIR"], published[0].name)
+    assert store.git_blob_id(outputs[0]) == published[1].blob_id
+    assert len(weight_server.requests) == 1
+    assert _cache_files() == [published[0].name]
+
+
+def test_weights_dir_needs_no_server(weights_dir, monkeypatch):
+    monkeypatch.setenv("OPENL3_WEIGHTS_DIR", str(weights_dir))
+    model = openl3.models.load_audio_embedding_model("mel128", "music", 512)
+    assert model.output_shape == (None, 512)
+    assert _cache_files() == []
+
+
+def test_import_verifies_then_serves_offline(published, monkeypatch):
+    path, entry = published
+    monkeypatch.setattr(registry, "REGISTRY", {("audio", "mel128", "music"): entry})
+    cached = store.import_file(str(path))
+    assert _cache_files() == [path.name] and store.git_blob_id(cached) == entry.blob_id
+    assert openl3.models.get_audio_embedding_model_path("mel128", "music") == cached
+
+
+def test_import_refuses_what_it_cannot_verify(published, tmp_path, weights_dir):
+    path, _ = published  # its id is not the official one
+    with pytest.raises(OpenL3Error, match="does not match the published"):
+        store.import_file(str(path))
+    with pytest.raises(OpenL3Error, match="decompressed"):
+        store.import_file(str(weights_dir / "openl3_audio_mel128_music.h5"))
+    other = tmp_path / "weights.h5.gz"
+    other.write_bytes(b"x")
+    with pytest.raises(OpenL3Error, match="not named as an official"):
+        store.import_file(str(other))
+    assert _cache_files() == []
+    store.import_file(str(path), verify=False)
+    assert store.status(registry.REGISTRY[("audio", "mel128", "music")]) == (
+        "corrupt",
+        os.path.join(os.environ["OPENL3_CACHE_DIR"], path.name),
+    )
