@@ -55,6 +55,14 @@ def test_first_use_downloads_and_verifies_second_makes_no_request(weight_server,
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+def test_partial_files_of_killed_downloads_are_cleaned(weight_server, published):
+    directory = Path(os.environ["OPENL3_CACHE_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f".{published[0].name}.abc123.part").write_bytes(b"half a file")
+    openl3.models.get_audio_embedding_model_path("mel128", "music")
+    assert sorted(p.name for p in directory.iterdir() if not p.name.endswith(".lock")) == [published[0].name]
+
+
 @pytest.mark.parametrize("mode", ["corrupt", "truncate"])
 def test_bad_bodies_are_rejected_and_leave_nothing(weight_server, mode):
     weight_server.mode = mode

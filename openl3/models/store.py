@@ -108,6 +108,14 @@ def _temporary_beside(path: str) -> Iterator[str]:
             os.unlink(temporary)
 
 
+def _remove_stale_parts(path: str) -> None:
+    """Remove partial downloads of ``path`` left by killed processes (call under its lock)."""
+    directory, name = os.path.split(path)
+    for leftover in os.listdir(directory):
+        if leftover.startswith(f".{name}.") and leftover.endswith(".part"):
+            os.unlink(os.path.join(directory, leftover))
+
+
 def _install_verified(entry: WeightFile, source_path: str, verify: bool = True) -> str:
     """Move a complete file into the cache as ``entry`` if its blob id matches."""
     if verify and git_blob_id(source_path) != entry.blob_id:
@@ -143,6 +151,7 @@ def download(entry: WeightFile, progress: bool = True) -> str:
     with _locked(target):
         if os.path.isfile(target):  # another process finished it while we waited
             return target
+        _remove_stale_parts(target)
         with _temporary_beside(target) as temporary:
             logger.info("Downloading %s from %s", entry.filename, url)
             downloader = pooch.HTTPDownloader(progressbar=progress, timeout=DOWNLOAD_TIMEOUT)
