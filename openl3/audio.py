@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .batching import embed_sources, model_predictor, progress_bar
+from .batching import embed_all, model_predictor
 from .exceptions import OpenL3Error, OpenL3Warning
 from .models.frontends import librosa_frontend
 from .models.specs import INPUT_REPRS, TARGET_SR, WINDOW_SAMPLES, InputRepr, input_repr_spec
@@ -260,15 +260,7 @@ def get_audio_embedding(
 
         model = load_audio_embedding_model(input_repr, content_type, embedding_size, frontend)
     spec = input_repr_spec(input_repr) if frontend == "librosa" else None
-    embeddings: list[np.ndarray | None] = [None] * len(sources)
-    with progress_bar(sum(s.n_items for s in sources), verbose, "window") as bar:
-        embed_sources(
-            audio_predictor(model, spec),
-            sources,
-            batch_size,
-            on_done=embeddings.__setitem__,
-            on_batch=bar.update,
-        )
+    embeddings = embed_all(audio_predictor(model, spec), sources, batch_size, verbose, "window")
     timestamps = [source.timestamps for source in sources]
     if is_list:
         return embeddings, timestamps

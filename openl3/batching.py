@@ -91,6 +91,16 @@ def embed_sources(
         flush()
 
 
+def embed_all(
+    predict: Callable[[np.ndarray], np.ndarray], sources: list, batch_size: int, verbose: bool, unit: str
+) -> list[np.ndarray]:
+    """Embed every source in shared batches, with a progress bar; return one array per source."""
+    embeddings: list[np.ndarray | None] = [None] * len(sources)
+    with progress_bar(sum(s.n_items for s in sources), verbose, unit) as bar:
+        embed_sources(predict, sources, batch_size, embeddings.__setitem__, bar.update)
+    return embeddings
+
+
 def progress_bar(total: int, enabled: bool, unit: str) -> Any:
     """Return a tqdm progress bar on stderr over ``total`` items; silent unless ``enabled``."""
     from tqdm.auto import tqdm

@@ -6,16 +6,21 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .batching import WindowSource, embed_sources, progress_bar
+from .batching import WindowSource, embed_all, embed_sources, model_predictor, progress_bar
 from .exceptions import OpenL3Error
+from .models.specs import IMAGE_SIZE, TARGET_SR
 from .validation import check_audio, check_positive_int
 
 logger = logging.getLogger("openl3")
+
+#: Frame size (height, width) at which videos are read, as in 0.4.2.
+VIDEO_RESOLUTION = (256, 256)
 
 
 def get_output_path(filepath: str, suffix: str, output_dir: str | None = None) -> str:
@@ -229,3 +234,228 @@ def process_audio_file(
 
     spec = input_repr_spec(input_repr) if frontend == "librosa" else None
     run_jobs(jobs, open_source, audio_predictor(model, spec), save, batch_size, verbose, "window")
+
+
+def read_image_file(path: str) -> np.ndarray:
+    """Read an image file as (H, W, 3): alpha dropped, grayscale repeated to three channels."""
+    if not os.path.isfile(path):
+        raise OpenL3Error(f"Image file not found: {path}")
+    from skimage.io import imread
+
+    try:
+        image = np.asarray(imread(path))
+    except Exception as exc:  # scikit-image raises what its plugins raise
+        raise OpenL3Error(f"Cannot read image file {path}: {exc}") from exc
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[-1] in (1, 2)):
+        gray = image if image.ndim == 2 else image[..., 0]
+        image = np.repeat(gray[..., np.newaxis], 3, axis=-1)
+    elif image.ndim == 3 and image.shape[-1] == 4:
+        image = image[..., :3]
+    return image
+
+
+def process_image_file(
+    filepath: Any,
+    output_dir: str | None = None,
+    suffix: str | None = None,
+    model: Any = None,
+    input_repr: str = "mel256",
+    content_type: str = "music",
+    embedding_size: int = 8192,
+    batch_size: int = 32,
+    overwrite: bool = False,
+    verbose: bool = True,
+) -> None:
+    """Compute and save L3 embeddings for image files.
+
+    Each ``<name>.<ext>`` gives ``<output_dir>/<name>[_<suffix>].npz`` holding
+    ``embedding`` (1 x D, float32). Alpha channels are dropped; grayscale images are
+    repeated to three channels.
+
+    Parameters
+    ----------
+    filepath : str or list[str]
+        Path or list of paths to image files (any format scikit-image reads).
+    output_dir : str or None
+        Directory for the output files. If None, next to each input file.
+    suffix : str or None
+        Appended to the output name, i.e. ``<base filename>_<suffix>.npz``.
+    model : keras.Model or None
+        Loaded image model; if given, ``input_repr``, ``content_type`` and
+        ``embedding_size`` are ignored.
+    input_repr : "linear", "mel128" or "mel256"
+        Representation of the audio tower the image model was trained with.
+    content_type : "music" or "env"
+        Type of content used to train the embedding model.
+    embedding_size : 8192 or 512
+        Embedding dimensionality.
+    batch_size : int
+        Images per model call.
+    overwrite : bool
+        If True, overwrites existing output files; else existing outputs are skipped.
+    verbose : bool
+        If True, shows progress.
+    """
+    from .image import array_frames, check_image, check_image_model
+
+    paths = as_path_list(filepath)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    prepare_output_dir(output_dir)
+    jobs = plan_jobs(paths, output_dir, suffix, overwrite, [None])
+    if not jobs:
+        return
+    if model is None:
+        from .models import load_image_embedding_model
+
+        model = load_image_embedding_model(input_repr, content_type, embedding_size)
+    check_image_model(model)
+
+    def open_source(job: FileJob) -> Any:
+        return array_frames(check_image(read_image_file(job.path), f"image file {job.path}"))
+
+    def save(job: FileJob, source: Any, embedding: np.ndarray) -> None:
+        save_npz_atomic(job.outputs[None], embedding=embedding)
+        logger.info("Saved %s", job.outputs[None])
+
+    run_jobs(jobs, open_source, model_predictor(model), save, batch_size, verbose, "image")
+
+
+@contextmanager
+def open_video(path: str) -> Iterator[Any]:
+    """Open a video as 0.4.2 does: frames resized to 256x256, audio at 48 kHz."""
+    if not os.path.isfile(path):
+        raise OpenL3Error(f"Video file not found: {path}")
+    from moviepy import VideoFileClip
+
+    try:
+        clip = VideoFileClip(path, target_resolution=VIDEO_RESOLUTION, audio_fps=TARGET_SR)
+    except Exception as exc:  # moviepy raises OSError, KeyError, IndexError... on bad files
+        raise OpenL3Error(f"Cannot read video file {path}: {exc}") from exc
+    try:
+        yield clip
+    finally:
+        clip.close()
+
+
+def video_sources(clip: Any, path: str, hop_size: float, center: bool, dtype: Any) -> tuple[Any, Any]:
+    """Return the audio windows and the image frames of an open video."""
+    from .audio import AudioWindows
+    from .image import ImageFrames
+
+    if clip.audio is None:
+        raise OpenL3Error(f"Video file {path} has no audio track.")
+    try:
+        audio = clip.audio.to_soundarray(fps=TARGET_SR)
+        frames = ImageFrames(clip.iter_frames, tuple(clip.size) == (IMAGE_SIZE, IMAGE_SIZE))
+    except OpenL3Error:
+        raise
+    except Exception as exc:
+        raise OpenL3Error(f"Cannot decode video file {path}: {exc}") from exc
+    if frames.n_items == 0:
+        raise OpenL3Error(f"Video file {path} has no frames.")
+    return AudioWindows(check_audio(audio, f"audio of {path}"), TARGET_SR, hop_size, center, dtype), frames
+
+
+def process_video_file(
+    filepath: Any,
+    output_dir: str | None = None,
+    suffix: str | None = None,
+    audio_model: Any = None,
+    image_model: Any = None,
+    input_repr: str | None = None,
+    content_type: str = "music",
+    audio_embedding_size: int = 6144,
+    audio_center: bool = True,
+    audio_hop_size: float = 0.1,
+    image_embedding_size: int = 8192,
+    audio_batch_size: int = 32,
+    image_batch_size: int = 32,
+    audio_frontend: str = "kapre",
+    overwrite: bool = False,
+    verbose: bool = True,
+) -> None:
+    """Compute and save L3 audio and image embeddings for video files.
+
+    Each ``<name>.<ext>`` gives ``<name>_audio[_<suffix>].npz`` (``embedding``,
+    ``timestamps`` of the audio windows) and ``<name>_image[_<suffix>].npz``
+    (``embedding``, ``timestamps`` of every frame: ``arange(N) / int(fps)``). Frames
+    are read at 256x256 and audio at 48 kHz, as in 0.4.2; frames are streamed in
+    batches (decoded twice: once for 0.4.2's scaling by the maximum over all frames).
+    A video without an audio track is an error and nothing is written for it.
+
+    Parameters
+    ----------
+    filepath : str or list[str]
+        Path or list of paths to video files (any format ffmpeg reads).
+    output_dir : str or None
+        Directory for the output files. If None, next to each input file.
+    suffix : str or None
+        Appended to the output names, i.e. ``<base filename>_<modality>_<suffix>.npz``.
+    audio_model, image_model : keras.Model or None
+        Loaded models; if None, loaded from ``input_repr``, ``content_type`` and the
+        embedding sizes.
+    input_repr : "linear", "mel128", "mel256" or None
+        Spectrogram representation (None: mel256 with kapre; required with librosa).
+    content_type : "music" or "env"
+        Type of content used to train the embedding models.
+    audio_embedding_size : 6144 or 512
+        Audio embedding dimensionality.
+    audio_center : bool
+        If True, pads beginning of the audio so timestamps are window centres.
+    audio_hop_size : float
+        Hop size of the audio windows in seconds.
+    image_embedding_size : 8192 or 512
+        Image embedding dimensionality.
+    audio_batch_size, image_batch_size : int
+        Audio windows / video frames per model call.
+    audio_frontend : "kapre" or "librosa"
+        The audio frontend to use.
+    overwrite : bool
+        If True, overwrites existing output files; else videos whose two outputs exist
+        are skipped.
+    verbose : bool
+        If True, shows progress.
+    """
+    from .audio import (
+        DEFAULT_INPUT_REPR,
+        audio_predictor,
+        check_window_params,
+        resolve_audio_model,
+        window_dtype,
+    )
+    from .image import check_image_model
+    from .models.specs import input_repr_spec
+
+    paths = as_path_list(filepath)
+    audio_batch_size = check_positive_int(audio_batch_size, "audio_batch_size")
+    image_batch_size = check_positive_int(image_batch_size, "image_batch_size")
+    audio_center = check_window_params(audio_hop_size, audio_center)
+    audio_model, input_repr = resolve_audio_model(audio_model, input_repr, audio_frontend)
+    prepare_output_dir(output_dir)
+    jobs = plan_jobs(paths, output_dir, suffix, overwrite, ["audio", "image"])
+    if not jobs:
+        return
+    from . import models
+
+    if audio_model is None:
+        audio_model = models.load_audio_embedding_model(
+            input_repr, content_type, audio_embedding_size, audio_frontend
+        )
+    if image_model is None:
+        image_model = models.load_image_embedding_model(
+            input_repr or DEFAULT_INPUT_REPR, content_type, image_embedding_size
+        )
+    spec = input_repr_spec(input_repr) if audio_frontend == "librosa" else None
+    predict_audio = audio_predictor(audio_model, spec)
+    predict_image = model_predictor(check_image_model(image_model))
+    for job in jobs:
+        with open_video(job.path) as clip:
+            audio, frames = video_sources(
+                clip, job.path, audio_hop_size, audio_center, window_dtype(audio_frontend)
+            )
+            [audio_embedding] = embed_all(predict_audio, [audio], audio_batch_size, verbose, "window")
+            [image_embedding] = embed_all(predict_image, [frames], image_batch_size, verbose, "frame")
+            frame_times = np.arange(frames.n_items) / int(clip.fps)
+        save_npz_atomic(job.outputs["audio"], embedding=audio_embedding, timestamps=audio.timestamps)
+        save_npz_atomic(job.outputs["image"], embedding=image_embedding, timestamps=frame_times)
+        logger.info("Saved %s and %s", job.outputs["audio"], job.outputs["image"])

@@ -16,6 +16,14 @@ SIGNATURES_0_4_2 = {
     "content_type='music', embedding_size=6144, center=True, hop_size=0.1, batch_size=32, overwrite=False, "
     "frontend='kapre', verbose=True)",
     openl3.core.get_output_path: "(filepath, suffix, output_dir=None)",
+    openl3.get_image_embedding: "(image, frame_rate=None, model=None, input_repr='mel256', "
+    "content_type='music', embedding_size=8192, batch_size=32, verbose=True)",
+    openl3.process_image_file: "(filepath, output_dir=None, suffix=None, model=None, input_repr='mel256', "
+    "content_type='music', embedding_size=8192, batch_size=32, overwrite=False, verbose=True)",
+    openl3.process_video_file: "(filepath, output_dir=None, suffix=None, audio_model=None, image_model=None, "
+    "input_repr=None, content_type='music', audio_embedding_size=6144, audio_center=True, "
+    "audio_hop_size=0.1, image_embedding_size=8192, audio_batch_size=32, image_batch_size=32, "
+    "audio_frontend='kapre', overwrite=False, verbose=True)",
     openl3.models.get_audio_embedding_model_path: "(input_repr, content_type)",
     openl3.models.get_image_embedding_model_path: "(input_repr, content_type)",
     openl3.models.kapre_v0_1_4_magnitude_to_decibel: "(x, ref_value=1.0, amin=1e-10, dynamic_range=80.0)",
@@ -40,7 +48,8 @@ def test_signatures_follow_the_0_4_2_documentation():
 
 
 def test_core_module_reexports_the_0_4_2_names():
-    for name in ("get_audio_embedding", "preprocess_audio", "process_audio_file", "get_output_path"):
+    names = ("get_audio_embedding", "preprocess_audio", "process_audio_file", "get_output_path")
+    for name in (*names, "get_image_embedding", "process_image_file", "process_video_file"):
         assert getattr(openl3.core, name) is getattr(openl3, name)
 
 

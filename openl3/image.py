@@ -1,0 +1,189 @@
+"""Image embeddings: OpenL3 0.4.2's preprocessing, quirks included, one batch at a time.
+
+0.4.2 scales the frames of one input array by their common maximum magnitude, so the
+frames are read twice: a first pass finds that maximum, the second feeds the model.
+Only one batch of preprocessed frames is held at a time.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from .batching import embed_all, model_predictor
+from .exceptions import OpenL3Error, OpenL3Warning
+from .models.specs import IMAGE_SIZE
+from .validation import check_numeric_array, check_positive_int, check_positive_real, pair_inputs, scan_array
+
+#: Frames whose shorter side exceeds this are rescaled to it before cropping (0.4.2).
+RESCALE_SIDE = 256
+
+
+def check_image(image: Any, name: str = "image") -> np.ndarray:
+    """Validate an image (H, W, 3) or frames (N, H, W, 3); return them as (N, H, W, 3)."""
+    image = check_numeric_array(image, name)
+    if image.ndim not in (3, 4):
+        raise OpenL3Error(f"Invalid {name}: expected shape (H, W, 3) or (N, H, W, 3), got {image.shape}.")
+    frames = image[np.newaxis] if image.ndim == 3 else image
+    if frames.shape[-1] != 3:
+        raise OpenL3Error(
+            f"Invalid {name}: expected 3 (RGB) channels, got {frames.shape[-1]} in shape {image.shape}."
+        )
+    if frames.size == 0:
+        raise OpenL3Error(f"Invalid {name}: the array is empty ({image.shape}).")
+    all_finite, any_nonzero = scan_array(frames)
+    if not any_nonzero:
+        warnings.warn(f"Provided {name} is all zeros.", OpenL3Warning, stacklevel=3)
+    if not all_finite:
+        raise OpenL3Error(f"Invalid {name}: it contains NaN or infinite values.")
+    if min(frames.shape[1:3]) < IMAGE_SIZE:
+        raise OpenL3Error(
+            f"Invalid {name}: frames of {frames.shape[1]}x{frames.shape[2]} pixels; "
+            f"both sides must be at least {IMAGE_SIZE}."
+        )
+    return frames
+
+
+def _center_crop(frame: np.ndarray) -> np.ndarray:
+    top, left = (frame.shape[0] - IMAGE_SIZE) // 2, (frame.shape[1] - IMAGE_SIZE) // 2
+    return frame[top : top + IMAGE_SIZE, left : left + IMAGE_SIZE]
+
+
+def prepare_frame(frame: np.ndarray, already_224: bool) -> np.ndarray:
+    """Preprocess one frame as 0.4.2 does, up to the final scaling by the maximum.
+
+    Input arrays of exactly 224x224 frames are used as they are (unsigned integers mapped
+    to [-1, 1]); other frames are rescaled when their shorter side exceeds 256 (to floats
+    in [0, 1], as scikit-image does) and centre-cropped, keeping raw values otherwise.
+    """
+    if already_224:
+        if frame.dtype.kind == "u":
+            frame = 2 * (frame / np.iinfo(frame.dtype).max) - 1
+        return frame.astype(np.float32)
+    side = min(frame.shape[:2])
+    if side > RESCALE_SIDE:
+        from skimage.transform import rescale
+
+        frame = rescale(frame, RESCALE_SIDE / side, mode="constant", anti_aliasing=False, channel_axis=-1)
+    return _center_crop(frame).astype(np.float64).astype(np.float32)
+
+
+class ImageFrames:
+    """The preprocessed frames of one image sequence, produced in order.
+
+    A first pass over the frames counts them and finds their largest magnitude, the
+    divisor 0.4.2 applies to all of them; :meth:`read` then goes through them again.
+
+    Parameters
+    ----------
+    open_frames : callable
+        Returns a fresh iterator over the raw frames (H, W, 3); called twice.
+    already_224 : bool
+        Whether the input's frames are exactly 224x224 (0.4.2 decides this per input).
+    """
+
+    def __init__(self, open_frames: Callable[[], Iterator[np.ndarray]], already_224: bool):
+        self._open, self._already_224 = open_frames, already_224
+        self.n_items, peak = 0, 0.0
+        for frame in self._prepared():
+            self.n_items += 1
+            peak = max(peak, float(np.abs(frame).max()))
+        self.scale = np.float32(peak) if peak > 1 else np.float32(1)
+        self._frames: Iterator[np.ndarray] | None = None
+
+    def _prepared(self) -> Iterator[np.ndarray]:
+        return (prepare_frame(frame, self._already_224) for frame in self._open())
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        """Return preprocessed frames ``start`` to ``start + count``, (count, 224, 224, 3)."""
+        if self._frames is None:
+            self._frames = self._prepared()
+        batch = np.stack([next(self._frames) for _ in range(count)])
+        return batch / self.scale if self.scale != 1 else batch
+
+
+def array_frames(frames: np.ndarray) -> ImageFrames:
+    """Return an :class:`ImageFrames` over a validated (N, H, W, 3) array."""
+    return ImageFrames(lambda: iter(frames), frames.shape[1:3] == (IMAGE_SIZE, IMAGE_SIZE))
+
+
+def check_image_model(model: Any) -> Any:
+    """Return ``model`` if it is a Keras model taking 224x224 RGB images."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise OpenL3Error(f"Invalid model: expected a keras.Model, got {type(model).__name__}.")
+    if tuple(model.input_shape[1:]) != (IMAGE_SIZE, IMAGE_SIZE, 3):
+        raise OpenL3Error(
+            "Invalid model: an image model takes (batch, 224, 224, 3) images, "
+            f"this one takes {model.input_shape}."
+        )
+    return model
+
+
+def frame_timestamps(n_frames: int, frame_rate: Any) -> np.ndarray:
+    """Timestamps of ``n_frames`` frames at ``frame_rate``: ``arange(n) / frame_rate``."""
+    return np.arange(n_frames) / check_positive_real(frame_rate, "frame_rate")
+
+
+def get_image_embedding(
+    image: Any,
+    frame_rate: Any = None,
+    model: Any = None,
+    input_repr: str = "mel256",
+    content_type: str = "music",
+    embedding_size: int = 8192,
+    batch_size: int = 32,
+    verbose: bool = True,
+) -> Any:
+    """Compute L3 embeddings for images or sequences of video frames.
+
+    Parameters
+    ----------
+    image : np.ndarray [shape=(H, W, C) or (N, H, W, C)] or list[np.ndarray]
+        RGB image(s), or a list of them. Frames that are not 224x224 are rescaled (if
+        their shorter side exceeds 256) and centre-cropped to 224x224, as in 0.4.2.
+    frame_rate : float or list[float] or None
+        Frame rate(s); if given, timestamps are returned as well.
+    model : keras.Model or None
+        Loaded image model; if given, ``input_repr``, ``content_type`` and
+        ``embedding_size`` are ignored.
+    input_repr : "linear", "mel128" or "mel256"
+        Representation of the audio tower the image model was trained with.
+    content_type : "music" or "env"
+        Type of content used to train the embedding model.
+    embedding_size : 8192 or 512
+        Embedding dimensionality.
+    batch_size : int
+        Frames per model call.
+    verbose : bool
+        If True, shows a progress bar over frames.
+
+    Returns
+    -------
+    embedding : np.ndarray [shape=(N, D)] or list[np.ndarray]
+        One embedding per frame (N = 1 for a single image).
+    timestamps : np.ndarray [shape=(N,)] or list[np.ndarray]
+        Only when ``frame_rate`` is given: ``arange(N) / frame_rate``.
+    """
+    batch_size = check_positive_int(batch_size, "batch_size")
+    images, rates, is_list = pair_inputs(image, frame_rate, "image", "frame_rate")
+    names = [f"image[{i}]" for i in range(len(images))] if is_list else ["image"]
+    frames = [check_image(array, name) for array, name in zip(images, names, strict=True)]
+    timestamps = (
+        None
+        if frame_rate is None
+        else [frame_timestamps(len(f), r) for f, r in zip(frames, rates, strict=True)]
+    )
+    if model is None:
+        from .models import load_image_embedding_model
+
+        model = load_image_embedding_model(input_repr, content_type, embedding_size)
+    predict = model_predictor(check_image_model(model))
+    embeddings = embed_all(predict, [array_frames(f) for f in frames], batch_size, verbose, "frame")
+    if not is_list:
+        return embeddings[0] if timestamps is None else (embeddings[0], timestamps[0])
+    return embeddings if timestamps is None else (embeddings, timestamps)

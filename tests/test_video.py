@@ -1,0 +1,141 @@
+"""Video files: both outputs, frame scaling over the whole video, streaming, errors."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import openl3
+from openl3 import OpenL3Error
+from openl3.outputs import open_video
+
+
+def write_video(path, seconds=2.0, fps=10, audio=True, size=(320, 240)):
+    """A video whose brightness rises over time, with a stereo tone, written by moviepy."""
+    from moviepy import AudioArrayClip, VideoClip
+
+    width, height = size
+    yy, xx = np.mgrid[0:height, 0:width]
+    pattern = np.stack([xx / width, yy / height, (xx + yy) / (width + height)], -1)
+
+    def frame(t):
+        return (255 * pattern * (0.2 + 0.8 * t / seconds)).astype(np.uint8)
+
+    clip = VideoClip(frame, duration=seconds).with_fps(fps)
+    if audio:
+        t = np.arange(int(seconds * 44100)) / 44100
+        tone = 0.3 * np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t)], 1)
+        clip = clip.with_audio(AudioArrayClip(tone, fps=44100))
+    clip.write_videofile(str(path), codec="libx264", audio_codec="aac" if audio else None, logger=None)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("videos")
+    return {
+        "rising": write_video(directory / "rising.mp4"),
+        "silent": write_video(directory / "silent.mp4", audio=False),
+    }
+
+
+@pytest.fixture(scope="module")
+def models(weights_dir):
+    audio = openl3.models.load_audio_embedding_model_from_path(
+        str(weights_dir / "openl3_audio_mel128_music.h5"), "mel128", 512
+    )
+    image = openl3.models.load_image_embedding_model_from_path(
+        str(weights_dir / "openl3_image_mel256_music.h5"), 512
+    )
+    return audio, image
+
+
+def test_video_outputs_equal_0_4_2_style_whole_array_computation(videos, models, tmp_path):
+    audio_model, image_model = models
+    openl3.process_video_file(
+        videos["rising"],
+        output_dir=str(tmp_path),
+        audio_model=audio_model,
+        image_model=image_model,
+        audio_hop_size=0.5,
+        image_batch_size=3,
+        verbose=False,
+    )
+    assert sorted(os.listdir(tmp_path)) == ["rising_audio.npz", "rising_image.npz"]
+    audio_out, image_out = np.load(tmp_path / "rising_audio.npz"), np.load(tmp_path / "rising_image.npz")
+    with open_video(videos["rising"]) as clip:  # what 0.4.2 does: everything in memory at once
+        frames = np.array(list(clip.iter_frames()))
+        sound = clip.audio.to_soundarray(fps=48000)
+        fps = clip.fps
+    assert frames.shape[1:] == (256, 256, 3) and len(frames) == 20
+    expected_image, expected_ts = openl3.get_image_embedding(
+        frames, int(fps), model=image_model, verbose=False
+    )
+    np.testing.assert_allclose(
+        image_out["embedding"], expected_image, rtol=1e-5, atol=1e-5 * np.abs(expected_image).max()
+    )
+    np.testing.assert_array_equal(image_out["timestamps"], np.arange(20) / 10)
+    np.testing.assert_array_equal(image_out["timestamps"], expected_ts)
+    expected_audio, audio_ts = openl3.get_audio_embedding(
+        sound, 48000, model=audio_model, hop_size=0.5, verbose=False
+    )
+    np.testing.assert_allclose(
+        audio_out["embedding"], expected_audio, rtol=1e-5, atol=1e-5 * np.abs(expected_audio).max()
+    )
+    np.testing.assert_array_equal(audio_out["timestamps"], audio_ts)
+    assert len(audio_ts) == 4  # 96000 samples + 24000 centring: 1 + (120000 - 48000) / 24000
+
+
+def test_frames_are_scaled_by_the_maximum_over_the_whole_video(videos, models):
+    _, image_model = models
+    with open_video(videos["rising"]) as clip:
+        frames = np.array(list(clip.iter_frames()))
+    whole = openl3.get_image_embedding(frames, model=image_model, verbose=False)
+    first_half = openl3.get_image_embedding(frames[:10], model=image_model, verbose=False)
+    # The dim first half alone is scaled by its own (smaller) maximum: different numbers.
+    assert np.abs(whole[:10] - first_half).max() > 1e-3 * np.abs(whole).max()
+
+
+def test_suffix_and_skip(videos, models, tmp_path):
+    audio_model, image_model = models
+    kwargs = {
+        "output_dir": str(tmp_path),
+        "audio_model": audio_model,
+        "image_model": image_model,
+        "verbose": False,
+    }
+    openl3.process_video_file(videos["rising"], suffix="s", audio_hop_size=1.0, **kwargs)
+    assert sorted(os.listdir(tmp_path)) == ["rising_audio_s.npz", "rising_image_s.npz"]
+    before = os.path.getmtime(tmp_path / "rising_image_s.npz")
+    openl3.process_video_file(videos["rising"], suffix="s", audio_hop_size=1.0, **kwargs)
+    assert os.path.getmtime(tmp_path / "rising_image_s.npz") == before
+
+
+def test_video_without_audio_is_an_error_and_writes_nothing(videos, models, tmp_path):
+    audio_model, image_model = models
+    with pytest.raises(OpenL3Error, match="silent.mp4 has no audio track"):
+        openl3.process_video_file(
+            videos["silent"],
+            output_dir=str(tmp_path),
+            audio_model=audio_model,
+            image_model=image_model,
+            verbose=False,
+        )
+    assert os.listdir(tmp_path) == []
+
+
+def test_corrupt_and_missing_videos_are_errors(tmp_path, models):
+    audio_model, image_model = models
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
+    with pytest.raises(OpenL3Error, match="corrupt.mp4"):
+        openl3.process_video_file(
+            str(corrupt), audio_model=audio_model, image_model=image_model, verbose=False
+        )
+    with pytest.raises(OpenL3Error, match="not found: .*nothing.mp4"):
+        openl3.process_video_file(
+            str(tmp_path / "nothing.mp4"), audio_model=audio_model, image_model=image_model, verbose=False
+        )
+    assert sorted(os.listdir(tmp_path)) == ["corrupt.mp4"]
