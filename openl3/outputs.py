@@ -7,7 +7,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,7 @@ import numpy as np
 from .batching import WindowSource, embed_all, embed_sources, model_predictor, progress_bar
 from .exceptions import OpenL3Error
 from .models.specs import IMAGE_SIZE, TARGET_SR
-from .validation import check_audio, check_positive_int
+from .validation import check_audio, check_choice, check_positive_int
 
 logger = logging.getLogger("openl3")
 
@@ -95,6 +95,44 @@ def as_path_list(filepath: Any) -> list[str]:
 
 
 @dataclass
+class Report:
+    """What a ``process_*_file`` call did with each input file.
+
+    Attributes
+    ----------
+    processed : list of str
+        Inputs whose outputs were written.
+    skipped : list of str
+        Inputs skipped because their outputs exist (``overwrite=False``).
+    failed : list of (str, str)
+        Inputs that failed, with the reason (only with ``errors="collect"``).
+    """
+
+    processed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+ERROR_MODES = ("raise", "collect")
+
+
+def attempt(report: Report, errors: str, path: str, action: Callable[[], Any]) -> tuple[bool, Any]:
+    """Run ``action`` for input ``path``; with ``errors="collect"`` record its failure instead.
+
+    Returns ``(True, result)``, or ``(False, None)`` after a collected failure.
+    """
+    try:
+        return True, action()
+    except (OpenL3Error, OSError) as exc:
+        if errors == "raise":
+            raise
+        reason = str(exc) if isinstance(exc, OpenL3Error) else f"{path}: {exc}"
+        logger.error("%s", reason)
+        report.failed.append((path, reason))
+        return False, None
+
+
+@dataclass
 class FileJob:
     """One input file and the output files it produces."""
 
@@ -108,13 +146,15 @@ def plan_jobs(
     suffix: str | None,
     overwrite: bool,
     modalities: Sequence[str | None],
+    report: Report,
 ) -> list[FileJob]:
-    """Name the outputs of each input; leave out inputs whose outputs all exist already."""
+    """Name the outputs of each input; leave out (and report) inputs whose outputs all exist."""
     jobs = []
     for path in paths:
         outputs = {m: get_output_path(path, npz_suffix(suffix, m), output_dir) for m in modalities}
         if not overwrite and all(os.path.exists(p) for p in outputs.values()):
             logger.info("%s exists, skipping.", ", ".join(outputs.values()))
+            report.skipped.append(path)
             continue
         jobs.append(FileJob(path, outputs))
     return jobs
@@ -128,17 +168,28 @@ def run_jobs(
     batch_size: int,
     verbose: bool,
     unit: str,
+    report: Report,
+    errors: str,
 ) -> None:
-    """Embed the inputs of ``jobs`` in shared batches and save each as soon as it is done."""
-    opened: dict[int, Any] = {}
+    """Embed the inputs of ``jobs`` in shared batches and save each as soon as it is done.
+
+    An input that cannot be read is reported (or raised, per ``errors``) and left out;
+    the inputs already queued in a batch are embedded and saved all the same.
+    """
+    started: list[tuple[FileJob, Any] | None] = []
 
     def sources() -> Iterator[WindowSource]:
-        for index, job in enumerate(jobs):
-            opened[index] = open_source(job)
-            yield opened[index]
+        for job in jobs:
+            ok, source = attempt(report, errors, job.path, lambda job=job: open_source(job))
+            if ok:
+                started.append((job, source))
+                yield source
 
     def done(index: int, embedding: np.ndarray) -> None:
-        save(jobs[index], opened.pop(index), embedding)
+        job, source = started[index]
+        started[index] = None  # release the source
+        if attempt(report, errors, job.path, lambda: save(job, source, embedding))[0]:
+            report.processed.append(job.path)
 
     with progress_bar(None, verbose, unit) as bar:
         embed_sources(predict, sources(), batch_size, done, bar.update)
@@ -171,7 +222,8 @@ def process_audio_file(
     overwrite: bool = False,
     frontend: str = "kapre",
     verbose: bool = True,
-) -> None:
+    errors: str = "raise",
+) -> Report:
     """Compute and save L3 embeddings for audio files.
 
     Each ``<name>.<ext>`` gives ``<output_dir>/<name>[_<suffix>].npz`` holding
@@ -206,6 +258,14 @@ def process_audio_file(
         The audio frontend to use.
     verbose : bool
         If True, shows progress.
+    errors : "raise" or "collect"
+        "raise" (0.4.2's behaviour) stops at the first input that fails; "collect"
+        logs it, writes nothing for it, goes on, and lists it in the report.
+
+    Returns
+    -------
+    report : Report
+        The inputs processed, skipped (existing outputs) and failed.
     """
     from .audio import AudioWindows, audio_predictor, check_window_params, resolve_audio_model, window_dtype
     from .models.specs import input_repr_spec
@@ -214,10 +274,12 @@ def process_audio_file(
     batch_size = check_positive_int(batch_size, "batch_size")
     model, input_repr = resolve_audio_model(model, input_repr, frontend)
     center = check_window_params(hop_size, center)
+    check_choice(errors, "errors", ERROR_MODES)
     prepare_output_dir(output_dir)
-    jobs = plan_jobs(paths, output_dir, suffix, overwrite, [None])
+    report = Report()
+    jobs = plan_jobs(paths, output_dir, suffix, overwrite, [None], report)
     if not jobs:
-        return
+        return report
     if model is None:
         from .models import load_audio_embedding_model
 
@@ -233,7 +295,9 @@ def process_audio_file(
         logger.info("Saved %s", job.outputs[None])
 
     spec = input_repr_spec(input_repr) if frontend == "librosa" else None
-    run_jobs(jobs, open_source, audio_predictor(model, spec), save, batch_size, verbose, "window")
+    predict = audio_predictor(model, spec)
+    run_jobs(jobs, open_source, predict, save, batch_size, verbose, "window", report, errors)
+    return report
 
 
 def read_image_file(path: str) -> np.ndarray:
@@ -265,7 +329,8 @@ def process_image_file(
     batch_size: int = 32,
     overwrite: bool = False,
     verbose: bool = True,
-) -> None:
+    errors: str = "raise",
+) -> Report:
     """Compute and save L3 embeddings for image files.
 
     Each ``<name>.<ext>`` gives ``<output_dir>/<name>[_<suffix>].npz`` holding
@@ -295,15 +360,25 @@ def process_image_file(
         If True, overwrites existing output files; else existing outputs are skipped.
     verbose : bool
         If True, shows progress.
+    errors : "raise" or "collect"
+        "raise" (0.4.2's behaviour) stops at the first input that fails; "collect"
+        logs it, writes nothing for it, goes on, and lists it in the report.
+
+    Returns
+    -------
+    report : Report
+        The inputs processed, skipped (existing outputs) and failed.
     """
     from .image import array_frames, check_image, check_image_model
 
     paths = as_path_list(filepath)
     batch_size = check_positive_int(batch_size, "batch_size")
+    check_choice(errors, "errors", ERROR_MODES)
     prepare_output_dir(output_dir)
-    jobs = plan_jobs(paths, output_dir, suffix, overwrite, [None])
+    report = Report()
+    jobs = plan_jobs(paths, output_dir, suffix, overwrite, [None], report)
     if not jobs:
-        return
+        return report
     if model is None:
         from .models import load_image_embedding_model
 
@@ -317,7 +392,8 @@ def process_image_file(
         save_npz_atomic(job.outputs[None], embedding=embedding)
         logger.info("Saved %s", job.outputs[None])
 
-    run_jobs(jobs, open_source, model_predictor(model), save, batch_size, verbose, "image")
+    run_jobs(jobs, open_source, model_predictor(model), save, batch_size, verbose, "image", report, errors)
+    return report
 
 
 @contextmanager
@@ -373,7 +449,8 @@ def process_video_file(
     audio_frontend: str = "kapre",
     overwrite: bool = False,
     verbose: bool = True,
-) -> None:
+    errors: str = "raise",
+) -> Report:
     """Compute and save L3 audio and image embeddings for video files.
 
     Each ``<name>.<ext>`` gives ``<name>_audio[_<suffix>].npz`` (``embedding``,
@@ -415,6 +492,14 @@ def process_video_file(
         are skipped.
     verbose : bool
         If True, shows progress.
+    errors : "raise" or "collect"
+        "raise" (0.4.2's behaviour) stops at the first input that fails; "collect"
+        logs it, writes nothing for it, goes on, and lists it in the report.
+
+    Returns
+    -------
+    report : Report
+        The inputs processed, skipped (existing outputs) and failed.
     """
     from .audio import (
         DEFAULT_INPUT_REPR,
@@ -431,10 +516,12 @@ def process_video_file(
     image_batch_size = check_positive_int(image_batch_size, "image_batch_size")
     audio_center = check_window_params(audio_hop_size, audio_center)
     audio_model, input_repr = resolve_audio_model(audio_model, input_repr, audio_frontend)
+    check_choice(errors, "errors", ERROR_MODES)
     prepare_output_dir(output_dir)
-    jobs = plan_jobs(paths, output_dir, suffix, overwrite, ["audio", "image"])
+    report = Report()
+    jobs = plan_jobs(paths, output_dir, suffix, overwrite, ["audio", "image"], report)
     if not jobs:
-        return
+        return report
     from . import models
 
     if audio_model is None:
@@ -448,14 +535,19 @@ def process_video_file(
     spec = input_repr_spec(input_repr) if audio_frontend == "librosa" else None
     predict_audio = audio_predictor(audio_model, spec)
     predict_image = model_predictor(check_image_model(image_model))
-    for job in jobs:
+    dtype = window_dtype(audio_frontend)
+
+    def process(job: FileJob) -> None:
         with open_video(job.path) as clip:
-            audio, frames = video_sources(
-                clip, job.path, audio_hop_size, audio_center, window_dtype(audio_frontend)
-            )
+            audio, frames = video_sources(clip, job.path, audio_hop_size, audio_center, dtype)
             [audio_embedding] = embed_all(predict_audio, [audio], audio_batch_size, verbose, "window")
             [image_embedding] = embed_all(predict_image, [frames], image_batch_size, verbose, "frame")
             frame_times = np.arange(frames.n_items) / int(clip.fps)
         save_npz_atomic(job.outputs["audio"], embedding=audio_embedding, timestamps=audio.timestamps)
         save_npz_atomic(job.outputs["image"], embedding=image_embedding, timestamps=frame_times)
         logger.info("Saved %s and %s", job.outputs["audio"], job.outputs["image"])
+
+    for job in jobs:
+        if attempt(report, errors, job.path, lambda job=job: process(job))[0]:
+            report.processed.append(job.path)
+    return report

@@ -83,3 +83,158 @@ def test_models_import_and_verify(published, tmp_path, weights_dir):
     verified = openl3("models", "verify", env={"OPENL3_WEIGHTS_DIR": str(weights_dir)})
     assert verified.returncode == 1
     assert "MISMATCH" in verified.stdout and "unchecked" in verified.stdout
+
+
+# --- openl3 audio | image | video -------------------------------------------------------------
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+from helpers import noise, tone  # noqa: E402
+
+AUDIO_FLAGS = ("-i", "mel128", "-as", "512", "-t", "0.5")
+
+
+@pytest.fixture
+def weights(weights_dir):
+    return {"OPENL3_WEIGHTS_DIR": str(weights_dir)}
+
+
+@pytest.fixture
+def audio_folder(tmp_path):
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    sf.write(folder / "a.wav", tone(1.3, 44100), 44100)
+    sf.write(folder / "b.flac", noise(1.0, 16000, channels=2), 16000)
+    sf.write(folder / "c.ogg", tone(1.1, 22050, 880), 22050)
+    sf.write(folder / "sub" / "d.wav", tone(1.0, 48000), 48000)
+    (folder / "notes.txt").write_text("not audio, and not taken from a folder")
+    return folder
+
+
+def test_audio_folder_outputs_and_summary(audio_folder, weights, tmp_path, mel128_model):
+    out = tmp_path / "out"
+    result = openl3("audio", str(audio_folder), "-o", str(out), "-x", "l3", *AUDIO_FLAGS, env=weights)
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(out)) == ["a_l3.npz", "b_l3.npz", "c_l3.npz"]  # not recursive
+    assert "openl3 audio: 3 processed, 0 skipped (outputs exist), 0 failed" in result.stderr
+    import openl3 as package
+
+    audio, sr = sf.read(audio_folder / "b.flac")
+    expected, ts = package.get_audio_embedding(audio, sr, model=mel128_model, hop_size=0.5, verbose=False)
+    data = np.load(out / "b_l3.npz")
+    np.testing.assert_allclose(data["embedding"], expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    np.testing.assert_array_equal(data["timestamps"], ts)
+    again = openl3(
+        "audio", str(audio_folder), "-o", str(out), "-x", "l3", "-r", "-q", *AUDIO_FLAGS, env=weights
+    )
+    assert again.returncode == 0 and again.stderr == ""
+    assert sorted(os.listdir(out)) == ["a_l3.npz", "b_l3.npz", "c_l3.npz", "d_l3.npz"]
+
+
+def test_no_centering_flag_and_outputs_beside_inputs(tmp_path, weights):
+    sf.write(tmp_path / "x.wav", tone(2.0, 48000), 48000)
+    result = openl3("audio", str(tmp_path / "x.wav"), "-n", *AUDIO_FLAGS, env=weights)
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "x.npz")["timestamps"], [0.0, 0.5, 1.0])
+
+
+def test_faulty_files_do_not_stop_the_run(audio_folder, weights, tmp_path):
+    (audio_folder / "corrupt.wav").write_bytes(b"RIFF\x00\x10\x00\x00WAVEfmt " + os.urandom(500))
+    (audio_folder / "empty.wav").write_bytes(b"")
+    (audio_folder / "text.wav").write_text("hello")
+    sf.write(audio_folder / "short.wav", tone(0.1, 16000), 16000)  # valid: padded, with a warning
+    (audio_folder / "zz_last.wav").write_text("the last file fails too")
+    out = tmp_path / "out"
+    missing = str(tmp_path / "missing.wav")
+    result = openl3("audio", str(audio_folder), missing, "-o", str(out), *AUDIO_FLAGS, env=weights)
+    assert result.returncode == 1
+    assert sorted(os.listdir(out)) == ["a.npz", "b.npz", "c.npz", "short.npz"]
+    for name in ("corrupt.wav", "empty.wav", "text.wav", "zz_last.wav", "missing.wav"):
+        assert name in result.stderr
+    assert "4 processed, 0 skipped (outputs exist), 5 failed" in result.stderr
+    assert np.load(out / "short.npz")["embedding"].shape == (1, 512)
+
+
+def test_fail_fast_stops_at_the_first_failure(tmp_path, weights):
+    (tmp_path / "a_bad.wav").write_text("bad")
+    sf.write(tmp_path / "b_good.wav", tone(1.0, 48000), 48000)
+    result = openl3("audio", str(tmp_path), "--fail-fast", *AUDIO_FLAGS, env=weights)
+    assert result.returncode == 1 and "a_bad.wav" in result.stderr
+    assert not (tmp_path / "b_good.npz").exists()
+
+
+def test_usage_and_empty_inputs(tmp_path):
+    assert openl3("audio", str(tmp_path), "-t", "-1").returncode == 2
+    assert openl3("audio", str(tmp_path), "-ab", "0").returncode == 2
+    assert openl3("image", str(tmp_path), "-is", "6144").returncode == 2
+    empty = openl3("audio", str(tmp_path))
+    assert empty.returncode == 1 and "no audio files found" in empty.stderr
+
+
+def test_unwritable_output_dir_fails_before_model_work(tmp_path, weights):
+    sf.write(tmp_path / "x.wav", tone(1.0, 48000), 48000)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = openl3(
+        "audio", str(tmp_path / "x.wav"), "-o", str(blocker / "out"), env={"OPENL3_WEIGHTS_DIR": "/nowhere"}
+    )
+    assert result.returncode == 1 and "Cannot create output directory" in result.stderr
+
+
+def test_image_command(tmp_path, weights):
+    from skimage.io import imsave
+
+    rng = np.random.default_rng(0)
+    imsave(tmp_path / "p.png", rng.integers(0, 256, (240, 300, 3), dtype=np.uint8))
+    imsave(tmp_path / "q.jpg", rng.integers(0, 256, (300, 260, 3), dtype=np.uint8))
+    imsave(tmp_path / "small.png", rng.integers(0, 256, (100, 100, 3), dtype=np.uint8))
+    result = openl3("image", str(tmp_path), "-is", "512", "-ib", "2", env=weights)
+    assert result.returncode == 1 and "small.png" in result.stderr and "at least 224" in result.stderr
+    assert np.load(tmp_path / "p.npz")["embedding"].shape == (1, 512)
+    assert np.load(tmp_path / "q.npz")["embedding"].shape == (1, 512)
+    assert not (tmp_path / "small.npz").exists()
+
+
+def test_video_command(tmp_path, weights):
+    from test_video import write_video
+
+    write_video(tmp_path / "v.mp4", seconds=2.0, fps=5)  # moviepy 2 cannot read audio of clips <= ~1 s
+    flags = ("-i", "mel256", "-as", "512", "-t", "0.5", "-is", "512", "-x", "s")
+    result = openl3("video", str(tmp_path), *flags, env=weights)
+    assert result.returncode == 0, result.stderr
+    assert np.load(tmp_path / "v_image_s.npz")["embedding"].shape == (10, 512)
+    assert np.load(tmp_path / "v_audio_s.npz")["embedding"].shape == (4, 512)
+
+
+def test_cli_and_api_defaults_agree():
+    import inspect
+
+    import openl3 as package
+    from openl3 import cli
+
+    parser = cli.build_parser()
+    args = vars(parser.parse_args(["video", "x.mp4"]))
+    video = inspect.signature(package.process_video_file).parameters
+    audio = inspect.signature(package.get_audio_embedding).parameters
+    image = inspect.signature(package.get_image_embedding).parameters
+    for flag, value in (
+        ("content_type", video["content_type"].default),
+        ("audio_embedding_size", audio["embedding_size"].default),
+        ("audio_hop_size", audio["hop_size"].default),
+        ("audio_batch_size", audio["batch_size"].default),
+        ("audio_frontend", audio["frontend"].default),
+        ("image_embedding_size", image["embedding_size"].default),
+        ("image_batch_size", image["batch_size"].default),
+        ("input_repr", image["input_repr"].default),
+    ):
+        assert args[flag] == value, flag
+    assert args["no_audio_centering"] is (not audio["center"].default)
+    for name in ("content_type", "embedding_size", "batch_size", "hop_size", "center", "frontend"):
+        process = inspect.signature(package.process_audio_file).parameters[name].default
+        assert process == audio[name].default, name
+    for name in ("input_repr", "content_type", "embedding_size", "batch_size"):
+        assert inspect.signature(package.process_image_file).parameters[name].default == image[name].default
+    from openl3.audio import DEFAULT_INPUT_REPR
+
+    assert args["input_repr"] == DEFAULT_INPUT_REPR
