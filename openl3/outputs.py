@@ -73,6 +73,16 @@ def save_npz_atomic(path: str, **arrays: np.ndarray) -> None:
         raise
 
 
+def remove_stale_temporaries(path: str) -> None:
+    """Remove temporary files of ``path`` left by a killed run (see :func:`save_npz_atomic`)."""
+    directory, name = os.path.split(path)
+    if not os.path.isdir(directory or "."):
+        return
+    for leftover in os.listdir(directory or "."):
+        if leftover.startswith(f".{name}.") and leftover.endswith(".tmp"):
+            os.unlink(os.path.join(directory, leftover))
+
+
 def prepare_output_dir(output_dir: str | None) -> None:
     """Create ``output_dir`` if needed and check that it is writable, before any model work."""
     if not output_dir:
@@ -156,6 +166,8 @@ def plan_jobs(
             logger.info("%s exists, skipping.", ", ".join(outputs.values()))
             report.skipped.append(path)
             continue
+        for output in outputs.values():
+            remove_stale_temporaries(output)
         jobs.append(FileJob(path, outputs))
     return jobs
 
@@ -190,6 +202,7 @@ def run_jobs(
         started[index] = None  # release the source
         if attempt(report, errors, job.path, lambda: save(job, source, embedding))[0]:
             report.processed.append(job.path)
+        bar.set_postfix_str(f"{len(report.processed)}/{len(jobs)} files", refresh=False)
 
     with progress_bar(None, verbose, unit) as bar:
         embed_sources(predict, sources(), batch_size, done, bar.update)

@@ -238,3 +238,62 @@ def test_cli_and_api_defaults_agree():
     from openl3.audio import DEFAULT_INPUT_REPR
 
     assert args["input_repr"] == DEFAULT_INPUT_REPR
+
+
+def test_killed_run_leaves_no_partial_output_and_resumes(tmp_path, weights):
+    import signal
+
+    folder, out, reference = tmp_path / "in", tmp_path / "out", tmp_path / "reference"
+    folder.mkdir()
+    for i in range(6):
+        sf.write(folder / f"f{i}.wav", tone(2.0, 16000, 200 + 100 * i), 16000)
+    flags = ("-i", "mel128", "-as", "512", "-t", "0.2", "-ab", "4", "-q")
+    environment = {**os.environ, **weights}
+    process = subprocess.Popen([COMMAND, "audio", str(folder), "-o", str(out), *flags], env=environment)
+    seen_complete = set()
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        if out.is_dir():
+            for name in [n for n in os.listdir(out) if n.endswith(".npz")]:
+                with np.load(out / name) as data:  # every visible output is complete
+                    assert data["embedding"].shape[1] == 512
+                seen_complete.add(name)
+        if len(seen_complete) >= 2:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    process.wait()
+    assert 2 <= len(seen_complete) < 6, "the run was not killed midway"
+    assert sorted(n for n in os.listdir(out) if n.endswith(".npz")) == sorted(seen_complete)
+    resumed = openl3("audio", str(folder), "-o", str(out), *flags, env=weights)
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(os.listdir(out)) == [f"f{i}.npz" for i in range(6)]  # no temporary file left either
+    assert openl3("audio", str(folder), "-o", str(reference), *flags, env=weights).returncode == 0
+    for i in range(6):
+        got, expected = np.load(out / f"f{i}.npz"), np.load(reference / f"f{i}.npz")
+        scale = np.abs(expected["embedding"]).max()
+        np.testing.assert_allclose(got["embedding"], expected["embedding"], rtol=1e-5, atol=1e-5 * scale)
+        np.testing.assert_array_equal(got["timestamps"], expected["timestamps"])
+
+
+def test_overwrite_and_librosa_frontend_flags(tmp_path, weights, weights_dir):
+    sf.write(tmp_path / "x.wav", tone(1.0, 48000), 48000)
+    (tmp_path / "x.npz").write_bytes(b"old")
+    skipped = openl3("audio", str(tmp_path / "x.wav"), *AUDIO_FLAGS, env=weights)
+    assert skipped.returncode == 0 and "0 processed, 1 skipped" in skipped.stderr
+    assert (tmp_path / "x.npz").read_bytes() == b"old"
+    result = openl3(
+        "audio", str(tmp_path / "x.wav"), "-ow", "-af", "librosa", "-ab", "1", *AUDIO_FLAGS, env=weights
+    )
+    assert result.returncode == 0, result.stderr
+    import openl3 as package
+
+    model = package.models.load_audio_embedding_model_from_path(
+        str(weights_dir / "openl3_audio_mel128_music.h5"), "mel128", 512, frontend="librosa"
+    )
+    audio, sr = sf.read(tmp_path / "x.wav")  # 16-bit PCM, as written
+    expected, _ = package.get_audio_embedding(
+        audio, sr, model=model, frontend="librosa", hop_size=0.5, verbose=False
+    )
+    got = np.load(tmp_path / "x.npz")["embedding"]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
