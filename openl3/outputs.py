@@ -172,6 +172,21 @@ def plan_jobs(
     return jobs
 
 
+def start_run(
+    paths: Sequence[str],
+    output_dir: str | None,
+    suffix: str | None,
+    overwrite: bool,
+    errors: str,
+    modalities: Sequence[str | None],
+) -> tuple[Report, list[FileJob]]:
+    """Check ``errors`` and the output directory, then plan the jobs of a ``process_*_file`` run."""
+    check_choice(errors, "errors", ERROR_MODES)
+    prepare_output_dir(output_dir)
+    report = Report()
+    return report, plan_jobs(paths, output_dir, suffix, overwrite, modalities, report)
+
+
 def run_jobs(
     jobs: Sequence[FileJob],
     open_source: Callable[[FileJob], WindowSource],
@@ -287,10 +302,7 @@ def process_audio_file(
     batch_size = check_positive_int(batch_size, "batch_size")
     model, input_repr = resolve_audio_model(model, input_repr, frontend)
     center = check_window_params(hop_size, center)
-    check_choice(errors, "errors", ERROR_MODES)
-    prepare_output_dir(output_dir)
-    report = Report()
-    jobs = plan_jobs(paths, output_dir, suffix, overwrite, [None], report)
+    report, jobs = start_run(paths, output_dir, suffix, overwrite, errors, [None])
     if not jobs:
         return report
     if model is None:
@@ -386,10 +398,7 @@ def process_image_file(
 
     paths = as_path_list(filepath)
     batch_size = check_positive_int(batch_size, "batch_size")
-    check_choice(errors, "errors", ERROR_MODES)
-    prepare_output_dir(output_dir)
-    report = Report()
-    jobs = plan_jobs(paths, output_dir, suffix, overwrite, [None], report)
+    report, jobs = start_run(paths, output_dir, suffix, overwrite, errors, [None])
     if not jobs:
         return report
     if model is None:
@@ -529,10 +538,7 @@ def process_video_file(
     image_batch_size = check_positive_int(image_batch_size, "image_batch_size")
     audio_center = check_window_params(audio_hop_size, audio_center)
     audio_model, input_repr = resolve_audio_model(audio_model, input_repr, audio_frontend)
-    check_choice(errors, "errors", ERROR_MODES)
-    prepare_output_dir(output_dir)
-    report = Report()
-    jobs = plan_jobs(paths, output_dir, suffix, overwrite, ["audio", "image"], report)
+    report, jobs = start_run(paths, output_dir, suffix, overwrite, errors, ["audio", "image"])
     if not jobs:
         return report
     from . import models
