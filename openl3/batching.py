@@ -92,12 +92,23 @@ def embed_sources(
 
 
 def embed_all(
-    predict: Callable[[np.ndarray], np.ndarray], sources: list, batch_size: int, verbose: bool, unit: str
+    predict: Callable[[np.ndarray], np.ndarray],
+    sources: list,
+    batch_size: int,
+    verbose: bool,
+    unit: str,
+    bar: Any = None,
 ) -> list[np.ndarray]:
-    """Embed every source in shared batches, with a progress bar; return one array per source."""
+    """Embed every source in shared batches; return one array per source.
+
+    Progress goes to ``bar`` if given (a run-wide bar), else to a bar of its own.
+    """
     embeddings: list[np.ndarray | None] = [None] * len(sources)
-    with progress_bar(sum(s.n_items for s in sources), verbose, unit) as bar:
+    if bar is not None:
         embed_sources(predict, sources, batch_size, embeddings.__setitem__, bar.update)
+        return embeddings
+    with progress_bar(sum(s.n_items for s in sources), verbose, unit) as own_bar:
+        embed_sources(predict, sources, batch_size, embeddings.__setitem__, own_bar.update)
     return embeddings
 
 

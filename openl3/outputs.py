@@ -559,14 +559,16 @@ def process_video_file(
     def process(job: FileJob) -> None:
         with open_video(job.path) as clip:
             audio, frames = video_sources(clip, job.path, audio_hop_size, audio_center, dtype)
-            [audio_embedding] = embed_all(predict_audio, [audio], audio_batch_size, verbose, "window")
-            [image_embedding] = embed_all(predict_image, [frames], image_batch_size, verbose, "frame")
+            [audio_embedding] = embed_all(predict_audio, [audio], audio_batch_size, verbose, "item", bar)
+            [image_embedding] = embed_all(predict_image, [frames], image_batch_size, verbose, "item", bar)
             frame_times = np.arange(frames.n_items) / int(clip.fps)
         save_npz_atomic(job.outputs["audio"], embedding=audio_embedding, timestamps=audio.timestamps)
         save_npz_atomic(job.outputs["image"], embedding=image_embedding, timestamps=frame_times)
         logger.info("Saved %s and %s", job.outputs["audio"], job.outputs["image"])
 
-    for job in jobs:
-        if attempt(report, errors, job.path, lambda job=job: process(job))[0]:
-            report.processed.append(job.path)
+    with progress_bar(None, verbose, "item") as bar:  # one bar for the run: windows and frames
+        for job in jobs:
+            if attempt(report, errors, job.path, lambda job=job: process(job))[0]:
+                report.processed.append(job.path)
+            bar.set_postfix_str(f"{len(report.processed)}/{len(jobs)} files", refresh=False)
     return report

@@ -297,3 +297,10 @@ def test_overwrite_and_librosa_frontend_flags(tmp_path, weights, weights_dir):
     )
     got = np.load(tmp_path / "x.npz")["embedding"]
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+def test_content_type_flag_selects_the_env_model(tmp_path, weights):
+    sf.write(tmp_path / "x.wav", tone(1.0, 48000), 48000)
+    result = openl3("audio", str(tmp_path / "x.wav"), "-c", "env", *AUDIO_FLAGS, env=weights)
+    assert result.returncode == 1  # the test weights hold music models only: env must be fetched
+    assert "openl3_audio_mel128_env-v0_4_0.h5.gz" in result.stderr
