@@ -20,6 +20,8 @@ from .validation import check_numeric_array, check_positive_int, check_positive_
 
 #: Frames whose shorter side exceeds this are rescaled to it before cropping (0.4.2).
 RESCALE_SIDE = 256
+#: Sequences up to this many frames keep their first pass (about 38 MB) instead of a second.
+KEPT_FRAMES = 64
 
 
 def check_image(image: Any, name: str = "image") -> np.ndarray:
@@ -75,7 +77,8 @@ class ImageFrames:
     """The preprocessed frames of one image sequence, produced in order.
 
     A first pass over the frames counts them and finds their largest magnitude, the
-    divisor 0.4.2 applies to all of them; :meth:`read` then goes through them again.
+    divisor 0.4.2 applies to all of them; :meth:`read` then goes through them again
+    (sequences of up to ``KEPT_FRAMES`` frames are kept from the first pass instead).
 
     Parameters
     ----------
@@ -88,11 +91,16 @@ class ImageFrames:
     def __init__(self, open_frames: Callable[[], Iterator[np.ndarray]], already_224: bool):
         self._open, self._already_224 = open_frames, already_224
         self.n_items, peak = 0, 0.0
+        kept: list[np.ndarray] | None = []
         for frame in self._prepared():
             self.n_items += 1
             peak = max(peak, float(np.abs(frame).max()))
+            if kept is not None and len(kept) < KEPT_FRAMES:
+                kept.append(frame)
+            else:
+                kept = None  # too long to keep: read() decodes again
         self.scale = np.float32(peak) if peak > 1 else np.float32(1)
-        self._frames: Iterator[np.ndarray] | None = None
+        self._frames: Iterator[np.ndarray] | None = None if kept is None else iter(kept)
 
     def _prepared(self) -> Iterator[np.ndarray]:
         return (prepare_frame(frame, self._already_224) for frame in self._open())

@@ -9,7 +9,7 @@ import pytest
 
 import openl3
 from openl3 import OpenL3Error, OpenL3Warning
-from openl3.image import ImageFrames, array_frames, check_image
+from openl3.image import KEPT_FRAMES, ImageFrames, array_frames, check_image
 
 RTOL = 1e-5  # float32 rounding through 16 layers, as for audio (tests/test_reference.py)
 
@@ -80,18 +80,20 @@ def test_sequence_is_scaled_by_its_common_maximum():
     np.testing.assert_allclose(batch[:, 0, 0, 0], [0.25, 0.5, 1.0])
 
 
-def test_frames_are_read_in_two_passes_without_holding_them():
+@pytest.mark.parametrize(("n_frames", "passes"), [(5, 1), (KEPT_FRAMES + 1, 2)])
+def test_long_sequences_are_read_in_two_passes_without_holding_them(n_frames, passes):
     calls = []
 
     def frames():
         calls.append(1)
-        return (np.full((256, 256, 3), i, np.uint8) for i in range(1, 6))
+        return (np.full((256, 256, 3), i, np.uint8) for i in range(1, n_frames + 1))
 
     source = ImageFrames(frames, already_224=False)
-    assert source.n_items == 5 and source.scale == 5
-    np.testing.assert_allclose(source.read(0, 2)[:, 0, 0, 0], [0.2, 0.4])
-    np.testing.assert_allclose(source.read(2, 3)[:, 0, 0, 0], [0.6, 0.8, 1.0])
-    assert len(calls) == 2
+    assert source.n_items == n_frames and source.scale == n_frames
+    np.testing.assert_allclose(source.read(0, 2)[:, 0, 0, 0], np.array([1, 2]) / n_frames)
+    rest = source.read(2, n_frames - 2)[:, 0, 0, 0]
+    np.testing.assert_allclose(rest, np.arange(3, n_frames + 1) / n_frames)
+    assert len(calls) == passes
 
 
 def test_lists_shapes_and_timestamps(image_model):
