@@ -11,7 +11,7 @@ import numpy as np
 from .batching import embed_all, model_predictor
 from .exceptions import OpenL3Error, OpenL3Warning
 from .models.frontends import librosa_frontend
-from .models.specs import INPUT_REPRS, TARGET_SR, WINDOW_SAMPLES, InputRepr, input_repr_spec
+from .models.specs import INPUT_REPRS, TARGET_SR, WINDOW_SAMPLES, input_repr_spec
 from .signal import iter_signal_blocks, resampled_length
 from .validation import (
     FRONTENDS,
@@ -134,11 +134,16 @@ def resolve_audio_model(model: Any, input_repr: str | None, frontend: str) -> tu
     return model, inferred
 
 
-def audio_predictor(model: Any, spec: InputRepr | None) -> Callable[[np.ndarray], np.ndarray]:
-    """Return a function mapping a batch of raw windows to embeddings."""
+def audio_predictor(model: Any, input_repr: str | None, frontend: str) -> Callable[[np.ndarray], np.ndarray]:
+    """Return a function mapping a batch of raw windows to embeddings.
+
+    With the kapre frontend the model computes its spectrogram; with librosa it is
+    computed here for ``input_repr`` (as resolved by :func:`resolve_audio_model`).
+    """
     predict = model_predictor(model)
-    if spec is None:
+    if frontend != "librosa":
         return lambda windows: predict(windows[:, np.newaxis, :])
+    spec = input_repr_spec(input_repr)
     return lambda windows: predict(librosa_frontend(windows, spec))
 
 
@@ -259,8 +264,9 @@ def get_audio_embedding(
         from .models import load_audio_embedding_model
 
         model = load_audio_embedding_model(input_repr, content_type, embedding_size, frontend)
-    spec = input_repr_spec(input_repr) if frontend == "librosa" else None
-    embeddings = embed_all(audio_predictor(model, spec), sources, batch_size, verbose, "window")
+    embeddings = embed_all(
+        audio_predictor(model, input_repr, frontend), sources, batch_size, verbose, "window"
+    )
     timestamps = [source.timestamps for source in sources]
     if is_list:
         return embeddings, timestamps

@@ -296,7 +296,6 @@ def process_audio_file(
         The inputs processed, skipped (existing outputs) and failed.
     """
     from .audio import AudioWindows, audio_predictor, check_window_params, resolve_audio_model, window_dtype
-    from .models.specs import input_repr_spec
 
     paths = as_path_list(filepath)
     batch_size = check_positive_int(batch_size, "batch_size")
@@ -319,8 +318,7 @@ def process_audio_file(
         save_npz_atomic(job.outputs[None], embedding=embedding, timestamps=source.timestamps)
         logger.info("Saved %s", job.outputs[None])
 
-    spec = input_repr_spec(input_repr) if frontend == "librosa" else None
-    predict = audio_predictor(model, spec)
+    predict = audio_predictor(model, input_repr, frontend)
     run_jobs(jobs, open_source, predict, save, batch_size, verbose, "window", report, errors)
     return report
 
@@ -531,7 +529,6 @@ def process_video_file(
         window_dtype,
     )
     from .image import check_image_model
-    from .models.specs import input_repr_spec
 
     paths = as_path_list(filepath)
     audio_batch_size = check_positive_int(audio_batch_size, "audio_batch_size")
@@ -551,8 +548,7 @@ def process_video_file(
         image_model = models.load_image_embedding_model(
             input_repr or DEFAULT_INPUT_REPR, content_type, image_embedding_size
         )
-    spec = input_repr_spec(input_repr) if audio_frontend == "librosa" else None
-    predict_audio = audio_predictor(audio_model, spec)
+    predict_audio = audio_predictor(audio_model, input_repr, audio_frontend)
     predict_image = model_predictor(check_image_model(image_model))
     dtype = window_dtype(audio_frontend)
 

@@ -118,9 +118,10 @@ def _remove_stale_parts(path: str) -> None:
 
 def _install_verified(entry: WeightFile, source_path: str, verify: bool = True) -> str:
     """Move a complete file into the cache as ``entry`` if its blob id matches."""
-    if verify and git_blob_id(source_path) != entry.blob_id:
+    blob_id = git_blob_id(source_path) if verify else entry.blob_id
+    if blob_id != entry.blob_id:
         raise OpenL3Error(
-            f"{entry.filename}: git blob id {git_blob_id(source_path)} does not match the "
+            f"{entry.filename}: git blob id {blob_id} does not match the "
             f"published {entry.blob_id}; the file is corrupt or not the official one."
         )
     target = cached_path(entry)
