@@ -4,15 +4,17 @@ Importing the package is cheap: TensorFlow, Keras, kapre and librosa load on fir
 """
 
 from . import core, models
-from .audio import get_audio_embedding, preprocess_audio
+from .audio import get_audio_embedding, preprocess_audio, process_audio_file
 from .exceptions import OpenL3Error, OpenL3Warning
-from .image import get_image_embedding
-from .outputs import get_output_path, process_audio_file, process_image_file, process_video_file
+from .files import Report, get_output_path
+from .image import get_image_embedding, process_image_file
 from .version import version as __version__
+from .video import process_video_file
 
 __all__ = [
     "OpenL3Error",
     "OpenL3Warning",
+    "Report",
     "__version__",
     "core",
     "get_audio_embedding",

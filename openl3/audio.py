@@ -1,44 +1,96 @@
-"""Audio embeddings: windowing as OpenL3 0.4.2, without framing whole files in memory."""
+"""Audio embeddings: windowing as OpenL3 0.4.2, without framing whole files in memory.
+
+:class:`AudioEmbedder` holds everything an audio computation needs, checked once: the
+model (loaded on first use), the frontend, the windowing and the batch size.
+:func:`get_audio_embedding`, :func:`process_audio_file` and video files are thin
+callers of it.
+"""
 
 from __future__ import annotations
 
+import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from .batching import embed_all, model_predictor
 from .exceptions import OpenL3Error, OpenL3Warning
+from .files import FileInput, FileJob, FileRun, Report, as_path_list, prepare_output_dir
 from .models.frontends import librosa_frontend
-from .models.specs import INPUT_REPRS, TARGET_SR, WINDOW_SAMPLES, input_repr_spec
+from .models.specs import (
+    AUDIO_TOWER,
+    CONTENT_TYPES,
+    DEFAULT_INPUT_REPR,
+    FRONTENDS,
+    INPUT_REPRS,
+    TARGET_SR,
+    WINDOW_SAMPLES,
+    input_repr_spec,
+)
 from .signal import iter_signal_blocks, resampled_length
 from .validation import (
-    FRONTENDS,
     check_audio,
     check_bool,
     check_choice,
     check_hop_size,
     check_positive_int,
     check_positive_real,
+    check_verbose,
     pair_inputs,
+    warn_all_zeros,
 )
 
-#: input_repr used with the kapre frontend when none is given (0.4.2 behaviour).
-DEFAULT_INPUT_REPR = "mel256"
+
+class _HeldSamples:
+    """Increasing ranges of a signal that arrives in consecutive blocks.
+
+    Only the samples from the start of the last range read onwards are held: samples
+    before it are dropped, and blocks that end before it are never kept.
+    """
+
+    def __init__(self, blocks: Iterator[np.ndarray], length: int):
+        self._blocks, self.length = blocks, length
+        self._held: np.ndarray | None = None
+        self._start = 0  # signal index of self._held[0]
+
+    def take(self, start: int, stop: int) -> np.ndarray:
+        """Return samples ``[start, stop)`` clipped to the signal (``start`` never decreases)."""
+        stop = min(stop, self.length)
+        if start >= stop:
+            return np.zeros(0)
+        held = self._held if self._held is not None else np.zeros(0)
+        skip = min(max(start - self._start, 0), len(held))
+        pieces, first = [held[skip:]], self._start + skip
+        end = self._start + len(held)
+        while end < stop:
+            block = next(self._blocks)
+            if end + len(block) <= start:  # wholly before the range: never kept
+                end += len(block)
+                pieces, first = [], end
+                continue
+            pieces.append(block)
+            end += len(block)
+        pieces = [p for p in pieces if len(p)]
+        joined = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+        trim = max(start - first, 0)
+        self._held, self._start = joined[trim:], first + trim
+        return self._held[: stop - self._start]
 
 
 class AudioWindows:
-    """The one-second analysis windows of one audio array, as OpenL3 0.4.2 frames them.
+    """The one-second analysis windows of one audio input, as OpenL3 0.4.2 frames them.
 
     The signal is downmixed and resampled to 48 kHz block by block as windows are read;
-    only the samples of the windows being read are held. ``center`` puts half a window
-    of zeros before the signal; zeros after it complete the last hop.
+    only the samples of the windows being read are held (never the gaps between windows
+    when the hop exceeds the window). ``center`` puts half a window of zeros before the
+    signal; zeros after it complete the last hop.
 
     Parameters
     ----------
-    audio : np.ndarray [shape=(N,) or (N, C)]
-        Validated audio.
+    audio : np.ndarray [shape=(N,) or (N, C)] or AudioFile
+        Validated audio, or a file decoded as it is read.
     sr : float
         Its sample rate.
     hop_size : float
@@ -47,50 +99,119 @@ class AudioWindows:
         Whether timestamps are window centres (True) or starts (False).
     dtype : numpy dtype
         Dtype of the windows returned by :meth:`read`.
+    name : str
+        What the audio is, for the short-audio warning.
     """
 
-    def __init__(self, audio: np.ndarray, sr: float, hop_size: float, center: bool, dtype: Any = np.float32):
+    def __init__(
+        self,
+        audio: Any,
+        sr: float,
+        hop_size: float,
+        center: bool,
+        dtype: Any = np.float32,
+        name: str = "provided audio",
+    ):
         self.hop = int(hop_size * TARGET_SR)
         self.offset = WINDOW_SAMPLES // 2 if center else 0
-        self.length = resampled_length(len(audio), sr)
-        if self.length < WINDOW_SAMPLES:
+        length = resampled_length(len(audio), sr)
+        if length < WINDOW_SAMPLES:
             warnings.warn(
-                "Duration of provided audio is shorter than window size (1 second). Audio will be padded.",
+                f"Duration of {name} is shorter than window size (1 second). Audio will be padded.",
                 OpenL3Warning,
                 stacklevel=4,
             )
-        padded = self.length + self.offset
+        padded = length + self.offset
         self.n_items = 1 + max(0, -(-(padded - WINDOW_SAMPLES) // self.hop))
         self.timestamps = np.arange(self.n_items) * hop_size
         self.dtype = dtype
-        self._blocks = iter_signal_blocks(audio, sr)
-        self._buffer = np.zeros(0)
-        self._buffer_start = 0
-
-    def _hold(self, start: int, stop: int) -> None:
-        """Keep signal samples ``[start, stop)`` (clipped to the signal) in the buffer."""
-        stop = min(stop, self.length)
-        pieces = [self._buffer[max(start - self._buffer_start, 0) :]]
-        end = self._buffer_start + len(self._buffer)
-        while end < stop:
-            block = next(self._blocks)
-            pieces.append(block)
-            end += len(block)
-        self._buffer_start = max(start, self._buffer_start)
-        self._buffer = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+        self._samples = _HeldSamples(iter_signal_blocks(audio, sr), length)
 
     def read(self, start: int, count: int) -> np.ndarray:
         """Return windows ``start`` to ``start + count`` as a (count, 48000) array."""
-        first = start * self.hop - self.offset
-        self._hold(max(first, 0), first + (count - 1) * self.hop + WINDOW_SAMPLES)
         windows = np.zeros((count, WINDOW_SAMPLES), dtype=self.dtype)
         for k in range(count):
-            begin = first + k * self.hop
-            low, high = max(begin, 0), min(begin + WINDOW_SAMPLES, self.length)
-            if high > low:
-                source = self._buffer[low - self._buffer_start : high - self._buffer_start]
-                windows[k, low - begin : high - begin] = source
+            begin = (start + k) * self.hop - self.offset
+            low = max(begin, 0)
+            samples = self._samples.take(low, begin + WINDOW_SAMPLES)
+            windows[k, low - begin : low - begin + len(samples)] = samples
         return windows
+
+
+class AudioFile:
+    """An audio file's samples, decoded forward in blocks as they are sliced.
+
+    Slicing gives what the (frames,) or (frames, channels) float64 array that soundfile
+    reads whole would give, for the non-decreasing slices that :class:`AudioWindows`
+    takes; only the last block decoded is held. Samples are checked as they are decoded:
+    NaN or infinite samples, and a file ending before the frame count its header
+    declares, raise :class:`OpenL3Error`; an all-zero file warns when its end is reached.
+
+    Parameters
+    ----------
+    path : str
+        The file (any format soundfile reads).
+    """
+
+    dtype = np.dtype(np.float64)
+
+    def __init__(self, path: str):
+        import soundfile as sf
+
+        if not os.path.isfile(path):
+            raise OpenL3Error(f"Audio file not found: {path}")
+        try:
+            self._file = sf.SoundFile(path)
+        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+            raise OpenL3Error(f"Cannot read audio file {path}: {exc}") from exc
+        self.path, self.samplerate = path, self._file.samplerate
+        self.ndim = 1 if self._file.channels == 1 else 2
+        self._length = self._file.frames
+        if self._length <= 0:
+            self._file.close()
+            raise OpenL3Error(f"Invalid audio file {path}: the array is empty.")
+        self._cache = np.zeros((0,) if self.ndim == 1 else (0, self._file.channels))
+        self._cache_start, self._any_nonzero = 0, False
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        start, stop = key.start or 0, min(key.stop, self._length)
+        if start < self._cache_start:
+            raise ValueError(f"{self.path}: audio files are read forward only")
+        cache_end = self._cache_start + len(self._cache)
+        if stop > cache_end:
+            while cache_end < start:  # decode and drop what no slice needs
+                cache_end += len(self._decode(min(start - cache_end, 1 << 18)))
+            kept = self._cache[max(start - self._cache_start, 0) :]
+            fresh = self._decode(stop - cache_end)
+            self._cache = np.concatenate([kept, fresh]) if len(kept) else fresh
+            self._cache_start = stop - len(self._cache)
+        return self._cache[start - self._cache_start : stop - self._cache_start]
+
+    def _decode(self, count: int) -> np.ndarray:
+        """Decode the next ``count`` frames, checking them."""
+        import soundfile as sf
+
+        position = self._file.tell()
+        try:
+            block = self._file.read(count, dtype="float64", always_2d=False)
+        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+            raise OpenL3Error(f"Cannot decode audio file {self.path} after frame {position}: {exc}") from exc
+        if len(block) < count:
+            raise OpenL3Error(
+                f"Cannot read audio file {self.path}: it ends after {position + len(block)} of the "
+                f"{self._length} frames its header declares (truncated or damaged)."
+            )
+        if not np.isfinite(block).all():
+            raise OpenL3Error(f"Invalid audio file {self.path}: it contains NaN or infinite samples.")
+        self._any_nonzero = self._any_nonzero or bool(block.any())
+        if position + count == self._length:
+            self._file.close()
+            if not self._any_nonzero:
+                warn_all_zeros(f"audio file {self.path}")
+        return block
 
 
 def _model_input_repr(model: Any) -> str | None:
@@ -134,28 +255,90 @@ def resolve_audio_model(model: Any, input_repr: str | None, frontend: str) -> tu
     return model, inferred
 
 
-def audio_predictor(model: Any, input_repr: str | None, frontend: str) -> Callable[[np.ndarray], np.ndarray]:
-    """Return a function mapping a batch of raw windows to embeddings.
-
-    With the kapre frontend the model computes its spectrogram; with librosa it is
-    computed here for ``input_repr`` (as resolved by :func:`resolve_audio_model`).
-    """
-    predict = model_predictor(model)
-    if frontend != "librosa":
-        return lambda windows: predict(windows[:, np.newaxis, :])
-    spec = input_repr_spec(input_repr)
-    return lambda windows: predict(librosa_frontend(windows, spec))
-
-
-def check_window_params(hop_size: Any, center: Any) -> bool:
-    """Validate the windowing parameters; return ``center`` as a bool."""
-    check_hop_size(hop_size, TARGET_SR)
-    return check_bool(center, "center")
-
-
 def window_dtype(frontend: str) -> type:
     """Dtype of the raw windows: float32 feeds kapre, librosa computes from float64."""
     return np.float64 if frontend == "librosa" else np.float32
+
+
+class AudioEmbedder:
+    """An audio embedding computation, its arguments checked once.
+
+    The model is loaded on first use (a run whose outputs all exist loads none).
+    Arguments as :func:`get_audio_embedding`; ``prefix`` is prepended to the argument
+    names in error messages (``"audio_"`` for video files).
+    """
+
+    def __init__(
+        self,
+        model: Any = None,
+        input_repr: str | None = None,
+        content_type: str = "music",
+        embedding_size: int = 6144,
+        center: bool = True,
+        hop_size: float = 0.1,
+        batch_size: int = 32,
+        frontend: str = "kapre",
+        verbose: bool = True,
+        prefix: str = "",
+    ):
+        self.verbose = check_verbose(verbose)
+        self.batch_size = check_positive_int(batch_size, f"{prefix}batch_size")
+        self.model, self.input_repr = resolve_audio_model(model, input_repr, frontend)
+        if self.model is None:  # checked now, before any file is read
+            check_choice(content_type, "content_type", CONTENT_TYPES)
+            AUDIO_TOWER.final_pool(self.input_repr, embedding_size)
+        check_hop_size(hop_size, TARGET_SR, f"{prefix}hop_size")
+        self.center = check_bool(center, f"{prefix}center")
+        self.hop_size, self.frontend = hop_size, frontend
+        self.content_type, self.embedding_size = content_type, embedding_size
+        self._predict: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def windows(self, audio: Any, sr: float, name: str = "provided audio") -> AudioWindows:
+        """Return the window source of validated audio (an array or an :class:`AudioFile`)."""
+        return AudioWindows(audio, sr, self.hop_size, self.center, window_dtype(self.frontend), name)
+
+    def open_file(self, path: str) -> AudioWindows:
+        """Return the window source of an audio file, decoded as its windows are read."""
+        audio = AudioFile(path)
+        return self.windows(audio, audio.samplerate, f"audio file {path}")
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        """Embed a batch of raw (n, 48000) windows; the model is loaded on the first call."""
+        if self._predict is None:
+            self._predict = self._predictor()
+        return self._predict(windows)
+
+    def _predictor(self) -> Callable[[np.ndarray], np.ndarray]:
+        if self.model is None:
+            from .models import load_audio_embedding_model
+
+            self.model = load_audio_embedding_model(
+                self.input_repr, self.content_type, self.embedding_size, self.frontend
+            )
+        predict = model_predictor(self.model)
+        if self.frontend != "librosa":
+            return lambda windows: predict(windows[:, np.newaxis, :])
+        spec = input_repr_spec(self.input_repr)
+        return lambda windows: predict(librosa_frontend(windows, spec))
+
+    def embed(self, sources: list[AudioWindows], bar: Any = None) -> list[np.ndarray]:
+        """Embed window sources in shared batches; return one (T, D) array per source."""
+        return embed_all(self.predict, sources, self.batch_size, self.verbose, "window", bar)
+
+    def process_files(
+        self, inputs: Sequence[FileInput], suffix: str | None, overwrite: bool, errors: str, report=None
+    ) -> Report:
+        """Embed audio files and save ``<name>[_<suffix>].npz`` for each (see :func:`process_audio_file`)."""
+        from .atomic import save_npz
+
+        run = FileRun(inputs, suffix, overwrite, errors, [None], report)
+
+        def save(job: FileJob, source: AudioWindows, embedding: np.ndarray) -> None:
+            save_npz(job.outputs[None], embedding=embedding, timestamps=source.timestamps)
+
+        return run.embed(
+            lambda job: self.open_file(job.path), self.predict, save, self.batch_size, self.verbose, "window"
+        )
 
 
 def audio_sources(
@@ -167,7 +350,8 @@ def audio_sources(
     checked = [check_audio(array, name) for array, name in zip(arrays, names, strict=True)]
     for rate in rates:
         check_positive_real(rate, "sr")
-    center = check_window_params(hop_size, center)
+    check_hop_size(hop_size, TARGET_SR)
+    center = check_bool(center, "center")
     dtype = window_dtype(frontend)
     sources = [AudioWindows(a, r, hop_size, center, dtype) for a, r in zip(checked, rates, strict=True)]
     return sources, is_list
@@ -248,7 +432,7 @@ def get_audio_embedding(
     frontend : "kapre" or "librosa"
         The audio frontend to use.
     verbose : bool
-        If True, shows a progress bar over windows.
+        If True (or 1), shows a progress bar over windows.
 
     Returns
     -------
@@ -257,17 +441,82 @@ def get_audio_embedding(
     timestamps : np.ndarray [shape=(T,)] or list[np.ndarray]
         Timestamps of each window in seconds, or a list of such arrays.
     """
-    batch_size = check_positive_int(batch_size, "batch_size")
-    model, input_repr = resolve_audio_model(model, input_repr, frontend)
-    sources, is_list = audio_sources(audio, sr, hop_size, center, frontend)
-    if model is None:
-        from .models import load_audio_embedding_model
-
-        model = load_audio_embedding_model(input_repr, content_type, embedding_size, frontend)
-    embeddings = embed_all(
-        audio_predictor(model, input_repr, frontend), sources, batch_size, verbose, "window"
+    embedder = AudioEmbedder(
+        model, input_repr, content_type, embedding_size, center, hop_size, batch_size, frontend, verbose
     )
+    sources, is_list = audio_sources(audio, sr, hop_size, center, frontend)
+    embeddings = embedder.embed(sources)
     timestamps = [source.timestamps for source in sources]
     if is_list:
         return embeddings, timestamps
     return embeddings[0], timestamps[0]
+
+
+def process_audio_file(
+    filepath: Any,
+    output_dir: str | None = None,
+    suffix: str | None = None,
+    model: Any = None,
+    input_repr: str | None = None,
+    content_type: str = "music",
+    embedding_size: int = 6144,
+    center: bool = True,
+    hop_size: float = 0.1,
+    batch_size: int = 32,
+    overwrite: bool = False,
+    frontend: str = "kapre",
+    verbose: bool = True,
+    errors: str = "raise",
+) -> Report:
+    """Compute and save L3 embeddings for audio files.
+
+    Each ``<name>.<ext>`` gives ``<output_dir>/<name>[_<suffix>].npz`` holding
+    ``embedding`` (T x D, float32) and ``timestamps`` (T, float64). Files are decoded
+    block by block as their windows are embedded, so memory does not grow with their
+    length; windows of consecutive files share model batches. Two inputs whose outputs
+    would have the same path (``x.wav`` and ``x.flac``) are not both processed: the
+    later one fails.
+
+    Parameters
+    ----------
+    filepath : str or list[str]
+        Path or list of paths to audio files (any format soundfile reads).
+    output_dir : str or None
+        Directory for the output files. If None, next to each input file.
+    suffix : str or None
+        Appended to the output name, i.e. ``<base filename>_<suffix>.npz``.
+    model : keras.Model or None
+        Loaded model object; see :func:`openl3.get_audio_embedding`.
+    input_repr : "linear", "mel128", "mel256" or None
+        Spectrogram representation (None: mel256 with kapre; required with librosa).
+    content_type : "music" or "env"
+        Type of content used to train the embedding model.
+    embedding_size : 6144 or 512
+        Embedding dimensionality.
+    center : bool
+        If True, pads beginning of signal so timestamps correspond to center of window.
+    hop_size : float
+        Hop size in seconds.
+    batch_size : int
+        Batch size used for input to embedding model.
+    overwrite : bool
+        If True, overwrites existing output files; else existing outputs are skipped.
+    frontend : "kapre" or "librosa"
+        The audio frontend to use.
+    verbose : bool
+        If True (or 1), shows progress.
+    errors : "raise" or "collect"
+        "raise" (0.4.2's behaviour) stops at the first input that fails; "collect"
+        logs it, writes nothing for it, goes on, and lists it in the report.
+
+    Returns
+    -------
+    report : Report
+        The inputs processed, skipped (existing outputs) and failed.
+    """
+    paths = as_path_list(filepath)
+    embedder = AudioEmbedder(
+        model, input_repr, content_type, embedding_size, center, hop_size, batch_size, frontend, verbose
+    )
+    prepare_output_dir(output_dir)
+    return embedder.process_files([(p, output_dir) for p in paths], suffix, overwrite, errors)

@@ -38,6 +38,7 @@ def embed_sources(
     batch_size: int,
     on_done: Callable[[int, np.ndarray], None],
     on_batch: Callable[[int], None] | None = None,
+    on_error: Callable[[int, Exception], bool] | None = None,
 ) -> None:
     """Embed every source, batching items across sources.
 
@@ -53,6 +54,10 @@ def embed_sources(
         Called as ``on_done(index, embedding)`` once a source is fully embedded.
     on_batch : callable, optional
         Called with the number of items after each model call (progress).
+    on_error : callable, optional
+        Called as ``on_error(index, exc)`` when reading a source raises. If it returns
+        True the source is dropped (its items leave the pending batch, the other
+        sources' stay) and the run goes on; otherwise the exception propagates.
     """
     pending: dict[int, _Pending] = {}
     parts: list[np.ndarray] = []
@@ -75,13 +80,28 @@ def embed_sources(
         if on_batch is not None:
             on_batch(len(batch))
 
+    def drop(index: int) -> int:
+        """Forget a failed source and its items in the pending batch; return the items left."""
+        del pending[index]
+        kept = [k for k, route in enumerate(routes) if route[0] != index]
+        parts[:] = [parts[k] for k in kept]
+        routes[:] = [routes[k] for k in kept]
+        return sum(route[2] for route in routes)
+
     filled = 0
     for index, source in enumerate(sources):
         pending[index] = _Pending(source)
         position = 0
         while position < source.n_items:
             count = min(batch_size - filled, source.n_items - position)
-            parts.append(source.read(position, count))
+            try:
+                items = source.read(position, count)
+            except Exception as exc:
+                if on_error is None or not on_error(index, exc):
+                    raise
+                filled = drop(index)
+                break
+            parts.append(items)
             routes.append((index, position, count))
             position, filled = position + count, filled + count
             if filled == batch_size:

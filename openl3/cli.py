@@ -3,24 +3,40 @@
 ``openl3 audio|image|video INPUT...`` computes embeddings of files and folders, with
 OpenL3 0.4.2's flags; ``openl3 models list|download|import|verify|path`` manages the
 official weight files. Exit status: 0 on success, 1 when any file failed, 2 for usage
-errors.
+errors, 130 when interrupted (Ctrl-C).
+
+OpenL3 0.4.2's names in this module (``positive_int``, ``positive_float``,
+``get_file_list``, ``parse_args``, ``run``, ``main``) keep their 0.4.2 behaviour.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 from .exceptions import OpenL3Error
+from .files import FileInput, Report, prepare_output_dir
 from .models import registry, store
-from .validation import CONTENT_TYPES, INPUT_REPRS
+from .models.specs import (
+    AUDIO_TOWER,
+    CONTENT_TYPES,
+    DEFAULT_INPUT_REPR,
+    FRONTENDS,
+    IMAGE_TOWER,
+    INPUT_REPRS,
+    TARGET_SR,
+)
 from .version import version
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+MODALITIES = ("audio", "image", "video")
 
 #: File extensions taken from folders, per modality (a file named explicitly is always tried).
 EXTENSIONS = {
@@ -30,28 +46,227 @@ EXTENSIONS = {
 }
 
 
+def positive_float(value: Any) -> float:
+    """Return ``value`` as a float if it is a finite number greater than zero (argparse type).
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        Otherwise (0.4.2 also let NaN and infinity through; they are refused here).
+    """
+    try:
+        number = float(value)
+    except (ValueError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(f"Expected a positive float, error message: {exc}") from None
+    if not math.isfinite(number) or number <= 0:
+        raise argparse.ArgumentTypeError(f"Expected a positive float, got {value!r}")
+    return number
+
+
+def positive_int(value: Any) -> int:
+    """Return ``value`` as an int if it is greater than zero (argparse type).
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        Otherwise.
+    """
+    try:
+        number = int(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise argparse.ArgumentTypeError(f"Expected a positive int, error message: {exc}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"Expected a positive int, got {value!r}")
+    return number
+
+
+def hop_size(value: Any) -> float:
+    """Return a hop size in seconds if it is positive and at least one sample at 48 kHz."""
+    seconds = positive_float(value)
+    if int(seconds * TARGET_SR) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is shorter than one sample at {TARGET_SR} Hz")
+    return seconds
+
+
+def get_file_list(input_list: Iterable[str]) -> list[str]:
+    """Return the files of a list of files and directories, as OpenL3 0.4.2 does.
+
+    Files are given as absolute paths; a directory gives every file in it (not its
+    subdirectories).
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``input_list`` is a string or not iterable.
+    OpenL3Error
+        If an item is neither a file nor a directory.
+    """
+    if isinstance(input_list, str | bytes) or not isinstance(input_list, Iterable):
+        raise argparse.ArgumentTypeError("input_list must be iterable (and not string)")
+    files = []
+    for item in input_list:
+        if os.path.isfile(item):
+            files.append(os.path.abspath(item))
+        elif os.path.isdir(item):
+            files += [path for path, _ in _folder_files(item, None, False, None)]
+        else:
+            raise OpenL3Error(f"Could not find {item}")
+    return files
+
+
+def _folder_files(
+    folder: str, extensions: tuple[str, ...] | None, recursive: bool, output_dir: str | None
+) -> Iterator[FileInput]:
+    """Yield the files of ``folder`` (of ``extensions``, if given) with their output directory.
+
+    Under ``output_dir``, each file's outputs keep its folder relative to ``folder``.
+    """
+    walk = os.walk(folder) if recursive else [(folder, [], os.listdir(folder))]
+    for directory, _, names in walk:
+        relative = os.path.relpath(directory, folder)
+        target = output_dir if not output_dir or relative == "." else os.path.join(output_dir, relative)
+        for name in sorted(names):
+            path = os.path.join(directory, name)
+            if (extensions is None or name.lower().endswith(extensions)) and os.path.isfile(path):
+                yield path, target
+
+
+def _collect_inputs(
+    paths: Sequence[str], modality: str, recursive: bool, output_dir: str | None
+) -> tuple[list[FileInput], list[str]]:
+    """Return (inputs with their output directories, missing paths): folders give their files."""
+    inputs, missing = [], []
+    extensions = tuple("." + e for e in EXTENSIONS[modality])
+    for path in paths:
+        if os.path.isdir(path):
+            inputs += _folder_files(path, extensions, recursive, output_dir)
+        elif os.path.exists(path):
+            inputs.append((path, output_dir))
+        else:
+            missing.append(path)
+    return inputs, missing
+
+
+def _embedder(
+    modality: str,
+    input_repr: str,
+    content_type: str,
+    audio_embedding_size: int,
+    audio_center: bool,
+    audio_hop_size: float,
+    audio_batch_size: int,
+    image_embedding_size: int,
+    image_batch_size: int,
+    audio_frontend: str,
+    verbose: bool,
+) -> Any:
+    """Return the embedder of ``modality`` with the command's settings."""
+    if modality == "audio":
+        from .audio import AudioEmbedder
+
+        return AudioEmbedder(
+            None,
+            input_repr,
+            content_type,
+            audio_embedding_size,
+            audio_center,
+            audio_hop_size,
+            audio_batch_size,
+            audio_frontend,
+            verbose,
+        )
+    if modality == "image":
+        from .image import ImageEmbedder
+
+        return ImageEmbedder(None, input_repr, content_type, image_embedding_size, image_batch_size, verbose)
+    if modality == "video":
+        from .video import VideoEmbedder
+
+        return VideoEmbedder(
+            None,
+            None,
+            input_repr,
+            content_type,
+            audio_embedding_size,
+            audio_center,
+            audio_hop_size,
+            image_embedding_size,
+            audio_batch_size,
+            image_batch_size,
+            audio_frontend,
+            verbose,
+        )
+    raise OpenL3Error(f"Invalid modality {modality!r}: expected one of {', '.join(MODALITIES)}.")
+
+
+def run(
+    modality: str,
+    inputs: Any,
+    output_dir: str | None = None,
+    suffix: str | None = None,
+    input_repr: str = "mel256",
+    content_type: str = "music",
+    audio_embedding_size: int = 6144,
+    audio_center: bool = True,
+    audio_hop_size: float = 0.1,
+    audio_batch_size: int = 32,
+    image_embedding_size: int = 8192,
+    image_batch_size: int = 32,
+    audio_frontend: str = "kapre",
+    overwrite: bool = False,
+    verbose: bool = False,
+) -> None:
+    """Compute and save embeddings of files, as OpenL3 0.4.2's ``openl3.cli.run``.
+
+    ``inputs`` is a path, or a list of files and directories (see :func:`get_file_list`).
+    The first failing file raises, as in 0.4.2. When no file is found, a message is
+    printed and the process exits with status -1 (0.4.2's behaviour).
+
+    Raises
+    ------
+    OpenL3Error
+        For an invalid modality or input, a missing path, or a file that fails.
+    """
+    if isinstance(inputs, str):
+        files = [inputs]
+    elif isinstance(inputs, Iterable):
+        files = get_file_list(inputs)
+    else:
+        raise OpenL3Error(f"Invalid input: {inputs}")
+    embedder = _embedder(
+        modality,
+        input_repr,
+        content_type,
+        audio_embedding_size,
+        audio_center,
+        audio_hop_size,
+        audio_batch_size,
+        image_embedding_size,
+        image_batch_size,
+        audio_frontend,
+        verbose,
+    )
+    if not files:
+        print(f"openl3: No files found in {inputs}. Aborting.")
+        sys.exit(-1)
+    prepare_output_dir(output_dir)
+    embedder.process_files([(f, output_dir) for f in files], suffix, overwrite, "raise")
+    if verbose:
+        print("openl3: Done!")
+
+
 def _defaults(function_name: str) -> dict:
-    """Return the parameter defaults of an ``openl3.outputs`` function (one source of truth)."""
+    """Return the parameter defaults of ``openl3.<function_name>`` (one source of truth)."""
     import inspect
 
-    from . import outputs
+    import openl3
 
-    signature = inspect.signature(getattr(outputs, function_name))
+    signature = inspect.signature(getattr(openl3, function_name))
     return {
         name: p.default
         for name, p in signature.parameters.items()
         if p.default is not inspect.Parameter.empty
     }
-
-
-def _positive(kind: type, text: str) -> float:
-    try:
-        value = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
-    return value
 
 
 def _embedding_parent() -> argparse.ArgumentParser:
@@ -60,40 +275,46 @@ def _embedding_parent() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("inputs", nargs="+", metavar="INPUT", help="files, or folders of files")
     parent.add_argument(
-        "--output-dir", "-o", default=None, help="directory for the outputs (default: beside each input)"
+        "--output-dir",
+        "-o",
+        default=None,
+        help="directory for the outputs (default: beside each input); with --recursive, "
+        "outputs keep each file's folder relative to the folder given",
     )
     parent.add_argument(
         "--suffix", "-x", default=None, help="appended to output names: <name>[_<suffix>].npz"
     )
     parent.add_argument(
-        "--input-repr", "-i", default="mel256", choices=INPUT_REPRS, help="default: %(default)s"
+        "--input-repr",
+        "-i",
+        default=DEFAULT_INPUT_REPR,
+        choices=tuple(INPUT_REPRS),
+        help="default: %(default)s",
     )
     parent.add_argument("--content-type", "-c", default=video["content_type"], choices=CONTENT_TYPES)
     parent.add_argument(
-        "--audio-embedding-size", "-as", type=int, default=video["audio_embedding_size"], choices=(6144, 512)
+        "--audio-embedding-size",
+        "-as",
+        type=int,
+        default=video["audio_embedding_size"],
+        choices=AUDIO_TOWER.embedding_sizes,
     )
     parent.add_argument(
         "--no-audio-centering", "-n", action="store_true", help="timestamps are window starts"
     )
     parent.add_argument(
-        "--audio-hop-size",
-        "-t",
-        type=lambda t: _positive(float, t),
-        default=video["audio_hop_size"],
-        help="seconds",
+        "--audio-hop-size", "-t", type=hop_size, default=video["audio_hop_size"], help="seconds"
     )
+    parent.add_argument("--audio-batch-size", "-ab", type=positive_int, default=video["audio_batch_size"])
     parent.add_argument(
-        "--audio-batch-size", "-ab", type=lambda t: _positive(int, t), default=video["audio_batch_size"]
+        "--image-embedding-size",
+        "-is",
+        type=int,
+        default=video["image_embedding_size"],
+        choices=IMAGE_TOWER.embedding_sizes,
     )
-    parent.add_argument(
-        "--image-embedding-size", "-is", type=int, default=video["image_embedding_size"], choices=(8192, 512)
-    )
-    parent.add_argument(
-        "--image-batch-size", "-ib", type=lambda t: _positive(int, t), default=video["image_batch_size"]
-    )
-    parent.add_argument(
-        "--audio-frontend", "-af", default=video["audio_frontend"], choices=("kapre", "librosa")
-    )
+    parent.add_argument("--image-batch-size", "-ib", type=positive_int, default=video["image_batch_size"])
+    parent.add_argument("--audio-frontend", "-af", default=video["audio_frontend"], choices=FRONTENDS)
     parent.add_argument("--overwrite", "-ow", action="store_true", help="recompute existing outputs")
     parent.add_argument("--quiet", "-q", action="store_true", help="print errors only")
     parent.add_argument("--recursive", "-r", action="store_true", help="also take files in subfolders")
@@ -101,90 +322,81 @@ def _embedding_parent() -> argparse.ArgumentParser:
     return parent
 
 
-def _collect_inputs(paths: Sequence[str], modality: str, recursive: bool) -> tuple[list[str], list[str]]:
-    """Return (files to process, missing paths): folders give their supported files."""
-    files, missing = [], []
-    extensions = tuple("." + e for e in EXTENSIONS[modality])
-    for path in paths:
-        if os.path.isdir(path):
-            walk = os.walk(path) if recursive else [(path, [], os.listdir(path))]
-            for folder, _, names in walk:
-                files += sorted(
-                    os.path.join(folder, n)
-                    for n in names
-                    if n.lower().endswith(extensions) and os.path.isfile(os.path.join(folder, n))
-                )
-        elif os.path.exists(path):
-            files.append(path)
-        else:
-            missing.append(path)
-    return files, missing
+@contextmanager
+def _console(quiet: bool) -> Iterator[None]:
+    """Show warnings as one line each, without source lines; hide TensorFlow's native logs."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # e.g. its CUDA probe on machines without GPU
+    original = warnings.showwarning
+
+    def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None):
+        print(f"warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
+    logger = logging.getLogger("openl3")
+    level = logger.level
+    logger.setLevel(logging.ERROR if quiet else logging.INFO)
+    try:
+        with warnings.catch_warnings():
+            if quiet:
+                warnings.simplefilter("ignore")
+            yield
+    finally:
+        warnings.showwarning = original
+        logger.setLevel(level)
+
+
+def _summary(command: str, report: Report, missing: int) -> str:
+    failed = len(report.failed) + missing
+    return (
+        f"openl3 {command}: {len(report.processed)} processed, {len(report.skipped)} skipped "
+        f"(outputs exist), {failed} failed"
+    )
 
 
 def _run_embeddings(args: argparse.Namespace) -> int:
-    from . import outputs
-
-    if args.quiet:  # only errors: also TensorFlow's native log lines and Python warnings
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-        warnings.simplefilter("ignore")
-    else:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.getLogger("openl3").setLevel(logging.ERROR if args.quiet else logging.INFO)
-    files, missing = _collect_inputs(args.inputs, args.command, args.recursive)
+    inputs, missing = _collect_inputs(args.inputs, args.command, args.recursive, args.output_dir)
     for path in missing:
         print(f"error: {path}: no such file or directory", file=sys.stderr)
     if missing and args.fail_fast:
         return EXIT_FAILED
-    if not files:
+    if not inputs:
         print(f"error: no {args.command} files found in {' '.join(args.inputs)}", file=sys.stderr)
         return EXIT_FAILED
-    common = {
-        "output_dir": args.output_dir,
-        "suffix": args.suffix,
-        "input_repr": args.input_repr,
-        "content_type": args.content_type,
-        "overwrite": args.overwrite,
-        "verbose": not args.quiet,
-        "errors": "raise" if args.fail_fast else "collect",
-    }
-    audio = {"center": not args.no_audio_centering, "hop_size": args.audio_hop_size}
+    report = Report()
     try:
-        if args.command == "audio":
-            report = outputs.process_audio_file(
-                files,
-                embedding_size=args.audio_embedding_size,
-                batch_size=args.audio_batch_size,
-                frontend=args.audio_frontend,
-                **audio,
-                **common,
+        with _console(args.quiet):
+            embedder = _embedder(args.command, **_settings(args))
+            prepare_output_dir(args.output_dir)
+            embedder.process_files(
+                inputs, args.suffix, args.overwrite, "raise" if args.fail_fast else "collect", report
             )
-        elif args.command == "image":
-            report = outputs.process_image_file(
-                files, embedding_size=args.image_embedding_size, batch_size=args.image_batch_size, **common
-            )
-        else:
-            report = outputs.process_video_file(
-                files,
-                audio_embedding_size=args.audio_embedding_size,
-                audio_center=audio["center"],
-                audio_hop_size=audio["hop_size"],
-                image_embedding_size=args.image_embedding_size,
-                audio_batch_size=args.audio_batch_size,
-                image_batch_size=args.image_batch_size,
-                audio_frontend=args.audio_frontend,
-                **common,
-            )
+    except KeyboardInterrupt:
+        print(f"openl3 {args.command}: interrupted", file=sys.stderr)
+        print(_summary(args.command, report, len(missing)), file=sys.stderr)
+        return EXIT_INTERRUPTED
     except OpenL3Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     failed = len(report.failed) + len(missing)
     if not args.quiet or failed:
-        print(
-            f"openl3 {args.command}: {len(report.processed)} processed, {len(report.skipped)} skipped "
-            f"(outputs exist), {failed} failed",
-            file=sys.stderr,
-        )
+        print(_summary(args.command, report, len(missing)), file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _settings(args: argparse.Namespace) -> dict:
+    """Return the embedder settings of parsed ``audio|image|video`` arguments."""
+    return {
+        "input_repr": args.input_repr,
+        "content_type": args.content_type,
+        "audio_embedding_size": args.audio_embedding_size,
+        "audio_center": not args.no_audio_centering,
+        "audio_hop_size": args.audio_hop_size,
+        "audio_batch_size": args.audio_batch_size,
+        "image_embedding_size": args.image_embedding_size,
+        "image_batch_size": args.image_batch_size,
+        "audio_frontend": args.audio_frontend,
+        "verbose": not args.quiet,
+    }
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
@@ -206,14 +418,14 @@ def _models_list(args: argparse.Namespace) -> int:
     for entry in _selected(args):
         state, path = store.status(entry)
         size = f"{os.path.getsize(path) / 1e6:7.1f} MB" if state != "missing" else "      -   "
-        print(f"{state:8s} {size}  {path}")
+        print(f"{state:11s} {size}  {path}")
     return EXIT_OK
 
 
 def _models_download(args: argparse.Namespace) -> int:
     failed = 0
     for entry in _selected(args):
-        if store.status(entry)[0] == "cached":
+        if store.cache_status(entry)[0] == "cached":
             print(f"cached      {store.cached_path(entry)}")
             continue
         try:
@@ -258,7 +470,7 @@ def _models_import(args: argparse.Namespace) -> int:
 def _models_verify(args: argparse.Namespace) -> int:
     bad = 0
     for entry in _selected(args):
-        state, path = store.status(entry)
+        state, path = store.cache_status(entry)
         if state != "missing":
             bad += state == "corrupt"
             print(f"{'ok' if state == 'cached' else 'MISMATCH':12s}{path}")
@@ -313,8 +525,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, handler, text in (
-        ("list", _models_list, "each file: cached / missing / corrupt, size, path"),
-        ("download", _models_download, "download files into the cache (all, or filtered)"),
+        (
+            "list",
+            _models_list,
+            f"each file: where it is taken from ({registry.WEIGHTS_DIR_ENV}: weights-dir; "
+            "the cache: cached / corrupt / missing), size, path",
+        ),
+        (
+            "download",
+            _models_download,
+            "download files into the cache (all, or filtered); a corrupt cached file is replaced",
+        ),
         (
             "verify",
             _models_verify,
@@ -341,15 +562,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(args: Sequence[str]) -> argparse.Namespace:
+    """Parse the command's arguments as 0.4.2's ``parse_args``.
+
+    For ``audio|image|video`` the namespace also has 0.4.2's ``modality`` attribute.
+    Usage errors exit with status 2, as argparse does.
+    """
+    parsed = build_parser().parse_args(args)
+    if parsed.command in MODALITIES:
+        parsed.modality = parsed.command
+    return parsed
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``openl3`` command; return its exit status."""
-    parser = build_parser()
+    """Run the ``openl3`` command on ``argv`` (default: ``sys.argv[1:]``); return its exit status."""
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 for --help/--version
-        return int(exc.code or 0)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    return args.handler(args)
+        try:
+            args = parse_args(sys.argv[1:] if argv is None else argv)
+        except SystemExit as exc:  # argparse exits 2 on usage errors, 0 for --help/--version
+            return int(exc.code or 0)
+        logging.basicConfig(level=logging.WARNING, format="%(message)s")
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("openl3: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

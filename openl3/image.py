@@ -7,16 +7,26 @@ Only one batch of preprocessed frames is held at a time.
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from .batching import embed_all, model_predictor
-from .exceptions import OpenL3Error, OpenL3Warning
-from .models.specs import IMAGE_SIZE
-from .validation import check_numeric_array, check_positive_int, check_positive_real, pair_inputs, scan_array
+from .exceptions import OpenL3Error
+from .files import FileInput, FileJob, FileRun, Report, as_path_list, prepare_output_dir
+from .models.specs import CONTENT_TYPES, IMAGE_SIZE, IMAGE_TOWER, input_repr_spec
+from .validation import (
+    check_choice,
+    check_numeric_array,
+    check_positive_int,
+    check_positive_real,
+    check_verbose,
+    pair_inputs,
+    scan_array,
+    warn_all_zeros,
+)
 
 #: Frames whose shorter side exceeds this are rescaled to it before cropping (0.4.2).
 RESCALE_SIDE = 256
@@ -38,7 +48,7 @@ def check_image(image: Any, name: str = "image") -> np.ndarray:
         raise OpenL3Error(f"Invalid {name}: the array is empty ({image.shape}).")
     all_finite, any_nonzero = scan_array(frames)
     if not any_nonzero:
-        warnings.warn(f"Provided {name} is all zeros.", OpenL3Warning, stacklevel=3)
+        warn_all_zeros(name)
     if not all_finite:
         raise OpenL3Error(f"Invalid {name}: it contains NaN or infinite values.")
     if min(frames.shape[1:3]) < IMAGE_SIZE:
@@ -79,6 +89,8 @@ class ImageFrames:
     A first pass over the frames counts them and finds their largest magnitude, the
     divisor 0.4.2 applies to all of them; :meth:`read` then goes through them again
     (sequences of up to ``KEPT_FRAMES`` frames are kept from the first pass instead).
+    A failure of the second pass (a decoder error, fewer frames than the first pass
+    counted) raises :class:`OpenL3Error` naming the input.
 
     Parameters
     ----------
@@ -86,10 +98,14 @@ class ImageFrames:
         Returns a fresh iterator over the raw frames (H, W, 3); called twice.
     already_224 : bool
         Whether the input's frames are exactly 224x224 (0.4.2 decides this per input).
+    name : str
+        What the frames are, for error messages.
     """
 
-    def __init__(self, open_frames: Callable[[], Iterator[np.ndarray]], already_224: bool):
-        self._open, self._already_224 = open_frames, already_224
+    def __init__(
+        self, open_frames: Callable[[], Iterator[np.ndarray]], already_224: bool, name: str = "image"
+    ):
+        self._open, self._already_224, self.name = open_frames, already_224, name
         self.n_items, peak = 0, 0.0
         kept: list[np.ndarray] | None = []
         for frame in self._prepared():
@@ -101,21 +117,36 @@ class ImageFrames:
                 kept = None  # too long to keep: read() decodes again
         self.scale = np.float32(peak) if peak > 1 else np.float32(1)
         self._frames: Iterator[np.ndarray] | None = None if kept is None else iter(kept)
+        self._position = 0
 
     def _prepared(self) -> Iterator[np.ndarray]:
         return (prepare_frame(frame, self._already_224) for frame in self._open())
 
     def read(self, start: int, count: int) -> np.ndarray:
         """Return preprocessed frames ``start`` to ``start + count``, (count, 224, 224, 3)."""
-        if self._frames is None:
-            self._frames = self._prepared()
-        batch = np.stack([next(self._frames) for _ in range(count)])
-        return batch / self.scale if self.scale != 1 else batch
+        try:
+            if self._frames is None:
+                self._frames = self._prepared()
+            batch = []
+            for _ in range(count):
+                batch.append(next(self._frames))
+                self._position += 1
+        except StopIteration:
+            raise OpenL3Error(
+                f"Cannot decode {self.name}: its frames ended after {self._position} of the "
+                f"{self.n_items} the first pass counted."
+            ) from None
+        except OpenL3Error:
+            raise
+        except Exception as exc:  # decoders raise what they raise
+            raise OpenL3Error(f"Cannot decode {self.name} after frame {self._position}: {exc}") from exc
+        stacked = np.stack(batch)
+        return stacked / self.scale if self.scale != 1 else stacked
 
 
-def array_frames(frames: np.ndarray) -> ImageFrames:
+def array_frames(frames: np.ndarray, name: str = "image") -> ImageFrames:
     """Return an :class:`ImageFrames` over a validated (N, H, W, 3) array."""
-    return ImageFrames(lambda: iter(frames), frames.shape[1:3] == (IMAGE_SIZE, IMAGE_SIZE))
+    return ImageFrames(lambda: iter(frames), frames.shape[1:3] == (IMAGE_SIZE, IMAGE_SIZE), name)
 
 
 def check_image_model(model: Any) -> Any:
@@ -137,6 +168,86 @@ def frame_timestamps(n_frames: int, frame_rate: Any) -> np.ndarray:
     return np.arange(n_frames) / check_positive_real(frame_rate, "frame_rate")
 
 
+def read_image_file(path: str) -> np.ndarray:
+    """Read an image file as (H, W, 3): alpha dropped, grayscale repeated to three channels."""
+    if not os.path.isfile(path):
+        raise OpenL3Error(f"Image file not found: {path}")
+    from skimage.io import imread
+
+    try:
+        image = np.asarray(imread(path))
+    except Exception as exc:  # scikit-image raises what its plugins raise
+        raise OpenL3Error(f"Cannot read image file {path}: {exc}") from exc
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[-1] in (1, 2)):
+        gray = image if image.ndim == 2 else image[..., 0]
+        image = np.repeat(gray[..., np.newaxis], 3, axis=-1)
+    elif image.ndim == 3 and image.shape[-1] == 4:
+        image = image[..., :3]
+    return image
+
+
+class ImageEmbedder:
+    """An image embedding computation, its arguments checked once.
+
+    The model is loaded on first use. Arguments as :func:`get_image_embedding`;
+    ``prefix`` is prepended to the argument names in error messages.
+    """
+
+    def __init__(
+        self,
+        model: Any = None,
+        input_repr: str = "mel256",
+        content_type: str = "music",
+        embedding_size: int = 8192,
+        batch_size: int = 32,
+        verbose: bool = True,
+        prefix: str = "",
+    ):
+        self.verbose = check_verbose(verbose)
+        self.batch_size = check_positive_int(batch_size, f"{prefix}batch_size")
+        if model is None:  # checked now, before any file is read
+            input_repr_spec(input_repr)
+            check_choice(content_type, "content_type", CONTENT_TYPES)
+            IMAGE_TOWER.final_pool(input_repr, embedding_size)
+        else:
+            check_image_model(model)
+        self.model, self.input_repr = model, input_repr
+        self.content_type, self.embedding_size = content_type, embedding_size
+        self._predict: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def predict(self, frames: np.ndarray) -> np.ndarray:
+        """Embed a batch of preprocessed frames; the model is loaded on the first call."""
+        if self._predict is None:
+            if self.model is None:
+                from .models import load_image_embedding_model
+
+                self.model = load_image_embedding_model(
+                    self.input_repr, self.content_type, self.embedding_size
+                )
+            self._predict = model_predictor(self.model)
+        return self._predict(frames)
+
+    def embed(self, sources: list[ImageFrames], bar: Any = None) -> list[np.ndarray]:
+        """Embed frame sources in shared batches; return one (N, D) array per source."""
+        return embed_all(self.predict, sources, self.batch_size, self.verbose, "frame", bar)
+
+    def process_files(
+        self, inputs: Sequence[FileInput], suffix: str | None, overwrite: bool, errors: str, report=None
+    ) -> Report:
+        """Embed image files and save ``<name>[_<suffix>].npz`` for each (see :func:`process_image_file`)."""
+        from .atomic import save_npz
+
+        def open_source(job: FileJob) -> ImageFrames:
+            name = f"image file {job.path}"
+            return array_frames(check_image(read_image_file(job.path), name), name)
+
+        def save(job: FileJob, source: ImageFrames, embedding: np.ndarray) -> None:
+            save_npz(job.outputs[None], embedding=embedding)
+
+        run = FileRun(inputs, suffix, overwrite, errors, [None], report)
+        return run.embed(open_source, self.predict, save, self.batch_size, self.verbose, "image")
+
+
 def get_image_embedding(
     image: Any,
     frame_rate: Any = None,
@@ -155,7 +266,8 @@ def get_image_embedding(
         RGB image(s), or a list of them. Frames that are not 224x224 are rescaled (if
         their shorter side exceeds 256) and centre-cropped to 224x224, as in 0.4.2.
     frame_rate : float or list[float] or None
-        Frame rate(s); if given, timestamps are returned as well.
+        Frame rate(s); if given, timestamps are returned as well. With a list of inputs
+        and a list of rates, each input's timestamps use its own rate.
     model : keras.Model or None
         Loaded image model; if given, ``input_repr``, ``content_type`` and
         ``embedding_size`` are ignored.
@@ -168,7 +280,7 @@ def get_image_embedding(
     batch_size : int
         Frames per model call.
     verbose : bool
-        If True, shows a progress bar over frames.
+        If True (or 1), shows a progress bar over frames.
 
     Returns
     -------
@@ -177,7 +289,7 @@ def get_image_embedding(
     timestamps : np.ndarray [shape=(N,)] or list[np.ndarray]
         Only when ``frame_rate`` is given: ``arange(N) / frame_rate``.
     """
-    batch_size = check_positive_int(batch_size, "batch_size")
+    embedder = ImageEmbedder(model, input_repr, content_type, embedding_size, batch_size, verbose)
     images, rates, is_list = pair_inputs(image, frame_rate, "image", "frame_rate")
     names = [f"image[{i}]" for i in range(len(images))] if is_list else ["image"]
     frames = [check_image(array, name) for array, name in zip(images, names, strict=True)]
@@ -186,12 +298,65 @@ def get_image_embedding(
         if frame_rate is None
         else [frame_timestamps(len(f), r) for f, r in zip(frames, rates, strict=True)]
     )
-    if model is None:
-        from .models import load_image_embedding_model
-
-        model = load_image_embedding_model(input_repr, content_type, embedding_size)
-    predict = model_predictor(check_image_model(model))
-    embeddings = embed_all(predict, [array_frames(f) for f in frames], batch_size, verbose, "frame")
+    embeddings = embedder.embed([array_frames(f, n) for f, n in zip(frames, names, strict=True)])
     if not is_list:
         return embeddings[0] if timestamps is None else (embeddings[0], timestamps[0])
     return embeddings if timestamps is None else (embeddings, timestamps)
+
+
+def process_image_file(
+    filepath: Any,
+    output_dir: str | None = None,
+    suffix: str | None = None,
+    model: Any = None,
+    input_repr: str = "mel256",
+    content_type: str = "music",
+    embedding_size: int = 8192,
+    batch_size: int = 32,
+    overwrite: bool = False,
+    verbose: bool = True,
+    errors: str = "raise",
+) -> Report:
+    """Compute and save L3 embeddings for image files.
+
+    Each ``<name>.<ext>`` gives ``<output_dir>/<name>[_<suffix>].npz`` holding
+    ``embedding`` (1 x D, float32). Alpha channels are dropped; grayscale images are
+    repeated to three channels. Two inputs whose outputs would have the same path are
+    not both processed: the later one fails.
+
+    Parameters
+    ----------
+    filepath : str or list[str]
+        Path or list of paths to image files (any format scikit-image reads).
+    output_dir : str or None
+        Directory for the output files. If None, next to each input file.
+    suffix : str or None
+        Appended to the output name, i.e. ``<base filename>_<suffix>.npz``.
+    model : keras.Model or None
+        Loaded image model; if given, ``input_repr``, ``content_type`` and
+        ``embedding_size`` are ignored.
+    input_repr : "linear", "mel128" or "mel256"
+        Representation of the audio tower the image model was trained with.
+    content_type : "music" or "env"
+        Type of content used to train the embedding model.
+    embedding_size : 8192 or 512
+        Embedding dimensionality.
+    batch_size : int
+        Images per model call.
+    overwrite : bool
+        If True, overwrites existing output files; else existing outputs are skipped.
+    verbose : bool
+        If True (or 1), shows progress.
+    errors : "raise" or "collect"
+        "raise" (0.4.2's behaviour) stops at the first input that fails; "collect"
+        logs it, writes nothing for it, goes on, and lists it in the report.
+
+    Returns
+    -------
+    report : Report
+        The inputs processed, skipped (existing outputs) and failed.
+    """
+    paths = as_path_list(filepath)
+    embedder = ImageEmbedder(model, input_repr, content_type, embedding_size, batch_size, verbose)
+    prepare_output_dir(output_dir)
+    return embedder.process_files([(p, output_dir) for p in paths], suffix, overwrite, errors)

@@ -11,18 +11,13 @@ import numpy as np
 
 from .exceptions import OpenL3Error, OpenL3Warning
 
-INPUT_REPRS = ("linear", "mel128", "mel256")
-CONTENT_TYPES = ("music", "env")
-AUDIO_EMBEDDING_SIZES = (6144, 512)
-IMAGE_EMBEDDING_SIZES = (8192, 512)
-FRONTENDS = ("kapre", "librosa")
-
 #: Rows scanned at a time when checking large arrays, so checks need no full-size temporaries.
 SCAN_ROWS = 1 << 18
 
 
 def check_choice(value: Any, name: str, choices: Sequence[Any]) -> Any:
     """Return ``value`` if it is one of ``choices``, else raise naming ``name``."""
+    choices = tuple(choices)
     if isinstance(value, bool) or value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
         raise OpenL3Error(f"Invalid {name} {value!r}: expected one of {allowed}.")
@@ -52,13 +47,25 @@ def check_bool(value: Any, name: str) -> bool:
     return bool(value)
 
 
-def check_hop_size(hop_size: Any, sample_rate: int) -> int:
+def check_verbose(value: Any) -> bool:
+    """Return ``verbose`` as a bool if it is True, False, 0 or 1, as OpenL3 0.4.2 accepts."""
+    if isinstance(value, bool | np.bool_ | numbers.Real) and value in (0, 1):
+        return bool(value)
+    raise OpenL3Error(f"Invalid verbose {value!r}: expected True, False, 0 or 1.")
+
+
+def check_hop_size(hop_size: Any, sample_rate: int, name: str = "hop_size") -> int:
     """Validate a hop size in seconds and return it in samples at ``sample_rate``."""
-    hop_size = check_positive_real(hop_size, "hop_size")
+    hop_size = check_positive_real(hop_size, name)
     hop_samples = int(hop_size * sample_rate)
     if hop_samples < 1:
-        raise OpenL3Error(f"Invalid hop_size {hop_size!r}: shorter than one sample at {sample_rate} Hz.")
+        raise OpenL3Error(f"Invalid {name} {hop_size!r}: shorter than one sample at {sample_rate} Hz.")
     return hop_samples
+
+
+def warn_all_zeros(name: str) -> None:
+    """Warn that the input ``name`` is all zeros (processed all the same, as in 0.4.2)."""
+    warnings.warn(f"Provided {name} is all zeros.", OpenL3Warning, stacklevel=4)
 
 
 def scan_array(array: np.ndarray) -> tuple[bool, bool]:
@@ -94,7 +101,7 @@ def check_audio(audio: Any, name: str = "audio") -> np.ndarray:
         raise OpenL3Error(f"Invalid {name}: the array is empty.")
     all_finite, any_nonzero = scan_array(audio)
     if not any_nonzero:
-        warnings.warn(f"Provided {name} is all zeros.", OpenL3Warning, stacklevel=3)
+        warn_all_zeros(name)
     if audio.ndim > 2:
         raise OpenL3Error(
             f"Invalid {name}: expected shape (samples,) or (samples, channels), "

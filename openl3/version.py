@@ -1,4 +1,3 @@
 """Version of the openl3 package."""
 
 version = "0.5.0.dev0"
-short_version = ".".join(version.split(".")[:2])

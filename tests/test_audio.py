@@ -15,7 +15,7 @@ from openl3.audio import AudioWindows
 
 
 def framed_like_0_4_2(audio, sr, hop_size, center):
-    """Frame a whole signal as SPEC.md describes 0.4.2 doing it (pad, then stride)."""
+    """Frame a whole signal as SPEC.md describes 0.4.2 doing it: pad, then stride (a view)."""
     if audio.ndim == 2:
         audio = np.mean(audio, axis=1)
     if sr != 48000:
@@ -23,13 +23,10 @@ def framed_like_0_4_2(audio, sr, hop_size, center):
     hop = int(hop_size * 48000)
     if center:
         audio = np.concatenate([np.zeros(24000), audio])
-    if len(audio) < 48000:
-        pad = 48000 - len(audio)
-    else:
-        pad = int(np.ceil((len(audio) - 48000) / hop)) * hop - (len(audio) - 48000)
+    pad = 48000 - len(audio) if len(audio) < 48000 else -(len(audio) - 48000) % hop
     audio = np.concatenate([audio, np.zeros(pad)])
     n = 1 + (len(audio) - 48000) // hop
-    return np.stack([audio[i * hop : i * hop + 48000] for i in range(n)])
+    return np.lib.stride_tricks.sliding_window_view(audio, 48000)[::hop][:n]
 
 
 def quiet(function, *args, **kwargs):
@@ -228,15 +225,73 @@ def test_short_and_silent_audio_warn():
         openl3.preprocess_audio(np.zeros(48000), 48000)
 
 
-def test_window_buffer_stays_bounded_on_long_audio():
+def _read_in_batches(source, batch_size):
+    """Yield (first window index, windows) as a batch runner reads them."""
+    for start in range(0, source.n_items, batch_size):
+        yield start, source.read(start, min(batch_size, source.n_items - start))
+
+
+# Lengths around the window (with and without centring), short and long; hops from 0.01 s
+# to 10 s, over and under the window; batch sizes 1 to 64; signal blocks far smaller than a
+# window, about one window, and the default.
+WINDOWING_LENGTHS = (1, 23999, 24000, 47999, 48000, 48001, 72001, 100_000, 530_017)
+WINDOWING_HOPS = (0.01, 0.1, 0.37, 0.5, 0.999, 1.0, 1.001, 1.5, 2.0, 5.0, 10.0)
+
+
+@pytest.mark.parametrize("block_samples", [997, 48_000, 1 << 18])
+@pytest.mark.parametrize("center", [True, False])
+def test_windows_equal_pad_then_stride_over_many_small_reads(monkeypatch, block_samples, center):
+    from openl3 import signal
+
+    monkeypatch.setattr(signal, "BLOCK_SAMPLES", block_samples)
+    audio = noise(530_017 / 48000, 48000, seed=3)
+    for length in WINDOWING_LENGTHS:
+        for hop_size in WINDOWING_HOPS:
+            expected = framed_like_0_4_2(audio[:length], 48000, hop_size, center)
+            if len(expected) > 400:  # keep the run short: long signals at tiny hops add nothing
+                continue
+            for batch_size in (1, 3, 64):
+                source = quiet(AudioWindows, audio[:length], 48000, hop_size, center)
+                assert source.n_items == len(expected), (length, hop_size)
+                for start, windows in _read_in_batches(source, batch_size):
+                    np.testing.assert_array_equal(
+                        windows,
+                        expected[start : start + len(windows)].astype(np.float32),
+                        err_msg=f"length {length}, hop {hop_size}, batch {batch_size}, window {start}",
+                    )
+
+
+@pytest.mark.parametrize(
+    ("sr", "channels", "hop_size", "batch_size"),
+    [(44100, 2, 0.1, 7), (16000, 0, 2.0, 1), (22050, 0, 1.5, 3), (8000, 2, 10.0, 2), (96000, 0, 0.25, 64)],
+)
+def test_resampled_windows_equal_pad_then_stride_over_many_small_reads(
+    monkeypatch, sr, channels, hop_size, batch_size
+):
+    from openl3 import signal
+
+    monkeypatch.setattr(signal, "BLOCK_SAMPLES", 5_003)
+    audio = noise(23.3, sr, seed=8, channels=channels)
+    for center in (True, False):
+        expected = framed_like_0_4_2(audio, sr, hop_size, center)
+        source = AudioWindows(audio, sr, hop_size, center)
+        assert source.n_items == len(expected)
+        for start, windows in _read_in_batches(source, batch_size):
+            np.testing.assert_array_equal(windows, expected[start : start + len(windows)].astype(np.float32))
+
+
+@pytest.mark.parametrize(("hop_size", "batch_size"), [(0.1, 32), (10.0, 32), (10.0, 1), (60.0, 8)])
+def test_only_the_samples_of_the_windows_being_read_are_held(hop_size, batch_size):
     from openl3.signal import BLOCK_SAMPLES
 
-    source = AudioWindows(noise(60.0, 44100, channels=2), 44100, 0.1, True)
+    source = AudioWindows(np.ones(48000 * 200, dtype=np.float32), 48000, hop_size, False)
     largest = 0
-    for start in range(0, source.n_items, 32):
-        source.read(start, min(32, source.n_items - start))
-        largest = max(largest, len(source._buffer))
-    assert largest <= 48000 + 32 * 4800 + BLOCK_SAMPLES
+    for start in range(0, source.n_items, batch_size):
+        source.read(start, min(batch_size, source.n_items - start))
+        largest = max(largest, len(source._samples._held))
+    # One window and one block at most, whatever the hop and the batch size: never the
+    # gaps between windows (0.4.2's framing, or holding a batch's span, would grow with both).
+    assert largest <= 48000 + BLOCK_SAMPLES
 
 
 BAD_AUDIO = [

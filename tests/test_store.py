@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +14,12 @@ import openl3
 from openl3 import OpenL3Error
 from openl3.models import registry, store
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "SPEC.md"
+OFFICIAL_FILES = Path(__file__).resolve().parent / "data" / "official_weight_files.tsv"
 
 
-def test_registry_matches_the_12_files_of_spec():
-    if not SPEC.is_file():
-        pytest.skip(f"SPEC.md not found at {SPEC}")
-    published = dict(re.findall(r"^\| (openl3_\S+\.h5\.gz) \| ([0-9a-f]{40}) \|$", SPEC.read_text(), re.M))
+def test_registry_matches_the_12_published_files():
+    # The published names and git blob ids (SPEC.md's table), kept as test data.
+    published = dict(line.split("\t") for line in OFFICIAL_FILES.read_text().split("\n") if line)
     assert len(published) == 12
     assert {e.filename: e.blob_id for e in registry.REGISTRY.values()} == published
     for entry in registry.REGISTRY.values():
@@ -56,11 +54,42 @@ def test_first_use_downloads_and_verifies_second_makes_no_request(weight_server,
 
 
 def test_partial_files_of_killed_downloads_are_cleaned(weight_server, published):
+    from test_atomic import _dead_pid
+
+    from openl3.atomic import temporary_name
+
     directory = Path(os.environ["OPENL3_CACHE_DIR"])
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / f".{published[0].name}.abc123.part").write_bytes(b"half a file")
+    killed = Path(
+        temporary_name(str(directory / published[0].name)).replace(f".{os.getpid()}.", f".{_dead_pid()}.")
+    )
+    killed.write_bytes(b"half a file")
     openl3.models.get_audio_embedding_model_path("mel128", "music")
     assert sorted(p.name for p in directory.iterdir() if not p.name.endswith(".lock")) == [published[0].name]
+
+
+def test_download_replaces_a_corrupt_cached_file(weight_server, published):
+    directory = Path(os.environ["OPENL3_CACHE_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    cached = directory / published[0].name
+    cached.write_bytes(b"corrupt")
+    assert store.cache_status(published[1]) == ("corrupt", str(cached))
+    assert store.download(published[1], progress=False) == str(cached)
+    assert store.git_blob_id(str(cached)) == published[1].blob_id
+    assert weight_server.requests == [published[0].name]
+    store.download(published[1], progress=False)  # verified now: no second request
+    assert len(weight_server.requests) == 1
+
+
+def test_cached_files_get_the_mode_the_umask_gives(weight_server, published):
+    import stat
+
+    previous = os.umask(0o027)
+    try:
+        path = openl3.models.get_audio_embedding_model_path("mel128", "music")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
 
 
 @pytest.mark.parametrize("mode", ["corrupt", "truncate"])

@@ -9,7 +9,7 @@ import pytest
 
 import openl3
 from openl3 import OpenL3Error
-from openl3.outputs import open_video
+from openl3.video import open_video
 
 
 def write_video(path, seconds=2.0, fps=10, audio=True, size=(320, 240)):

@@ -8,17 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..validation import FRONTENDS, check_choice
+from ..validation import check_choice
 from .frontends import kapre_frontend, kapre_v0_1_4_magnitude_to_decibel
-from .specs import (
-    AUDIO_TOWER,
-    IMAGE_SIZE,
-    IMAGE_TOWER,
-    WINDOW_SAMPLES,
-    Tower,
-    final_pool,
-    input_repr_spec,
-)
+from .specs import AUDIO_TOWER, FRONTENDS, IMAGE_SIZE, IMAGE_TOWER, WINDOW_SAMPLES, Tower, input_repr_spec
 from .store import resolve_weight_path
 from .tower import build_tower
 from .weights import assign_weights, read_weight_file
@@ -79,7 +71,7 @@ def build_audio_model(input_repr: str, embedding_size: int, frontend: str = "kap
     import keras
 
     spec = input_repr_spec(input_repr)
-    pool = final_pool(AUDIO_TOWER, spec, embedding_size)
+    pool = AUDIO_TOWER.final_pool(input_repr, embedding_size)
     check_choice(frontend, "frontend", FRONTENDS)
     if frontend == "kapre":
         inputs = keras.Input(shape=(1, WINDOW_SAMPLES), dtype="float32")
@@ -95,7 +87,7 @@ def build_image_model(embedding_size: int) -> tuple[Any, list]:
     """Build an image embedding model with random weights (see :func:`build_audio_model`)."""
     import keras
 
-    pool = final_pool(IMAGE_TOWER, None, embedding_size)
+    pool = IMAGE_TOWER.final_pool(input_repr=None, embedding_size=embedding_size)
     inputs = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 3), dtype="float32")
     embedding, weighted = build_tower(inputs, IMAGE_TOWER, pool)
     return keras.Model(inputs, embedding, name=f"openl3_image_{embedding_size}"), weighted
@@ -156,7 +148,7 @@ def load_audio_embedding_model(
     model : keras.Model
         Model object.
     """
-    final_pool(AUDIO_TOWER, input_repr_spec(input_repr), embedding_size)
+    AUDIO_TOWER.final_pool(input_repr, embedding_size)
     path = get_audio_embedding_model_path(input_repr, content_type)
     return load_audio_embedding_model_from_path(path, input_repr, embedding_size, frontend)
 
@@ -196,6 +188,6 @@ def load_image_embedding_model(input_repr: str, content_type: str, embedding_siz
     model : keras.Model
         Model object.
     """
-    final_pool(IMAGE_TOWER, None, embedding_size)
+    IMAGE_TOWER.final_pool(input_repr, embedding_size)
     path = get_image_embedding_model_path(input_repr, content_type)
     return load_image_embedding_model_from_path(path, embedding_size)

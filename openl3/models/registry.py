@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..validation import CONTENT_TYPES, INPUT_REPRS, check_choice
+from ..validation import check_choice
+from .specs import CONTENT_TYPES, INPUT_REPRS
 
 #: Release of the official weight files.
 WEIGHTS_VERSION = "v0_4_0"

@@ -1,11 +1,14 @@
 """The constants of every L3-Net model, in one table.
 
-Each spectrogram representation binds its frontend settings and its final pooling per
-embedding size; each tower binds what differs between the audio and the image network.
+Each spectrogram representation binds its frontend settings and the audio tower's final
+pooling per embedding size; each tower binds what differs between the audio and the
+image network, its embedding sizes (the first is the default) and its weight files.
+The CLI's choices and the argument checks are derived from these tables.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..exceptions import OpenL3Error
@@ -20,11 +23,22 @@ SPEC_HOP = 242
 IMAGE_SIZE = 224
 #: Filters of the four convolution blocks, shared by both towers.
 BLOCK_FILTERS = (64, 128, 256, 512)
+#: Weight-bearing layers of every tower: input BN, (conv, BN) x 7, final conv.
+N_WEIGHTED_LAYERS = 16
+#: Content types the official models were trained on.
+CONTENT_TYPES = ("music", "env")
+#: Audio frontends: spectrograms inside the model (kapre) or computed before it (librosa).
+FRONTENDS = ("kapre", "librosa")
+#: input_repr used when none is given: by the kapre frontend (0.4.2 behaviour; its
+#: documentation says mel128) and by the image models.
+DEFAULT_INPUT_REPR = "mel256"
+
+Pool = tuple[int, int]
 
 
 @dataclass(frozen=True)
 class InputRepr:
-    """Frontend settings and pooling of one spectrogram representation.
+    """Frontend settings and audio pooling of one spectrogram representation.
 
     Attributes
     ----------
@@ -37,14 +51,14 @@ class InputRepr:
     n_frames : int
         Spectrogram frames per one-second window.
     audio_pools : dict
-        Final max-pooling size of the audio tower per embedding size.
+        Final max-pooling size of the audio tower per embedding size (default first).
     """
 
     name: str
     n_fft: int
     n_mels: int | None
     n_frames: int
-    audio_pools: dict[int, tuple[int, int]]
+    audio_pools: Mapping[int, Pool]
 
     @property
     def n_bins(self) -> int:
@@ -66,14 +80,12 @@ INPUT_REPRS: dict[str, InputRepr] = {
 
 @dataclass(frozen=True)
 class Tower:
-    """What distinguishes the audio and the image L3-Net towers.
+    """One kind of L3-Net model: the audio or the image tower.
 
     Attributes
     ----------
     modality : str
         "audio" or "image".
-    input_channels : int
-        Channels of the tower's input (1 spectrogram channel, or RGB).
     embedding_layer : str
         Name of the last convolution, as in the official models.
     block_pool_padding : str
@@ -81,24 +93,45 @@ class Tower:
     block1_relu_first : bool
         Whether the second convolution of block 1 is followed by ReLU then batch
         normalisation (the image tower's quirk) instead of the reverse.
+    fixed_pools : dict or None
+        Final pooling per embedding size when it does not depend on the representation
+        (image tower); None when each representation has its own (audio tower).
     """
 
     modality: str
-    input_channels: int
     embedding_layer: str
     block_pool_padding: str
     block1_relu_first: bool
+    fixed_pools: Mapping[int, Pool] | None = None
+
+    def pools(self, input_repr: str) -> Mapping[int, Pool]:
+        """Return the final pooling per embedding size of a representation (default size first)."""
+        return self.fixed_pools if self.fixed_pools is not None else input_repr_spec(input_repr).audio_pools
+
+    @property
+    def embedding_sizes(self) -> tuple[int, ...]:
+        """Embedding sizes of this tower, the default first (the same for every representation)."""
+        return tuple(self.pools(DEFAULT_INPUT_REPR))
+
+    @property
+    def default_embedding_size(self) -> int:
+        """The embedding size used when none is given (6144 audio, 8192 image)."""
+        return self.embedding_sizes[0]
+
+    def final_pool(self, input_repr: str, embedding_size: int) -> Pool:
+        """Return the final pooling size for a representation and embedding size, or raise."""
+        pools = self.pools(input_repr)
+        if isinstance(embedding_size, bool) or embedding_size not in pools:
+            allowed = ", ".join(str(k) for k in pools)
+            raise OpenL3Error(
+                f"Invalid embedding_size {embedding_size!r} for the {self.modality} model: "
+                f"expected one of {allowed}."
+            )
+        return pools[embedding_size]
 
 
-AUDIO_TOWER = Tower("audio", 1, "audio_embedding_layer", "valid", False)
-IMAGE_TOWER = Tower("image", 3, "vision_embedding_layer", "same", True)
-TOWERS = {"audio": AUDIO_TOWER, "image": IMAGE_TOWER}
-
-#: Final pooling of the image tower per embedding size.
-IMAGE_POOLS: dict[int, tuple[int, int]] = {8192: (7, 7), 512: (28, 28)}
-
-#: Weight-bearing layers of every tower: input BN, (conv, BN) x 7, final conv.
-N_WEIGHTED_LAYERS = 16
+AUDIO_TOWER = Tower("audio", "audio_embedding_layer", "valid", False)
+IMAGE_TOWER = Tower("image", "vision_embedding_layer", "same", True, {8192: (7, 7), 512: (28, 28)})
 
 
 def input_repr_spec(name: str) -> InputRepr:
@@ -108,15 +141,3 @@ def input_repr_spec(name: str) -> InputRepr:
     except (KeyError, TypeError):
         allowed = ", ".join(repr(k) for k in INPUT_REPRS)
         raise OpenL3Error(f"Invalid input_repr {name!r}: expected one of {allowed}.") from None
-
-
-def final_pool(tower: Tower, input_repr: InputRepr | None, embedding_size: int) -> tuple[int, int]:
-    """Return the final pooling size for a tower, representation and embedding size."""
-    pools = IMAGE_POOLS if tower is IMAGE_TOWER else input_repr.audio_pools
-    if isinstance(embedding_size, bool) or embedding_size not in pools:
-        allowed = ", ".join(str(k) for k in pools)
-        raise OpenL3Error(
-            f"Invalid embedding_size {embedding_size!r} for the {tower.modality} model: "
-            f"expected one of {allowed}."
-        )
-    return pools[embedding_size]

@@ -4,8 +4,8 @@ A model's file is looked for in ``$OPENL3_WEIGHTS_DIR`` (the user's own files, u
 they are), then in the cache (``$OPENL3_CACHE_DIR``, else the OS user cache), then
 downloaded into the cache from the official URL (or the mirror ``$OPENL3_WEIGHTS_URL``).
 The cache only ever holds complete files whose git blob id was verified: downloads go
-to a temporary file in the cache directory, are verified, then renamed into place, under
-a file lock so that concurrent processes download a file once.
+to a temporary file in the cache directory (:mod:`openl3.atomic`), are verified, then
+renamed into place, under a file lock so that concurrent processes download a file once.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import hashlib
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from ..atomic import remove_stale_temporaries, replacing
 from ..exceptions import OpenL3Error
 from . import registry
 from .registry import WEIGHTS_DIR_ENV, WeightFile
@@ -94,43 +94,25 @@ def _locked(path: str) -> Iterator[None]:
         raise OpenL3Error(f"Timed out waiting for another process to finish writing {path}.") from exc
 
 
-@contextmanager
-def _temporary_beside(path: str) -> Iterator[str]:
-    """Yield a temporary file name in ``path``'s directory; remove it unless it was moved."""
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}.", suffix=".part", dir=os.path.dirname(path)
-    )
-    os.close(handle)
-    try:
-        yield temporary
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
-def _remove_stale_parts(path: str) -> None:
-    """Remove partial downloads of ``path`` left by killed processes (call under its lock)."""
-    directory, name = os.path.split(path)
-    for leftover in os.listdir(directory):
-        if leftover.startswith(f".{name}.") and leftover.endswith(".part"):
-            os.unlink(os.path.join(directory, leftover))
-
-
-def _install_verified(entry: WeightFile, source_path: str, verify: bool = True) -> str:
-    """Move a complete file into the cache as ``entry`` if its blob id matches."""
-    blob_id = git_blob_id(source_path) if verify else entry.blob_id
+def _check_blob_id(entry: WeightFile, path: str) -> None:
+    """Raise unless the file at ``path`` has the published blob id of ``entry``."""
+    blob_id = git_blob_id(path)
     if blob_id != entry.blob_id:
         raise OpenL3Error(
             f"{entry.filename}: git blob id {blob_id} does not match the "
             f"published {entry.blob_id}; the file is corrupt or not the official one."
         )
-    target = cached_path(entry)
-    os.replace(source_path, target)
-    return target
+
+
+def _is_verified(entry: WeightFile, path: str) -> bool:
+    return os.path.isfile(path) and git_blob_id(path) == entry.blob_id
 
 
 def download(entry: WeightFile, progress: bool = True) -> str:
-    """Download ``entry`` into the cache (once, whatever the number of processes asking).
+    """Download ``entry`` into the cache unless a verified copy is there already.
+
+    A cached file that does not verify is replaced. Concurrent processes download a
+    file once.
 
     Returns
     -------
@@ -150,10 +132,10 @@ def download(entry: WeightFile, progress: bool = True) -> str:
     os.makedirs(os.path.dirname(target), exist_ok=True)
     url = base_url() + entry.filename
     with _locked(target):
-        if os.path.isfile(target):  # another process finished it while we waited
+        if _is_verified(entry, target):  # another process finished it while we waited
             return target
-        _remove_stale_parts(target)
-        with _temporary_beside(target) as temporary:
+        remove_stale_temporaries(os.path.dirname(target))
+        with replacing(target) as [temporary]:  # a corrupt cached file is replaced
             logger.info("Downloading %s from %s", entry.filename, url)
             downloader = pooch.HTTPDownloader(progressbar=progress, timeout=DOWNLOAD_TIMEOUT)
             try:
@@ -165,9 +147,10 @@ def download(entry: WeightFile, progress: bool = True) -> str:
             except (requests.RequestException, OSError) as exc:
                 raise offline_error(entry, url, f"{type(exc).__name__}: {exc}") from exc
             try:
-                return _install_verified(entry, temporary)
+                _check_blob_id(entry, temporary)
             except OpenL3Error as exc:
                 raise offline_error(entry, url, str(exc)) from exc
+    return target
 
 
 def resolve(entry: WeightFile, fetch: bool = True, progress: bool = True) -> str:
@@ -188,6 +171,18 @@ def resolve_weight_path(modality: str, input_repr: str, content_type: str) -> st
 
 
 def status(entry: WeightFile) -> tuple[str, str]:
+    """Return where ``entry`` would be taken from, and its state there.
+
+    ``("weights-dir", path)`` for a file in ``$OPENL3_WEIGHTS_DIR`` (used as it is),
+    else ``("cached" | "corrupt" | "missing", path)`` for the cache.
+    """
+    user_path = find_in_weights_dir(entry)
+    if user_path is not None:
+        return "weights-dir", user_path
+    return cache_status(entry)
+
+
+def cache_status(entry: WeightFile) -> tuple[str, str]:
     """Return (``"cached"``, ``"missing"`` or ``"corrupt"``, path) of ``entry`` in the cache."""
     path = cached_path(entry)
     if not os.path.isfile(path):
@@ -221,6 +216,8 @@ def import_file(path: str, verify: bool = True) -> str:
         )
     target = cached_path(entry)
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    with _locked(target), _temporary_beside(target) as temporary:
+    with _locked(target), replacing(target) as [temporary]:
         shutil.copyfile(path, temporary)
-        return _install_verified(entry, temporary, verify)
+        if verify:
+            _check_blob_id(entry, temporary)
+    return target

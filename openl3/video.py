@@ -1,0 +1,228 @@
+"""Video files: the audio track and every frame, embedded as OpenL3 0.4.2 does.
+
+A video is opened with moviepy at 0.4.2's settings (frames resized to 256x256, audio at
+48 kHz). Its audio goes through an :class:`~openl3.audio.AudioEmbedder` and its frames
+through an :class:`~openl3.image.ImageEmbedder`; the two outputs are written together or
+not at all, and an output that exists is kept (unless ``overwrite``) while the other is
+written.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from .atomic import replacing, write_npz
+from .audio import AudioEmbedder, AudioWindows
+from .exceptions import OpenL3Error
+from .files import FileInput, FileJob, FileRun, Report, as_path_list, prepare_output_dir
+from .image import ImageEmbedder, ImageFrames
+from .models.specs import DEFAULT_INPUT_REPR, IMAGE_SIZE, TARGET_SR
+from .validation import check_audio
+
+#: Frame size (height, width) at which videos are read, as in 0.4.2.
+VIDEO_RESOLUTION = (256, 256)
+
+
+@contextmanager
+def open_video(path: str) -> Iterator[Any]:
+    """Open a video as 0.4.2 does: frames resized to 256x256, audio at 48 kHz."""
+    if not os.path.isfile(path):
+        raise OpenL3Error(f"Video file not found: {path}")
+    from moviepy import VideoFileClip
+
+    try:
+        clip = VideoFileClip(path, target_resolution=VIDEO_RESOLUTION, audio_fps=TARGET_SR)
+    except Exception as exc:  # moviepy raises OSError, KeyError, IndexError... on bad files
+        raise OpenL3Error(f"Cannot read video file {path}: {exc}") from exc
+    try:
+        yield clip
+    finally:
+        clip.close()
+
+
+def frame_rate(clip: Any, path: str) -> int:
+    """Return ``int(fps)``, the rate of 0.4.2's frame timestamps, or raise if it is below 1."""
+    fps = clip.fps
+    if fps is None or not math.isfinite(fps) or fps < 1:
+        raise OpenL3Error(
+            f"Video file {path} has a frame rate of {fps} fps; below 1 fps its frame timestamps "
+            "(frame index / int(fps)) are undefined."
+        )
+    return int(fps)
+
+
+class VideoEmbedder:
+    """Audio and image embeddings of video files, arguments as :func:`process_video_file`."""
+
+    def __init__(
+        self,
+        audio_model: Any = None,
+        image_model: Any = None,
+        input_repr: str | None = None,
+        content_type: str = "music",
+        audio_embedding_size: int = 6144,
+        audio_center: bool = True,
+        audio_hop_size: float = 0.1,
+        image_embedding_size: int = 8192,
+        audio_batch_size: int = 32,
+        image_batch_size: int = 32,
+        audio_frontend: str = "kapre",
+        verbose: bool = True,
+    ):
+        self.audio = AudioEmbedder(
+            audio_model,
+            input_repr,
+            content_type,
+            audio_embedding_size,
+            audio_center,
+            audio_hop_size,
+            audio_batch_size,
+            audio_frontend,
+            verbose,
+            prefix="audio_",
+        )
+        self.image = ImageEmbedder(
+            image_model,
+            input_repr or DEFAULT_INPUT_REPR,
+            content_type,
+            image_embedding_size,
+            image_batch_size,
+            verbose,
+            prefix="image_",
+        )
+
+    def _audio_windows(self, clip: Any, path: str) -> AudioWindows:
+        try:
+            audio = clip.audio.to_soundarray(fps=TARGET_SR)
+        except Exception as exc:
+            raise OpenL3Error(f"Cannot decode the audio of video file {path}: {exc}") from exc
+        return self.audio.windows(check_audio(audio, f"audio of {path}"), TARGET_SR, f"audio of {path}")
+
+    def _embed(self, job: FileJob, bar: Any) -> dict[str, dict[str, np.ndarray]]:
+        """Return the arrays of each output of ``job`` that is to be written."""
+        arrays = {}
+        with open_video(job.path) as clip:
+            if clip.audio is None:
+                raise OpenL3Error(f"Video file {job.path} has no audio track.")
+            rate = frame_rate(clip, job.path)
+            if "audio" in job.outputs:
+                windows = self._audio_windows(clip, job.path)
+                [embedding] = self.audio.embed([windows], bar)
+                arrays["audio"] = {"embedding": embedding, "timestamps": windows.timestamps}
+            if "image" in job.outputs:
+                already_224 = tuple(clip.size) == (IMAGE_SIZE, IMAGE_SIZE)
+                frames = ImageFrames(clip.iter_frames, already_224, f"video file {job.path}")
+                if frames.n_items == 0:
+                    raise OpenL3Error(f"Video file {job.path} has no frames.")
+                [embedding] = self.image.embed([frames], bar)
+                arrays["image"] = {"embedding": embedding, "timestamps": np.arange(frames.n_items) / rate}
+        return arrays
+
+    def _process(self, job: FileJob, bar: Any) -> None:
+        arrays = self._embed(job, bar)
+        with replacing(*job.outputs.values()) as temporaries:
+            for modality, temporary in zip(job.outputs, temporaries, strict=True):
+                write_npz(temporary, **arrays[modality])
+
+    def process_files(
+        self, inputs: Sequence[FileInput], suffix: str | None, overwrite: bool, errors: str, report=None
+    ) -> Report:
+        """Embed video files and save their two outputs (see :func:`process_video_file`)."""
+        run = FileRun(inputs, suffix, overwrite, errors, ["audio", "image"], report)
+        return run.each(self._process, self.audio.verbose, "item")
+
+
+def process_video_file(
+    filepath: Any,
+    output_dir: str | None = None,
+    suffix: str | None = None,
+    audio_model: Any = None,
+    image_model: Any = None,
+    input_repr: str | None = None,
+    content_type: str = "music",
+    audio_embedding_size: int = 6144,
+    audio_center: bool = True,
+    audio_hop_size: float = 0.1,
+    image_embedding_size: int = 8192,
+    audio_batch_size: int = 32,
+    image_batch_size: int = 32,
+    audio_frontend: str = "kapre",
+    overwrite: bool = False,
+    verbose: bool = True,
+    errors: str = "raise",
+) -> Report:
+    """Compute and save L3 audio and image embeddings for video files.
+
+    Each ``<name>.<ext>`` gives ``<name>_audio[_<suffix>].npz`` (``embedding``,
+    ``timestamps`` of the audio windows) and ``<name>_image[_<suffix>].npz``
+    (``embedding``, ``timestamps`` of every frame: ``arange(N) / int(fps)``). Frames
+    are read at 256x256 and audio at 48 kHz, as in 0.4.2; frames are streamed in
+    batches (decoded twice: once for 0.4.2's scaling by the maximum over all frames).
+    The two outputs are written together or not at all. A video without an audio
+    track, or under 1 fps, is an error and nothing is written for it.
+
+    Parameters
+    ----------
+    filepath : str or list[str]
+        Path or list of paths to video files (any format ffmpeg reads).
+    output_dir : str or None
+        Directory for the output files. If None, next to each input file.
+    suffix : str or None
+        Appended to the output names, i.e. ``<base filename>_<modality>_<suffix>.npz``.
+    audio_model, image_model : keras.Model or None
+        Loaded models; if None, loaded from ``input_repr``, ``content_type`` and the
+        embedding sizes (and only if an output needs them).
+    input_repr : "linear", "mel128", "mel256" or None
+        Spectrogram representation of both models (None: mel256; required with the
+        librosa frontend unless an audio model is given).
+    content_type : "music" or "env"
+        Type of content used to train the embedding models.
+    audio_embedding_size : 6144 or 512
+        Audio embedding dimensionality.
+    audio_center : bool
+        If True, pads beginning of the audio so timestamps are window centres.
+    audio_hop_size : float
+        Hop size of the audio windows in seconds.
+    image_embedding_size : 8192 or 512
+        Image embedding dimensionality.
+    audio_batch_size, image_batch_size : int
+        Audio windows / video frames per model call.
+    audio_frontend : "kapre" or "librosa"
+        The audio frontend to use.
+    overwrite : bool
+        If True, overwrites existing output files; else each existing output is kept
+        and only the missing one is computed and written.
+    verbose : bool
+        If True (or 1), shows progress.
+    errors : "raise" or "collect"
+        "raise" (0.4.2's behaviour) stops at the first input that fails; "collect"
+        logs it, writes nothing for it, goes on, and lists it in the report.
+
+    Returns
+    -------
+    report : Report
+        The inputs processed, skipped (existing outputs) and failed.
+    """
+    paths = as_path_list(filepath)
+    embedder = VideoEmbedder(
+        audio_model,
+        image_model,
+        input_repr,
+        content_type,
+        audio_embedding_size,
+        audio_center,
+        audio_hop_size,
+        image_embedding_size,
+        audio_batch_size,
+        image_batch_size,
+        audio_frontend,
+        verbose,
+    )
+    prepare_output_dir(output_dir)
+    return embedder.process_files([(p, output_dir) for p in paths], suffix, overwrite, errors)

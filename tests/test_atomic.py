@@ -1,0 +1,77 @@
+"""Atomic files: whole or absent, the umask's mode, and cleanup of dead owners' temporaries."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from openl3 import atomic
+
+
+@pytest.fixture
+def umask():
+    """Set a umask for the test, restored afterwards."""
+    previous = os.umask(0o022)
+    yield lambda mask: os.umask(mask)
+    os.umask(previous)
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
+def test_files_get_the_mode_the_umask_gives(tmp_path, umask, mask, mode):
+    umask(mask)
+    atomic.save_npz(str(tmp_path / "out.npz"), embedding=np.ones(3))
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, embedding=np.ones(3))  # what np.savez, and 0.4.2, give
+    assert stat.S_IMODE(os.stat(tmp_path / "out.npz").st_mode) == mode == stat.S_IMODE(plain.stat().st_mode)
+
+
+def test_all_or_none(tmp_path):
+    first, second = str(tmp_path / "a.npz"), str(tmp_path / "b.npz")
+    with pytest.raises(RuntimeError), atomic.replacing(first, second) as (one, _):
+        atomic.write_npz(one, embedding=np.ones(2))
+        raise RuntimeError("the second output fails")
+    assert os.listdir(tmp_path) == []
+    with atomic.replacing(first, second) as temporaries:
+        for temporary in temporaries:
+            atomic.write_npz(temporary, embedding=np.zeros(2))
+    assert sorted(os.listdir(tmp_path)) == ["a.npz", "b.npz"]
+
+
+def test_a_failed_rename_takes_back_the_earlier_ones(tmp_path, monkeypatch):
+    first, second = str(tmp_path / "a.npz"), str(tmp_path / "b.npz")
+    real_replace, calls = os.replace, []
+
+    def replace(source, target):
+        calls.append(target)
+        if len(calls) == 2:
+            raise OSError("disk gone")
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError, match="disk gone"), atomic.replacing(first, second) as temporaries:
+        for temporary in temporaries:
+            atomic.write_npz(temporary, embedding=np.ones(1))
+    assert os.listdir(tmp_path) == []
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_only_temporaries_of_dead_owners_are_removed(tmp_path):
+    live = os.path.basename(atomic.temporary_name(str(tmp_path / "x.npz")))  # this process: alive
+    host = live.split(".")[-4]
+    dead = f".y.npz.{host}.{_dead_pid()}.0123abcd.tmp"
+    elsewhere = f".z.npz.other-host.{_dead_pid()}.0123abcd.tmp"  # another machine: cannot tell
+    for name in (live, dead, elsewhere, "x.npz", ".hidden"):
+        (tmp_path / name).write_bytes(b"")
+    assert atomic.is_temporary(live) and atomic.is_temporary(dead) and not atomic.is_temporary(".hidden")
+    assert atomic.remove_stale_temporaries(str(tmp_path)) == 1
+    assert sorted(os.listdir(tmp_path)) == sorted([live, elsewhere, "x.npz", ".hidden"])
