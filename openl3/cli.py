@@ -322,27 +322,43 @@ def _embedding_parent() -> argparse.ArgumentParser:
     return parent
 
 
+class _LevelPrefix(logging.Formatter):
+    """Format log records as one line, errors and warnings prefixed as the command prints them."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = {logging.ERROR: "error: ", logging.WARNING: "warning: "}.get(record.levelno, "")
+        return prefix + record.getMessage()
+
+
 @contextmanager
 def _console(quiet: bool) -> Iterator[None]:
-    """Show warnings as one line each, without source lines; hide TensorFlow's native logs."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # e.g. its CUDA probe on machines without GPU
-    original = warnings.showwarning
+    """Print the library's log and warnings as one line each on stderr; hide TensorFlow's logs.
+
+    Warnings show without source lines; TensorFlow's native logs (e.g. its CUDA probe on
+    machines without a GPU) are off unless ``TF_CPP_MIN_LOG_LEVEL`` is set.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logger = logging.getLogger("openl3")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LevelPrefix())
+    saved = logger.level, logger.propagate, warnings.showwarning
+    logger.addHandler(handler)
+    logger.setLevel(logging.ERROR if quiet else logging.INFO)
+    logger.propagate = False
 
     def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None):
         print(f"warning: {message}", file=sys.stderr)
 
-    warnings.showwarning = show
-    logger = logging.getLogger("openl3")
-    level = logger.level
-    logger.setLevel(logging.ERROR if quiet else logging.INFO)
     try:
         with warnings.catch_warnings():
+            warnings.showwarning = show
             if quiet:
                 warnings.simplefilter("ignore")
             yield
     finally:
-        warnings.showwarning = original
-        logger.setLevel(level)
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate, warnings.showwarning = saved[1], saved[2]
 
 
 def _summary(command: str, report: Report, missing: int) -> str:
@@ -581,7 +597,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parse_args(sys.argv[1:] if argv is None else argv)
         except SystemExit as exc:  # argparse exits 2 on usage errors, 0 for --help/--version
             return int(exc.code or 0)
-        logging.basicConfig(level=logging.WARNING, format="%(message)s")
         return args.handler(args)
     except KeyboardInterrupt:
         print("openl3: interrupted", file=sys.stderr)

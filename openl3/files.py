@@ -109,6 +109,11 @@ class FileJob:
     outputs: dict[str | None, str]
 
 
+def _key(path: str) -> str:
+    """Return the form of ``path`` by which two paths to one file compare equal."""
+    return os.path.normcase(os.path.abspath(path))
+
+
 class _Folders:
     """Each output folder listed once per run; stale temporaries removed on that listing."""
 
@@ -165,14 +170,9 @@ class FileRun:
         folders, owners, jobs = _Folders(), {}, []
         for path, output_dir in inputs:
             outputs = {m: get_output_path(path, npz_suffix(suffix, m), output_dir) for m in modalities}
-            keys = [os.path.normcase(os.path.abspath(o)) for o in outputs.values()]
-            clash = next((k for k in keys if k in owners), None)
-            if clash is not None:
-                error = OpenL3Error(
-                    f"{path}: its output {clash} is also the output of {owners[clash]} in this run; "
-                    "nothing is written for it (rename the input, or keep folders apart with "
-                    "--recursive and --output-dir)."
-                )
+            keys = [_key(o) for o in outputs.values()]
+            error = self._clash(path, keys, owners)
+            if error is not None:
                 if not self.collect(path, error):
                     raise error
                 continue
@@ -184,6 +184,20 @@ class FileRun:
                 logger.info("%s exists, skipping.", ", ".join(outputs.values()))
                 self.report.skipped.append(path)
         return jobs
+
+    @staticmethod
+    def _clash(path: str, keys: list[str], owners: dict[str, str]) -> OpenL3Error | None:
+        """Return the error for an input whose output is itself or another input's, or None."""
+        if _key(path) in keys:
+            return OpenL3Error(f"{path}: its output is the input itself; nothing is written for it.")
+        clash = next((k for k in keys if k in owners), None)
+        if clash is None:
+            return None
+        return OpenL3Error(
+            f"{path}: its output {clash} is also the output of {owners[clash]} in this run; "
+            "nothing is written for it (rename the input, or keep folders apart with "
+            "--recursive and --output-dir)."
+        )
 
     def collect(self, path: str, exc: BaseException) -> bool:
         """Record the failure of input ``path``; False when the policy is to raise it instead."""

@@ -365,3 +365,22 @@ def test_missing_weights_name_the_expected_file(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENL3_WEIGHTS_DIR", str(tmp_path))
     with pytest.raises(OpenL3Error, match="weight file openl3_audio_mel256_music-v0_4_0.h5.gz from"):
         openl3.get_audio_embedding(tone(1.0, 48000), 48000, verbose=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sr", [48000, 44100, 16000])
+def test_windowing_sweep_against_pad_then_stride(monkeypatch, sr):
+    """The thorough tier: every hop with every batch size, resampled or not, small blocks."""
+    from openl3 import signal
+
+    monkeypatch.setattr(signal, "BLOCK_SAMPLES", 3_001)
+    audio = noise(31.7, sr, seed=13, channels=2)
+    for center in (True, False):
+        for hop_size in (*WINDOWING_HOPS, 0.0213, 3.3, 7.77):
+            expected = framed_like_0_4_2(audio, sr, hop_size, center)
+            for batch_size in (1, 2, 5, 16, 33, 64):
+                source = AudioWindows(audio, sr, hop_size, center)
+                for start, windows in _read_in_batches(source, batch_size):
+                    np.testing.assert_array_equal(
+                        windows, expected[start : start + len(windows)].astype(np.float32)
+                    )

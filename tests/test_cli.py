@@ -1,103 +1,49 @@
-"""The installed ``openl3`` command, run as a subprocess."""
+"""The ``openl3`` command: in-process through ``main([...])``, one subprocess run per subcommand."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
+
+import openl3
+from helpers import noise, tone
+from openl3 import OpenL3Error, cli
 
 COMMAND = shutil.which("openl3", path=str(Path(sys.executable).parent)) or shutil.which("openl3")
+AUDIO_FLAGS = ("-i", "mel128", "-as", "512", "-t", "0.5")
+TF_NOISE = ("cuInit", "external/local_xla", "tensorflow/core", "cuda_", "oneDNN")
 
 
-def openl3(*args, env=None):
+def command(*args, env=None, **kwargs):
+    """Run the installed command as a subprocess."""
     if COMMAND is None:
         pytest.fail("the openl3 command is not installed (pip install -e .)")
-    environment = {**os.environ, **(env or {})}
-    return subprocess.run([COMMAND, *args], capture_output=True, text=True, env=environment, timeout=300)
-
-
-def test_help_is_fast_and_does_not_load_tensorflow():
-    start = time.perf_counter()
-    result = openl3("--help")
-    assert result.returncode == 0 and "models" in result.stdout
-    assert time.perf_counter() - start < 5  # well under a second on a warm machine; generous for CI
-    code = "import sys; from openl3 import cli; cli.build_parser(); print('tensorflow' in sys.modules)"
-    assert (
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.run(
+        [COMMAND, *args],
+        capture_output=True,
+        text=True,
+        env={**environment, **(env or {})},
+        timeout=300,
+        **kwargs,
     )
 
 
-def test_version():
-    import openl3 as package
-
-    result = openl3("--version")
-    assert result.returncode == 0 and result.stdout.strip() == f"openl3 {package.__version__}"
-
-
-def test_usage_errors_exit_2():
-    assert openl3("models", "bogus").returncode == 2
-    assert openl3("models", "list", "--modality", "video").returncode == 2
-    assert openl3().returncode == 2
-
-
-def test_models_list_and_path():
-    result = openl3("models", "list")
-    assert result.returncode == 0
-    lines = result.stdout.splitlines()
-    assert len(lines) == 12 and all(line.startswith("missing") for line in lines)
-    filtered = openl3("models", "list", "--modality", "image", "--content-type", "env").stdout.splitlines()
-    assert len(filtered) == 3 and all(
-        "openl3_image_" in line and "_env-v0_4_0.h5.gz" in line for line in filtered
-    )
-    path = openl3("models", "path")
-    assert path.returncode == 0 and f"cache: {os.environ['OPENL3_CACHE_DIR']}" in path.stdout
-
-
-def test_models_download_offline_fails_with_the_remedies():
-    result = openl3("models", "download", "--modality", "audio", "--input-repr", "mel128", "-q")
-    assert result.returncode == 1
-    assert result.stderr.count("error: Could not download the OpenL3 weight file openl3_audio_mel128_") == 2
-    assert "OPENL3_WEIGHTS_DIR" in result.stderr and "openl3 models import PATH" in result.stderr
-
-
-def test_models_import_and_verify(published, tmp_path, weights_dir):
-    path, _ = published  # a well-formed file that is not the official one
-    refused = openl3("models", "import", str(path))
-    assert refused.returncode == 1 and "does not match the published" in refused.stderr
-    assert openl3("models", "verify").returncode == 0  # nothing cached, nothing to contradict
-    folder = tmp_path / "folder"
-    folder.mkdir()
-    shutil.copy(path, folder / path.name)
-    (folder / "notes.txt").write_text("ignored")
-    forced = openl3("models", "import", "--no-verify", str(folder))
-    assert forced.returncode == 0 and forced.stdout.startswith("imported")
-    listed = openl3(
-        "models", "list", "--input-repr", "mel128", "--modality", "audio", "--content-type", "music"
-    )
-    assert listed.stdout.startswith("corrupt")
-    verified = openl3("models", "verify", env={"OPENL3_WEIGHTS_DIR": str(weights_dir)})
-    assert verified.returncode == 1
-    assert "MISMATCH" in verified.stdout and "unchecked" in verified.stdout
-
-
-# --- openl3 audio | image | video -------------------------------------------------------------
-
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
-
-from helpers import noise, tone  # noqa: E402
-
-AUDIO_FLAGS = ("-i", "mel128", "-as", "512", "-t", "0.5")
-
-
-@pytest.fixture
-def weights(weights_dir):
-    return {"OPENL3_WEIGHTS_DIR": str(weights_dir)}
+def run_main(capsys, *args):
+    """Run ``main`` in this process; return (status, stdout, stderr)."""
+    status = cli.main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
 
 
 @pytest.fixture
@@ -112,112 +58,472 @@ def audio_folder(tmp_path):
     return folder
 
 
-def test_audio_folder_outputs_and_summary(audio_folder, weights, tmp_path, mel128_model):
-    out = tmp_path / "out"
-    result = openl3("audio", str(audio_folder), "-o", str(out), "-x", "l3", *AUDIO_FLAGS, env=weights)
-    assert result.returncode == 0, result.stderr
-    assert sorted(os.listdir(out)) == ["a_l3.npz", "b_l3.npz", "c_l3.npz"]  # not recursive
-    assert "openl3 audio: 3 processed, 0 skipped (outputs exist), 0 failed" in result.stderr
-    import openl3 as package
+# --- one subprocess run per subcommand ----------------------------------------------------------
 
+
+def test_help_is_fast_and_does_not_load_tensorflow():
+    start = time.perf_counter()
+    result = command("--help")
+    assert result.returncode == 0 and "models" in result.stdout
+    assert time.perf_counter() - start < 5  # well under a second on a warm machine; generous for CI
+    code = "import sys; from openl3 import cli; cli.build_parser(); print('tensorflow' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+    )
+
+
+def test_audio_command(tmp_path, weights_dir, mel128_model):
+    sf.write(tmp_path / "long.wav", tone(1.5, 48000), 48000)
+    sf.write(tmp_path / "short1.wav", tone(0.3, 16000), 16000)
+    sf.write(tmp_path / "short2.wav", tone(0.4, 16000), 16000)
+    result = command("audio", str(tmp_path), *AUDIO_FLAGS, env={"OPENL3_WEIGHTS_DIR": str(weights_dir)})
+    assert result.returncode == 0, result.stderr
+    assert "openl3 audio: 3 processed, 0 skipped (outputs exist), 0 failed" in result.stderr
+    for name in ("short1.wav", "short2.wav"):  # the short-audio warning names the file, once
+        assert result.stderr.count(f"warning: Duration of audio file {tmp_path / name} is shorter") == 1
+    assert "long.wav" not in result.stderr
+    assert ".py:" not in result.stderr and "warnings.warn" not in result.stderr  # no source lines
+    assert not [word for word in TF_NOISE if word in result.stderr], result.stderr
+    expected, _ = openl3.get_audio_embedding(
+        *sf.read(tmp_path / "long.wav"), model=mel128_model, hop_size=0.5
+    )
+    np.testing.assert_allclose(np.load(tmp_path / "long.npz")["embedding"], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_image_command(tmp_path, weights_dir):
+    from skimage.io import imsave
+
+    rng = np.random.default_rng(0)
+    imsave(tmp_path / "p.png", rng.integers(0, 256, (240, 300, 3), dtype=np.uint8))
+    imsave(tmp_path / "small.png", rng.integers(0, 256, (100, 100, 3), dtype=np.uint8))
+    result = command("image", str(tmp_path), "-is", "512", env={"OPENL3_WEIGHTS_DIR": str(weights_dir)})
+    assert result.returncode == 1 and "small.png" in result.stderr and "at least 224" in result.stderr
+    assert np.load(tmp_path / "p.npz")["embedding"].shape == (1, 512)
+    assert not (tmp_path / "small.npz").exists()
+
+
+def test_video_command(tmp_path, weights_dir):
+    from test_video import write_video
+
+    write_video(tmp_path / "v.mp4", seconds=2.0, fps=5)  # moviepy 2 cannot read audio of clips <= ~1 s
+    flags = ("-i", "mel256", "-as", "512", "-t", "0.5", "-is", "512", "-x", "s")
+    result = command("video", str(tmp_path), *flags, env={"OPENL3_WEIGHTS_DIR": str(weights_dir)})
+    assert result.returncode == 0, result.stderr
+    assert np.load(tmp_path / "v_image_s.npz")["embedding"].shape == (10, 512)
+    assert np.load(tmp_path / "v_audio_s.npz")["embedding"].shape == (4, 512)
+
+
+def test_models_command(weights_dir):
+    result = command("models", "list", "--modality", "audio", env={"OPENL3_WEIGHTS_DIR": str(weights_dir)})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    found = [line for line in lines if line.startswith("weights-dir")]
+    assert len(lines) == 6 and len(found) == 3  # the three music models of the test weights
+    assert all(str(weights_dir) in line for line in found)
+    assert command("models", "bogus").returncode == 2
+
+
+def test_python_m_openl3():
+    result = subprocess.run([sys.executable, "-m", "openl3", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == f"openl3 {openl3.__version__}"
+
+
+# --- runs that a person interrupts ---------------------------------------------------------------
+
+
+def _wait_for_outputs(process, folder: Path, count: int, timeout: float = 240) -> list[str]:
+    """Poll until ``count`` outputs exist (each complete when seen); return their names."""
+    deadline, seen = time.time() + timeout, set()
+    while time.time() < deadline and process.poll() is None and len(seen) < count:
+        if folder.is_dir():
+            for name in [n for n in os.listdir(folder) if n.endswith(".npz")]:
+                with np.load(folder / name) as data:  # every visible output is complete
+                    assert data["embedding"].shape[1] == 512
+                seen.add(name)
+        time.sleep(0.05)
+    return sorted(seen)
+
+
+@pytest.fixture
+def slow_folder(tmp_path):
+    """Four short files, then one long enough that a run is still busy long after the first outputs."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(4):
+        sf.write(folder / f"f{i}.wav", tone(1.0, 16000, 200 + 100 * i), 16000)
+    sf.write(folder / "z_long.wav", noise(20.0, 16000), 16000)
+    return folder
+
+
+FLAGS = ("-i", "mel128", "-as", "512", "-t", "0.2", "-ab", "2")
+
+
+def test_killed_run_leaves_no_partial_output_and_resumes(slow_folder, tmp_path, weights_dir):
+    out, reference = tmp_path / "out", tmp_path / "reference"
+    environment = {**os.environ, "OPENL3_WEIGHTS_DIR": str(weights_dir)}
+    process = subprocess.Popen(
+        [COMMAND, "audio", str(slow_folder), "-o", str(out), *FLAGS, "-q"], env=environment
+    )
+    seen = _wait_for_outputs(process, out, 2)
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert len(seen) >= 2 and "z_long.npz" not in os.listdir(out)
+    env = {"OPENL3_WEIGHTS_DIR": str(weights_dir)}
+    resumed = command("audio", str(slow_folder), "-o", str(out), *FLAGS, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{len(os.listdir(out)) - len(seen)} processed, {len(seen)} skipped" in resumed.stderr
+    assert sorted(os.listdir(out)) == ["f0.npz", "f1.npz", "f2.npz", "f3.npz", "z_long.npz"]  # no temporary
+    assert command("audio", str(slow_folder), "-o", str(reference), *FLAGS, "-q", env=env).returncode == 0
+    for name in os.listdir(reference):
+        got, expected = np.load(out / name), np.load(reference / name)
+        np.testing.assert_allclose(got["embedding"], expected["embedding"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(got["timestamps"], expected["timestamps"])
+
+
+def test_ctrl_c_stops_with_a_summary_and_exit_130(slow_folder, tmp_path, weights_dir):
+    out = tmp_path / "out"
+    environment = {**os.environ, "OPENL3_WEIGHTS_DIR": str(weights_dir)}
+    process = subprocess.Popen(
+        [COMMAND, "audio", str(slow_folder), "-o", str(out), *FLAGS],
+        env=environment,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = _wait_for_outputs(process, out, 2)
+    assert process.poll() is None, "the run ended before it could be interrupted"
+    started = time.time()
+    process.send_signal(signal.SIGINT)
+    stderr = process.communicate(timeout=120)[1]
+    assert process.returncode == 130
+    assert time.time() - started < 30  # within a batch, not at the end of the long file
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("openl3 audio:")]
+    assert lines[0] == "openl3 audio: interrupted"
+    assert lines[1].startswith(f"openl3 audio: {len(os.listdir(out))} processed, 0 skipped")
+    assert set(seen) <= set(os.listdir(out)) and all(n.endswith(".npz") for n in os.listdir(out))
+    for name in os.listdir(out):
+        assert np.load(out / name)["embedding"].shape[1] == 512
+
+
+# --- in process ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def weights(weights_dir, monkeypatch):
+    monkeypatch.setenv("OPENL3_WEIGHTS_DIR", str(weights_dir))
+
+
+def test_version(capsys):
+    assert run_main(capsys, "--version") == (0, f"openl3 {openl3.__version__}\n", "")
+
+
+def test_usage_errors_exit_2(capsys, tmp_path):
+    for args in (
+        ("models", "bogus"),
+        ("models", "list", "--modality", "video"),
+        (),
+        ("audio", tmp_path, "-t", "-1"),
+        ("audio", tmp_path, "-t", "nan"),
+        ("audio", tmp_path, "-t", "inf"),
+        ("audio", tmp_path, "-t", "1e-6"),  # shorter than one sample at 48 kHz
+        ("audio", tmp_path, "-ab", "0"),
+        ("image", tmp_path, "-is", "6144"),
+    ):
+        status, _, err = run_main(capsys, *args)
+        assert status == 2, args
+        assert "usage:" in err
+
+
+def test_folder_outputs_and_summary(capsys, audio_folder, weights, tmp_path, mel128_model):
+    out = tmp_path / "out"
+    status, _, err = run_main(capsys, "audio", audio_folder, "-o", out, "-x", "l3", *AUDIO_FLAGS)
+    assert status == 0, err
+    assert sorted(os.listdir(out)) == ["a_l3.npz", "b_l3.npz", "c_l3.npz"]  # not recursive
+    assert "openl3 audio: 3 processed, 0 skipped (outputs exist), 0 failed" in err
     audio, sr = sf.read(audio_folder / "b.flac")
-    expected, ts = package.get_audio_embedding(audio, sr, model=mel128_model, hop_size=0.5, verbose=False)
+    expected, ts = openl3.get_audio_embedding(audio, sr, model=mel128_model, hop_size=0.5, verbose=False)
     data = np.load(out / "b_l3.npz")
     np.testing.assert_allclose(data["embedding"], expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
     np.testing.assert_array_equal(data["timestamps"], ts)
-    again = openl3(
-        "audio", str(audio_folder), "-o", str(out), "-x", "l3", "-r", "-q", *AUDIO_FLAGS, env=weights
-    )
-    assert again.returncode == 0 and again.stderr == ""
-    assert sorted(os.listdir(out)) == ["a_l3.npz", "b_l3.npz", "c_l3.npz", "d_l3.npz"]
+    status, _, err = run_main(capsys, "audio", audio_folder, "-o", out, "-x", "l3", "-r", "-q", *AUDIO_FLAGS)
+    assert status == 0 and err == ""
+    assert sorted(os.listdir(out)) == ["a_l3.npz", "b_l3.npz", "c_l3.npz", "sub"]
+    assert os.listdir(out / "sub") == ["d_l3.npz"]
 
 
-def test_no_centering_flag_and_outputs_beside_inputs(tmp_path, weights):
+def test_recursive_outputs_keep_folders_and_collisions_fail(capsys, tmp_path, weights):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    for sub in ("a", "b"):
+        (folder / sub).mkdir(parents=True)
+        sf.write(folder / sub / "x.wav", tone(1.0, 16000, 300), 16000)
+    sf.write(folder / "x.wav", tone(1.0, 16000, 500), 16000)
+    sf.write(folder / "x.flac", tone(1.0, 16000, 700), 16000)
+    status, _, err = run_main(capsys, "audio", folder, "--recursive", "-o", out, *AUDIO_FLAGS)
+    assert status == 1
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.npz")) == ["a/x.npz", "b/x.npz", "x.npz"]
+    assert f"error: {folder / 'x.wav'}: its output {out / 'x.npz'} is also the output of" in err
+    assert "openl3 audio: 3 processed, 0 skipped (outputs exist), 1 failed" in err
+    status, _, err = run_main(capsys, "audio", folder, "--recursive", "-o", out, *AUDIO_FLAGS)
+    assert status == 1 and "0 processed, 3 skipped (outputs exist), 1 failed" in err
+
+
+def test_outputs_beside_inputs_and_no_centering(capsys, tmp_path, weights):
     sf.write(tmp_path / "x.wav", tone(2.0, 48000), 48000)
-    result = openl3("audio", str(tmp_path / "x.wav"), "-n", *AUDIO_FLAGS, env=weights)
-    assert result.returncode == 0, result.stderr
+    status, _, err = run_main(capsys, "audio", tmp_path / "x.wav", "-n", *AUDIO_FLAGS)
+    assert status == 0, err
     np.testing.assert_array_equal(np.load(tmp_path / "x.npz")["timestamps"], [0.0, 0.5, 1.0])
 
 
-def test_faulty_files_do_not_stop_the_run(audio_folder, weights, tmp_path):
+def test_faulty_files_do_not_stop_the_run(capsys, audio_folder, weights, tmp_path):
     (audio_folder / "corrupt.wav").write_bytes(b"RIFF\x00\x10\x00\x00WAVEfmt " + os.urandom(500))
     (audio_folder / "empty.wav").write_bytes(b"")
     (audio_folder / "text.wav").write_text("hello")
     sf.write(audio_folder / "short.wav", tone(0.1, 16000), 16000)  # valid: padded, with a warning
     (audio_folder / "zz_last.wav").write_text("the last file fails too")
     out = tmp_path / "out"
-    missing = str(tmp_path / "missing.wav")
-    result = openl3("audio", str(audio_folder), missing, "-o", str(out), *AUDIO_FLAGS, env=weights)
-    assert result.returncode == 1
+    missing = tmp_path / "missing.wav"
+    status, _, err = run_main(capsys, "audio", audio_folder, missing, "-o", out, *AUDIO_FLAGS)
+    assert status == 1
     assert sorted(os.listdir(out)) == ["a.npz", "b.npz", "c.npz", "short.npz"]
     for name in ("corrupt.wav", "empty.wav", "text.wav", "zz_last.wav", "missing.wav"):
-        assert name in result.stderr
-    assert "4 processed, 0 skipped (outputs exist), 5 failed" in result.stderr
+        assert name in err
+    assert "4 processed, 0 skipped (outputs exist), 5 failed" in err
     assert np.load(out / "short.npz")["embedding"].shape == (1, 512)
 
 
-def test_fail_fast_stops_at_the_first_failure(tmp_path, weights):
+def test_fail_fast_stops_at_the_first_failure(capsys, tmp_path, weights):
     (tmp_path / "a_bad.wav").write_text("bad")
     sf.write(tmp_path / "b_good.wav", tone(1.0, 48000), 48000)
-    result = openl3("audio", str(tmp_path), "--fail-fast", *AUDIO_FLAGS, env=weights)
-    assert result.returncode == 1 and "a_bad.wav" in result.stderr
+    status, _, err = run_main(capsys, "audio", tmp_path, "--fail-fast", *AUDIO_FLAGS)
+    assert status == 1 and "a_bad.wav" in err
     assert not (tmp_path / "b_good.npz").exists()
 
 
-def test_usage_and_empty_inputs(tmp_path):
-    assert openl3("audio", str(tmp_path), "-t", "-1").returncode == 2
-    assert openl3("audio", str(tmp_path), "-ab", "0").returncode == 2
-    assert openl3("image", str(tmp_path), "-is", "6144").returncode == 2
-    empty = openl3("audio", str(tmp_path))
-    assert empty.returncode == 1 and "no audio files found" in empty.stderr
-
-
-def test_unwritable_output_dir_fails_before_model_work(tmp_path, weights):
+def test_empty_inputs_and_unwritable_output_dir(capsys, tmp_path, monkeypatch):
+    status, _, err = run_main(capsys, "audio", tmp_path)
+    assert status == 1 and "no audio files found" in err
     sf.write(tmp_path / "x.wav", tone(1.0, 48000), 48000)
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    result = openl3(
-        "audio", str(tmp_path / "x.wav"), "-o", str(blocker / "out"), env={"OPENL3_WEIGHTS_DIR": "/nowhere"}
+    monkeypatch.setenv("OPENL3_WEIGHTS_DIR", "/nowhere")
+    status, _, err = run_main(capsys, "audio", tmp_path / "x.wav", "-o", blocker / "out")
+    assert status == 1 and "Cannot create output directory" in err
+
+
+def test_overwrite_and_librosa_frontend_flags(capsys, tmp_path, weights, weights_dir):
+    sf.write(tmp_path / "x.wav", tone(1.0, 48000), 48000)
+    (tmp_path / "x.npz").write_bytes(b"old")
+    status, _, err = run_main(capsys, "audio", tmp_path / "x.wav", *AUDIO_FLAGS)
+    assert status == 0 and "0 processed, 1 skipped" in err
+    assert (tmp_path / "x.npz").read_bytes() == b"old"
+    status, _, err = run_main(
+        capsys, "audio", tmp_path / "x.wav", "-ow", "-af", "librosa", "-ab", "1", *AUDIO_FLAGS
     )
-    assert result.returncode == 1 and "Cannot create output directory" in result.stderr
+    assert status == 0, err
+    model = openl3.models.load_audio_embedding_model_from_path(
+        str(weights_dir / "openl3_audio_mel128_music.h5"), "mel128", 512, frontend="librosa"
+    )
+    audio, sr = sf.read(tmp_path / "x.wav")
+    expected, _ = openl3.get_audio_embedding(
+        audio, sr, model=model, frontend="librosa", hop_size=0.5, verbose=False
+    )
+    got = np.load(tmp_path / "x.npz")["embedding"]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
 
 
-def test_image_command(tmp_path, weights):
-    from skimage.io import imsave
-
-    rng = np.random.default_rng(0)
-    imsave(tmp_path / "p.png", rng.integers(0, 256, (240, 300, 3), dtype=np.uint8))
-    imsave(tmp_path / "q.jpg", rng.integers(0, 256, (300, 260, 3), dtype=np.uint8))
-    imsave(tmp_path / "small.png", rng.integers(0, 256, (100, 100, 3), dtype=np.uint8))
-    result = openl3("image", str(tmp_path), "-is", "512", "-ib", "2", env=weights)
-    assert result.returncode == 1 and "small.png" in result.stderr and "at least 224" in result.stderr
-    assert np.load(tmp_path / "p.npz")["embedding"].shape == (1, 512)
-    assert np.load(tmp_path / "q.npz")["embedding"].shape == (1, 512)
-    assert not (tmp_path / "small.npz").exists()
+def test_content_type_flag_selects_the_env_model(capsys, tmp_path, weights):
+    sf.write(tmp_path / "x.wav", tone(1.0, 48000), 48000)
+    status, _, err = run_main(capsys, "audio", tmp_path / "x.wav", "-c", "env", *AUDIO_FLAGS)
+    assert status == 1  # the test weights hold music models only: env must be fetched
+    assert "openl3_audio_mel128_env-v0_4_0.h5.gz" in err
 
 
-def test_video_command(tmp_path, weights):
-    from test_video import write_video
+def test_ctrl_c_in_process_keeps_outputs_and_temporaries_clean(capsys, tmp_path, weights, monkeypatch):
+    from openl3.audio import AudioEmbedder
 
-    write_video(tmp_path / "v.mp4", seconds=2.0, fps=5)  # moviepy 2 cannot read audio of clips <= ~1 s
-    flags = ("-i", "mel256", "-as", "512", "-t", "0.5", "-is", "512", "-x", "s")
-    result = openl3("video", str(tmp_path), *flags, env=weights)
-    assert result.returncode == 0, result.stderr
-    assert np.load(tmp_path / "v_image_s.npz")["embedding"].shape == (10, 512)
-    assert np.load(tmp_path / "v_audio_s.npz")["embedding"].shape == (4, 512)
+    for i in range(3):
+        sf.write(tmp_path / f"f{i}.wav", tone(1.0, 16000), 16000)
+    real_predict, calls = AudioEmbedder.predict, []
+
+    def interrupted_predict(self, windows):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_predict(self, windows)
+
+    monkeypatch.setattr(AudioEmbedder, "predict", interrupted_predict)
+    status, _, err = run_main(
+        capsys, "audio", tmp_path, "-i", "mel128", "-as", "512", "-t", "0.5", "-ab", "2"
+    )
+    assert status == 130
+    assert err.splitlines()[-2:] == [
+        "openl3 audio: interrupted",
+        "openl3 audio: 2 processed, 0 skipped (outputs exist), 0 failed",
+    ]  # two windows a file, two a batch: the third model call is interrupted
+    assert sorted(n for n in os.listdir(tmp_path) if not n.endswith(".wav")) == ["f0.npz", "f1.npz"]
+
+
+# --- models ----------------------------------------------------------------------------------------
+
+
+def test_models_list_and_path(capsys):
+    status, out, _ = run_main(capsys, "models", "list")
+    lines = out.splitlines()
+    assert status == 0 and len(lines) == 12 and all(line.startswith("missing") for line in lines)
+    _, out, _ = run_main(capsys, "models", "list", "--modality", "image", "--content-type", "env")
+    filtered = out.splitlines()
+    assert len(filtered) == 3 and all("openl3_image_" in x and "_env-v0_4_0.h5.gz" in x for x in filtered)
+    status, out, _ = run_main(capsys, "models", "path")
+    assert status == 0 and f"cache: {os.environ['OPENL3_CACHE_DIR']}" in out
+
+
+def test_models_list_shows_the_weights_dir(capsys, weights, weights_dir):
+    _, out, _ = run_main(capsys, "models", "list", "--input-repr", "mel128")
+    states = sorted(line.split()[0] for line in out.splitlines())
+    assert states == ["missing", "missing", "missing", "weights-dir"]  # audio mel128 music is there
+    assert str(weights_dir / "openl3_audio_mel128_music.h5") in out
+
+
+def test_models_download_offline_fails_with_the_remedies(capsys):
+    status, _, err = run_main(
+        capsys, "models", "download", "--modality", "audio", "--input-repr", "mel128", "-q"
+    )
+    assert status == 1
+    assert err.count("error: Could not download the OpenL3 weight file openl3_audio_mel128_") == 2
+    assert "OPENL3_WEIGHTS_DIR" in err and "openl3 models import PATH" in err
+
+
+def test_models_download_replaces_a_corrupt_cached_file(capsys, weight_server, published):
+    from openl3.models import store
+
+    cached = Path(os.environ["OPENL3_CACHE_DIR"]) / published[0].name
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(b"corrupt")
+    status, out, _ = run_main(capsys, "models", "download", "-q")
+    assert status == 0 and out.startswith("downloaded")
+    assert store.git_blob_id(str(cached)) == published[1].blob_id
+
+
+def test_models_import_and_verify(capsys, published, tmp_path, weights_dir, monkeypatch):
+    path, _ = published  # a well-formed file that is not the official one
+    status, _, err = run_main(capsys, "models", "import", path)
+    assert status == 1 and "does not match the published" in err
+    assert run_main(capsys, "models", "verify")[0] == 0  # nothing cached, nothing to contradict
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    shutil.copy(path, folder / path.name)
+    (folder / "notes.txt").write_text("ignored")
+    status, out, _ = run_main(capsys, "models", "import", "--no-verify", folder)
+    assert status == 0 and out.startswith("imported")
+    _, out, _ = run_main(
+        capsys, "models", "list", "--input-repr", "mel128", "--modality", "audio", "--content-type", "music"
+    )
+    assert out.startswith("corrupt")
+    monkeypatch.setenv("OPENL3_WEIGHTS_DIR", str(weights_dir))
+    status, out, _ = run_main(capsys, "models", "verify")
+    assert status == 1 and "MISMATCH" in out and "unchecked" in out
+
+
+# --- OpenL3 0.4.2's openl3.cli ---------------------------------------------------------------------
+
+
+def test_positive_float_and_int_as_0_4_2():
+    assert cli.positive_float("0.1") == 0.1 and cli.positive_float(2) == 2.0
+    for bad in (-5, -1.0, 0, None, "hello", "nan", "inf", float("nan")):
+        with pytest.raises(argparse.ArgumentTypeError):
+            cli.positive_float(bad)
+    assert cli.positive_int("3") == 3 and cli.positive_int(1.5) == 1  # int(), as 0.4.2
+    for bad in (-1, 0, None, "hello", "1.5"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            cli.positive_int(bad)
+
+
+def test_get_file_list_as_0_4_2(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name in ("a.wav", "b.txt", "sub/c.wav"):
+        (tmp_path / name).write_text("x")
+    assert cli.get_file_list([str(tmp_path / "a.wav")]) == [str(tmp_path / "a.wav")]
+    assert sorted(cli.get_file_list([str(tmp_path)])) == [str(tmp_path / "a.wav"), str(tmp_path / "b.txt")]
+    with pytest.raises(OpenL3Error, match="Could not find"):
+        cli.get_file_list([str(tmp_path / "missing")])
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli.get_file_list(str(tmp_path))
+
+
+def test_parse_args_as_0_4_2():
+    args = cli.parse_args(["audio", "x.wav"])
+    assert (args.modality, args.inputs, args.output_dir, args.suffix) == ("audio", ["x.wav"], None, None)
+    assert (args.input_repr, args.content_type, args.audio_embedding_size) == ("mel256", "music", 6144)
+    assert (args.no_audio_centering, args.audio_hop_size, args.audio_batch_size) == (False, 0.1, 32)
+    assert (args.image_embedding_size, args.image_batch_size, args.audio_frontend) == (8192, 32, "kapre")
+    assert (args.overwrite, args.quiet) == (False, False)
+    flags = ["image", "a.png", "b.png", "-o", "/tmp/x", "-x", "s", "-i", "linear", "-c", "env", "-as", "512"]
+    flags += ["-n", "-t", "0.5", "-ab", "4", "-is", "512", "-ib", "8", "-af", "librosa", "-ow", "-q"]
+    args = cli.parse_args(flags)
+    assert (args.modality, args.inputs, args.output_dir, args.suffix) == (
+        "image",
+        ["a.png", "b.png"],
+        "/tmp/x",
+        "s",
+    )
+    assert (args.input_repr, args.content_type, args.audio_embedding_size, args.no_audio_centering) == (
+        "linear",
+        "env",
+        512,
+        True,
+    )
+    assert (args.audio_hop_size, args.audio_batch_size, args.image_embedding_size, args.image_batch_size) == (
+        0.5,
+        4,
+        512,
+        8,
+    )
+    assert (args.audio_frontend, args.overwrite, args.quiet) == ("librosa", True, True)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.parse_args(["audio", "x.wav", "-t", "0"])
+    assert exit_info.value.code == 2
+
+
+def test_run_as_0_4_2(tmp_path, weights, capsys, mel128_model):
+    for bad in (None, 5, 1.0):
+        with pytest.raises(OpenL3Error):
+            cli.run(bad, bad)
+    with pytest.raises(OpenL3Error, match="Invalid modality 'sound'"):
+        cli.run("sound", [str(tmp_path)])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run("audio", [str(tmp_path)], verbose=True)
+    assert exit_info.value.code == -1
+    assert capsys.readouterr().out == f"openl3: No files found in {[str(tmp_path)]}. Aborting.\n"
+    sf.write(tmp_path / "x.wav", tone(1.0, 48000), 48000)
+    cli.run("audio", str(tmp_path / "x.wav"), input_repr="mel128", audio_embedding_size=512, verbose=False)
+    expected, _ = openl3.get_audio_embedding(*sf.read(tmp_path / "x.wav"), model=mel128_model, verbose=False)
+    np.testing.assert_allclose(np.load(tmp_path / "x.npz")["embedding"], expected, rtol=1e-5, atol=1e-6)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "bad.wav").write_text("not audio")
+    with pytest.raises(OpenL3Error, match="bad.wav"):
+        cli.run("audio", [str(folder)], input_repr="mel128", audio_embedding_size=512)
+    # 0.4.2 takes every file of a folder, outputs included: x.npz would be its own output.
+    with pytest.raises(OpenL3Error, match="x.npz: its output is the input itself"):
+        cli.run("audio", [str(tmp_path)], input_repr="mel128", audio_embedding_size=512, overwrite=True)
+
+
+def test_main_reads_sys_argv(tmp_path, weights, monkeypatch):
+    sf.write(tmp_path / "x.wav", tone(1.0, 48000), 48000)
+    monkeypatch.setattr(sys, "argv", ["openl3", "audio", str(tmp_path / "x.wav"), *AUDIO_FLAGS, "-q"])
+    assert cli.main() == 0
+    assert np.load(tmp_path / "x.npz")["embedding"].shape == (2, 512)  # 72000 centred samples, hop 0.5
 
 
 def test_cli_and_api_defaults_agree():
     import inspect
 
-    import openl3 as package
-    from openl3 import cli
-
-    parser = cli.build_parser()
-    args = vars(parser.parse_args(["video", "x.mp4"]))
-    video = inspect.signature(package.process_video_file).parameters
-    audio = inspect.signature(package.get_audio_embedding).parameters
-    image = inspect.signature(package.get_image_embedding).parameters
+    args = vars(cli.build_parser().parse_args(["video", "x.mp4"]))
+    video = inspect.signature(openl3.process_video_file).parameters
+    audio = inspect.signature(openl3.get_audio_embedding).parameters
+    image = inspect.signature(openl3.get_image_embedding).parameters
+    run = inspect.signature(cli.run).parameters
     for flag, value in (
         ("content_type", video["content_type"].default),
         ("audio_embedding_size", audio["embedding_size"].default),
@@ -228,79 +534,16 @@ def test_cli_and_api_defaults_agree():
         ("image_batch_size", image["batch_size"].default),
         ("input_repr", image["input_repr"].default),
     ):
-        assert args[flag] == value, flag
-    assert args["no_audio_centering"] is (not audio["center"].default)
+        assert args[flag] == value == run[flag].default, flag
+    assert args["no_audio_centering"] is (not audio["center"].default) is (not run["audio_center"].default)
     for name in ("content_type", "embedding_size", "batch_size", "hop_size", "center", "frontend"):
-        process = inspect.signature(package.process_audio_file).parameters[name].default
-        assert process == audio[name].default, name
+        assert inspect.signature(openl3.process_audio_file).parameters[name].default == audio[name].default, (
+            name
+        )
     for name in ("input_repr", "content_type", "embedding_size", "batch_size"):
-        assert inspect.signature(package.process_image_file).parameters[name].default == image[name].default
-    from openl3.audio import DEFAULT_INPUT_REPR
+        assert inspect.signature(openl3.process_image_file).parameters[name].default == image[name].default
+    from openl3.models.specs import AUDIO_TOWER, DEFAULT_INPUT_REPR, IMAGE_TOWER
 
     assert args["input_repr"] == DEFAULT_INPUT_REPR
-
-
-def test_killed_run_leaves_no_partial_output_and_resumes(tmp_path, weights):
-    import signal
-
-    folder, out, reference = tmp_path / "in", tmp_path / "out", tmp_path / "reference"
-    folder.mkdir()
-    for i in range(6):
-        sf.write(folder / f"f{i}.wav", tone(2.0, 16000, 200 + 100 * i), 16000)
-    flags = ("-i", "mel128", "-as", "512", "-t", "0.2", "-ab", "4", "-q")
-    environment = {**os.environ, **weights}
-    process = subprocess.Popen([COMMAND, "audio", str(folder), "-o", str(out), *flags], env=environment)
-    seen_complete = set()
-    deadline = time.time() + 240
-    while time.time() < deadline and process.poll() is None:
-        if out.is_dir():
-            for name in [n for n in os.listdir(out) if n.endswith(".npz")]:
-                with np.load(out / name) as data:  # every visible output is complete
-                    assert data["embedding"].shape[1] == 512
-                seen_complete.add(name)
-        if len(seen_complete) >= 2:
-            process.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.05)
-    process.wait()
-    assert 2 <= len(seen_complete) < 6, "the run was not killed midway"
-    assert sorted(n for n in os.listdir(out) if n.endswith(".npz")) == sorted(seen_complete)
-    resumed = openl3("audio", str(folder), "-o", str(out), *flags, env=weights)
-    assert resumed.returncode == 0, resumed.stderr
-    assert sorted(os.listdir(out)) == [f"f{i}.npz" for i in range(6)]  # no temporary file left either
-    assert openl3("audio", str(folder), "-o", str(reference), *flags, env=weights).returncode == 0
-    for i in range(6):
-        got, expected = np.load(out / f"f{i}.npz"), np.load(reference / f"f{i}.npz")
-        scale = np.abs(expected["embedding"]).max()
-        np.testing.assert_allclose(got["embedding"], expected["embedding"], rtol=1e-5, atol=1e-5 * scale)
-        np.testing.assert_array_equal(got["timestamps"], expected["timestamps"])
-
-
-def test_overwrite_and_librosa_frontend_flags(tmp_path, weights, weights_dir):
-    sf.write(tmp_path / "x.wav", tone(1.0, 48000), 48000)
-    (tmp_path / "x.npz").write_bytes(b"old")
-    skipped = openl3("audio", str(tmp_path / "x.wav"), *AUDIO_FLAGS, env=weights)
-    assert skipped.returncode == 0 and "0 processed, 1 skipped" in skipped.stderr
-    assert (tmp_path / "x.npz").read_bytes() == b"old"
-    result = openl3(
-        "audio", str(tmp_path / "x.wav"), "-ow", "-af", "librosa", "-ab", "1", *AUDIO_FLAGS, env=weights
-    )
-    assert result.returncode == 0, result.stderr
-    import openl3 as package
-
-    model = package.models.load_audio_embedding_model_from_path(
-        str(weights_dir / "openl3_audio_mel128_music.h5"), "mel128", 512, frontend="librosa"
-    )
-    audio, sr = sf.read(tmp_path / "x.wav")  # 16-bit PCM, as written
-    expected, _ = package.get_audio_embedding(
-        audio, sr, model=model, frontend="librosa", hop_size=0.5, verbose=False
-    )
-    got = np.load(tmp_path / "x.npz")["embedding"]
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
-
-
-def test_content_type_flag_selects_the_env_model(tmp_path, weights):
-    sf.write(tmp_path / "x.wav", tone(1.0, 48000), 48000)
-    result = openl3("audio", str(tmp_path / "x.wav"), "-c", "env", *AUDIO_FLAGS, env=weights)
-    assert result.returncode == 1  # the test weights hold music models only: env must be fetched
-    assert "openl3_audio_mel128_env-v0_4_0.h5.gz" in result.stderr
+    assert AUDIO_TOWER.default_embedding_size == args["audio_embedding_size"]
+    assert IMAGE_TOWER.default_embedding_size == args["image_embedding_size"]

@@ -6,7 +6,11 @@ import inspect
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
 import openl3
+import openl3.cli
 
 SIGNATURES_0_4_2 = {
     openl3.get_audio_embedding: "(audio, sr, model=None, input_repr=None, content_type='music', "
@@ -72,5 +76,47 @@ def test_import_is_cheap():
     assert result.stdout.strip() == "[]"
 
 
-def test_version():
-    assert openl3.__version__ == openl3.version.version
+def test_version_is_the_installed_distribution_s():
+    from importlib.metadata import version
+
+    assert version("openl3") == openl3.__version__
+    assert openl3.__version__.startswith("0.5.")
+
+
+def test_0_4_2_module_layout():
+    from openl3.cli import get_file_list, main, parse_args, positive_float, positive_int, run
+    from openl3.openl3_exceptions import OpenL3Error
+    from openl3.openl3_warnings import OpenL3Warning
+
+    assert OpenL3Error is openl3.OpenL3Error and OpenL3Warning is openl3.OpenL3Warning
+    assert all(callable(f) for f in (get_file_list, main, parse_args, positive_float, positive_int, run))
+    assert str(inspect.signature(run)) == (
+        "(modality: 'str', inputs: 'Any', output_dir: 'str | None' = None, suffix: 'str | None' = None, "
+        "input_repr: 'str' = 'mel256', content_type: 'str' = 'music', audio_embedding_size: 'int' = 6144, "
+        "audio_center: 'bool' = True, audio_hop_size: 'float' = 0.1, audio_batch_size: 'int' = 32, "
+        "image_embedding_size: 'int' = 8192, image_batch_size: 'int' = 32, audio_frontend: 'str' = 'kapre', "
+        "overwrite: 'bool' = False, verbose: 'bool' = False) -> 'None'"
+    )
+
+
+VERBOSE_CALLS = {
+    "get_audio_embedding": lambda v: openl3.get_audio_embedding(np.ones(48000), 48000, verbose=v),
+    "get_image_embedding": lambda v: openl3.get_image_embedding(np.ones((224, 224, 3)), verbose=v),
+    "process_audio_file": lambda v: openl3.process_audio_file("missing.wav", verbose=v),
+    "process_image_file": lambda v: openl3.process_image_file("missing.png", verbose=v),
+    "process_video_file": lambda v: openl3.process_video_file("missing.mp4", verbose=v),
+    "cli.run": lambda v: openl3.cli.run("audio", "missing.wav", verbose=v),
+}
+
+
+@pytest.mark.parametrize("call", VERBOSE_CALLS.values(), ids=VERBOSE_CALLS.keys())
+@pytest.mark.parametrize("verbose", [-1, 2, "invalid", None, 0.5])
+def test_verbose_must_be_a_bool_or_0_or_1(call, verbose):
+    with pytest.raises(openl3.OpenL3Error, match=f"Invalid verbose {verbose!r}"):
+        call(verbose)
+
+
+def test_verbose_0_and_1_are_accepted(mel128_model):
+    for verbose in (0, 1, True, False, np.bool_(True)):
+        embedding, _ = openl3.get_audio_embedding(np.ones(48000), 48000, model=mel128_model, verbose=verbose)
+        assert embedding.shape == (6, 512)

@@ -139,3 +139,116 @@ def test_corrupt_and_missing_videos_are_errors(tmp_path, models):
             str(tmp_path / "nothing.mp4"), audio_model=audio_model, image_model=image_model, verbose=False
         )
     assert sorted(os.listdir(tmp_path)) == ["corrupt.mp4"]
+
+
+def test_an_existing_output_is_kept_and_only_the_missing_one_written(videos, models, tmp_path):
+    _, image_model = models
+    (tmp_path / "rising_audio.npz").write_bytes(b"kept as it is")
+    # No audio model and no audio weights: the audio output exists, so none is needed.
+    report = openl3.process_video_file(
+        videos["rising"],
+        output_dir=str(tmp_path),
+        image_model=image_model,
+        input_repr="mel128",
+        verbose=False,
+    )
+    assert report.processed == [videos["rising"]]
+    assert (tmp_path / "rising_audio.npz").read_bytes() == b"kept as it is"
+    assert np.load(tmp_path / "rising_image.npz")["embedding"].shape == (20, 512)
+    (tmp_path / "rising_image.npz").unlink()
+    (tmp_path / "rising_image.npz").write_bytes(b"kept too")
+    with pytest.raises(OpenL3Error, match="openl3_audio_mel128_music"):  # now the audio is needed
+        openl3.process_video_file(
+            videos["rising"],
+            output_dir=str(tmp_path),
+            image_model=image_model,
+            input_repr="mel128",
+            overwrite=True,
+            verbose=False,
+        )
+    assert (tmp_path / "rising_image.npz").read_bytes() == b"kept too"
+
+
+def test_both_outputs_or_neither(videos, models, tmp_path, monkeypatch):
+    from openl3 import video
+
+    audio_model, image_model = models
+    real_write, written = video.write_npz, []
+
+    def write_then_fail(path, **arrays):
+        written.append(path)
+        if len(written) == 2:
+            raise OSError(28, "No space left on device")
+        real_write(path, **arrays)
+
+    monkeypatch.setattr(video, "write_npz", write_then_fail)
+    report = openl3.process_video_file(
+        videos["rising"],
+        output_dir=str(tmp_path),
+        audio_model=audio_model,
+        image_model=image_model,
+        verbose=False,
+        errors="collect",
+    )
+    assert report.processed == [] and "No space left" in report.failed[0][1]
+    assert os.listdir(tmp_path) == []  # neither output, no temporary
+
+
+def test_a_video_under_one_frame_per_second_is_an_error(tmp_path, models):
+    audio_model, image_model = models
+    path = write_video(tmp_path / "slow.mp4", seconds=3.0, fps=0.5)
+    with pytest.raises(OpenL3Error, match=r"slow.mp4 has a frame rate of 0.5 fps"):
+        openl3.process_video_file(path, audio_model=audio_model, image_model=image_model, verbose=False)
+    assert sorted(os.listdir(tmp_path)) == ["slow.mp4"]
+
+
+def test_a_failing_second_pass_is_collected(videos, models, tmp_path, monkeypatch):
+    from moviepy import VideoFileClip
+
+    from openl3 import image
+
+    audio_model, image_model = models
+    monkeypatch.setattr(image, "KEPT_FRAMES", 4)  # 20 frames: decoded twice
+    real_iter_frames, passes = VideoFileClip.iter_frames, []
+
+    def iter_frames(self, *args, **kwargs):
+        passes.append(1)
+        for index, frame in enumerate(real_iter_frames(self, *args, **kwargs)):
+            if len(passes) % 2 == 0 and index == 7:
+                raise RuntimeError("decoder died")
+            yield frame
+
+    monkeypatch.setattr(VideoFileClip, "iter_frames", iter_frames)
+    inputs = [videos["rising"], videos["rising"]]
+    report = openl3.process_video_file(
+        inputs[:1],
+        output_dir=str(tmp_path),
+        audio_model=audio_model,
+        image_model=image_model,
+        verbose=False,
+        errors="collect",
+    )
+    assert report.processed == [] and "after frame 7: decoder died" in report.failed[0][1]
+    assert os.listdir(tmp_path) == []
+
+
+def test_image_model_follows_input_repr_with_a_kapre_audio_model(videos, models, weights_env, tmp_path):
+    audio_model, _ = models
+    # 0.4.2 loads the image model of the input_repr asked for; the test weights have only mel256.
+    with pytest.raises(OpenL3Error, match="openl3_image_mel128_music"):
+        openl3.process_video_file(
+            videos["rising"],
+            output_dir=str(tmp_path),
+            audio_model=audio_model,
+            input_repr="mel128",
+            image_embedding_size=512,
+            verbose=False,
+        )
+    openl3.process_video_file(
+        videos["rising"],
+        output_dir=str(tmp_path),
+        audio_model=audio_model,
+        image_embedding_size=512,
+        verbose=False,
+    )
+    assert sorted(os.listdir(tmp_path)) == ["rising_audio.npz", "rising_image.npz"]
