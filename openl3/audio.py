@@ -17,7 +17,7 @@ import numpy as np
 
 from .batching import embed_all, model_predictor
 from .exceptions import OpenL3Error, OpenL3Warning
-from .files import FileInput, FileJob, FileRun, Report, as_path_list, prepare_output_dir
+from .files import FileInput, FileJob, FileRun, Report, process_paths
 from .models.frontends import librosa_frontend
 from .models.specs import (
     AUDIO_TOWER,
@@ -514,9 +514,7 @@ def process_audio_file(
     report : Report
         The inputs processed, skipped (existing outputs) and failed.
     """
-    paths = as_path_list(filepath)
     embedder = AudioEmbedder(
         model, input_repr, content_type, embedding_size, center, hop_size, batch_size, frontend, verbose
     )
-    prepare_output_dir(output_dir)
-    return embedder.process_files([(p, output_dir) for p in paths], suffix, overwrite, errors)
+    return process_paths(embedder, filepath, output_dir, suffix, overwrite, errors)

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .exceptions import OpenL3Error
-from .files import FileInput, Report, prepare_output_dir
+from .files import FileInput, Report, prepare_output_dir, process_paths
 from .models import registry, store
 from .models.specs import (
     AUDIO_TOWER,
@@ -147,56 +147,18 @@ def _collect_inputs(
     return inputs, missing
 
 
-def _embedder(
-    modality: str,
-    input_repr: str,
-    content_type: str,
-    audio_embedding_size: int,
-    audio_center: bool,
-    audio_hop_size: float,
-    audio_batch_size: int,
-    image_embedding_size: int,
-    image_batch_size: int,
-    audio_frontend: str,
-    verbose: bool,
-) -> Any:
-    """Return the embedder of ``modality`` with the command's settings."""
-    if modality == "audio":
-        from .audio import AudioEmbedder
+def _embedder(modality: str, **settings: Any) -> Any:
+    """Return the embedder of ``modality`` for the command's settings (``run``'s arguments).
 
-        return AudioEmbedder(
-            None,
-            input_repr,
-            content_type,
-            audio_embedding_size,
-            audio_center,
-            audio_hop_size,
-            audio_batch_size,
-            audio_frontend,
-            verbose,
-        )
-    if modality == "image":
-        from .image import ImageEmbedder
+    Audio and image runs use the two halves of the video embedder, so every modality
+    reads the settings the same way (and names the flags in its errors).
+    """
+    if modality not in MODALITIES:
+        raise OpenL3Error(f"Invalid modality {modality!r}: expected one of {', '.join(MODALITIES)}.")
+    from .video import VideoEmbedder
 
-        return ImageEmbedder(None, input_repr, content_type, image_embedding_size, image_batch_size, verbose)
-    if modality == "video":
-        from .video import VideoEmbedder
-
-        return VideoEmbedder(
-            None,
-            None,
-            input_repr,
-            content_type,
-            audio_embedding_size,
-            audio_center,
-            audio_hop_size,
-            image_embedding_size,
-            audio_batch_size,
-            image_batch_size,
-            audio_frontend,
-            verbose,
-        )
-    raise OpenL3Error(f"Invalid modality {modality!r}: expected one of {', '.join(MODALITIES)}.")
+    video = VideoEmbedder(None, None, **settings)
+    return video if modality == "video" else getattr(video, modality)
 
 
 def run(
@@ -235,22 +197,21 @@ def run(
         raise OpenL3Error(f"Invalid input: {inputs}")
     embedder = _embedder(
         modality,
-        input_repr,
-        content_type,
-        audio_embedding_size,
-        audio_center,
-        audio_hop_size,
-        audio_batch_size,
-        image_embedding_size,
-        image_batch_size,
-        audio_frontend,
-        verbose,
+        input_repr=input_repr,
+        content_type=content_type,
+        audio_embedding_size=audio_embedding_size,
+        audio_center=audio_center,
+        audio_hop_size=audio_hop_size,
+        audio_batch_size=audio_batch_size,
+        image_embedding_size=image_embedding_size,
+        image_batch_size=image_batch_size,
+        audio_frontend=audio_frontend,
+        verbose=verbose,
     )
     if not files:
         print(f"openl3: No files found in {inputs}. Aborting.")
         sys.exit(-1)
-    prepare_output_dir(output_dir)
-    embedder.process_files([(f, output_dir) for f in files], suffix, overwrite, "raise")
+    process_paths(embedder, files, output_dir, suffix, overwrite, "raise")
     if verbose:
         print("openl3: Done!")
 

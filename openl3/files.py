@@ -82,6 +82,15 @@ def as_path_list(filepath: Any) -> list[str]:
     return [os.fspath(p) for p in paths]
 
 
+def process_paths(
+    embedder: Any, filepath: Any, output_dir: str | None, suffix: str | None, overwrite: bool, errors: str
+) -> Report:
+    """Run ``embedder.process_files`` on one path or a list, all outputs in ``output_dir``."""
+    paths = as_path_list(filepath)
+    prepare_output_dir(output_dir)
+    return embedder.process_files([(p, output_dir) for p in paths], suffix, overwrite, errors)
+
+
 @dataclass
 class Report:
     """What a ``process_*_file`` call did with each input file.

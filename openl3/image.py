@@ -15,7 +15,7 @@ import numpy as np
 
 from .batching import embed_all, model_predictor
 from .exceptions import OpenL3Error
-from .files import FileInput, FileJob, FileRun, Report, as_path_list, prepare_output_dir
+from .files import FileInput, FileJob, FileRun, Report, process_paths
 from .models.specs import CONTENT_TYPES, IMAGE_SIZE, IMAGE_TOWER, input_repr_spec
 from .validation import (
     check_choice,
@@ -356,7 +356,5 @@ def process_image_file(
     report : Report
         The inputs processed, skipped (existing outputs) and failed.
     """
-    paths = as_path_list(filepath)
     embedder = ImageEmbedder(model, input_repr, content_type, embedding_size, batch_size, verbose)
-    prepare_output_dir(output_dir)
-    return embedder.process_files([(p, output_dir) for p in paths], suffix, overwrite, errors)
+    return process_paths(embedder, filepath, output_dir, suffix, overwrite, errors)

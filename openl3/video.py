@@ -20,7 +20,7 @@ import numpy as np
 from .atomic import replacing, write_npz
 from .audio import AudioEmbedder, AudioWindows
 from .exceptions import OpenL3Error
-from .files import FileInput, FileJob, FileRun, Report, as_path_list, prepare_output_dir
+from .files import FileInput, FileJob, FileRun, Report, process_paths
 from .image import ImageEmbedder, ImageFrames
 from .models.specs import DEFAULT_INPUT_REPR, IMAGE_SIZE, TARGET_SR
 from .validation import check_audio
@@ -209,7 +209,6 @@ def process_video_file(
     report : Report
         The inputs processed, skipped (existing outputs) and failed.
     """
-    paths = as_path_list(filepath)
     embedder = VideoEmbedder(
         audio_model,
         image_model,
@@ -224,5 +223,4 @@ def process_video_file(
         audio_frontend,
         verbose,
     )
-    prepare_output_dir(output_dir)
-    return embedder.process_files([(p, output_dir) for p in paths], suffix, overwrite, errors)
+    return process_paths(embedder, filepath, output_dir, suffix, overwrite, errors)
