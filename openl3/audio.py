@@ -341,20 +341,15 @@ class AudioEmbedder:
         )
 
 
-def audio_sources(
-    audio: Any, sr: Any, hop_size: Any, center: Any, frontend: str = "kapre"
-) -> tuple[list[AudioWindows], bool]:
-    """Validate audio inputs and their parameters; return one window source per array."""
+def checked_audio(audio: Any, sr: Any) -> tuple[list[np.ndarray], list[float], bool]:
+    """Validate one audio array or a list, with their rates, in 0.4.2's order of checks.
+
+    Returns the arrays, one rate per array, and whether a list was given.
+    """
     arrays, rates, is_list = pair_inputs(audio, sr, "audio", "sr")
     names = [f"audio[{i}]" for i in range(len(arrays))] if is_list else ["audio"]
     checked = [check_audio(array, name) for array, name in zip(arrays, names, strict=True)]
-    for rate in rates:
-        check_positive_real(rate, "sr")
-    check_hop_size(hop_size, TARGET_SR)
-    center = check_bool(center, "center")
-    dtype = window_dtype(frontend)
-    sources = [AudioWindows(a, r, hop_size, center, dtype) for a, r in zip(checked, rates, strict=True)]
-    return sources, is_list
+    return checked, [check_positive_real(rate, "sr") for rate in rates], is_list
 
 
 def preprocess_audio(
@@ -385,7 +380,11 @@ def preprocess_audio(
     if kw:
         raise OpenL3Error(f"Unexpected keyword arguments for preprocess_audio: {sorted(kw)}.")
     spec = None if input_repr is None else input_repr_spec(input_repr)
-    sources, _ = audio_sources(audio, sr, hop_size, center, "kapre" if spec is None else "librosa")
+    arrays, rates, _ = checked_audio(audio, sr)
+    check_hop_size(hop_size, TARGET_SR)
+    center = check_bool(center, "center")
+    dtype = window_dtype("kapre" if spec is None else "librosa")
+    sources = [AudioWindows(a, r, hop_size, center, dtype) for a, r in zip(arrays, rates, strict=True)]
     windows = np.concatenate([source.read(0, source.n_items) for source in sources])
     return windows[:, np.newaxis, :] if spec is None else librosa_frontend(windows, spec)
 
@@ -441,10 +440,11 @@ def get_audio_embedding(
     timestamps : np.ndarray [shape=(T,)] or list[np.ndarray]
         Timestamps of each window in seconds, or a list of such arrays.
     """
+    arrays, rates, is_list = checked_audio(audio, sr)
     embedder = AudioEmbedder(
         model, input_repr, content_type, embedding_size, center, hop_size, batch_size, frontend, verbose
     )
-    sources, is_list = audio_sources(audio, sr, hop_size, center, frontend)
+    sources = [embedder.windows(a, r) for a, r in zip(arrays, rates, strict=True)]
     embeddings = embedder.embed(sources)
     timestamps = [source.timestamps for source in sources]
     if is_list:
