@@ -240,14 +240,16 @@ def resolve_audio_model(model: Any, input_repr: str | None, frontend: str) -> tu
         raise OpenL3Error(f"Invalid model: expected a keras.Model, got {type(model).__name__}.")
     shape = tuple(model.input_shape[1:])
     if frontend == "kapre":
-        if shape != (1, WINDOW_SAMPLES):
+        if shape != AUDIO_TOWER.input_shape(frontend="kapre"):
             raise OpenL3Error(
                 f"Invalid model: the kapre frontend needs a model taking (batch, 1, {WINDOW_SAMPLES}) "
                 f"audio, this one takes {model.input_shape}. Was it loaded with frontend='librosa'?"
             )
         return model, None
     inferred = _model_input_repr(model)
-    if inferred is None or (input_repr is not None and input_repr_spec(input_repr).input_shape != shape):
+    if inferred is None or (
+        input_repr is not None and AUDIO_TOWER.input_shape(input_repr, "librosa") != shape
+    ):
         raise OpenL3Error(
             f"Invalid model: its input {model.input_shape} is not the spectrogram of "
             f"input_repr {input_repr or 'linear, mel128 or mel256'} that the librosa frontend computes."

@@ -155,7 +155,7 @@ def check_image_model(model: Any) -> Any:
 
     if not isinstance(model, keras.Model):
         raise OpenL3Error(f"Invalid model: expected a keras.Model, got {type(model).__name__}.")
-    if tuple(model.input_shape[1:]) != (IMAGE_SIZE, IMAGE_SIZE, 3):
+    if tuple(model.input_shape[1:]) != IMAGE_TOWER.input_shape():
         raise OpenL3Error(
             "Invalid model: an image model takes (batch, 224, 224, 3) images, "
             f"this one takes {model.input_shape}."

@@ -75,3 +75,26 @@ def test_only_temporaries_of_dead_owners_are_removed(tmp_path):
     assert atomic.is_temporary(live) and atomic.is_temporary(dead) and not atomic.is_temporary(".hidden")
     assert atomic.remove_stale_temporaries(str(tmp_path)) == 1
     assert sorted(os.listdir(tmp_path)) == sorted([live, elsewhere, "x.npz", ".hidden"])
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(12, dtype=np.float32).reshape(3, 4),
+        np.arange(5, dtype=np.float64) / 3,
+        np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+        np.zeros((0, 512), np.float32),
+        np.float64(2.5),
+    ],
+)
+def test_npz_files_read_back_as_np_savez_writes_them(tmp_path, array):
+    ours, theirs = tmp_path / "ours.npz", tmp_path / "theirs.npz"
+    atomic.write_npz(str(ours), embedding=array, timestamps=np.arange(3) * 0.1)
+    np.savez(theirs, embedding=array, timestamps=np.arange(3) * 0.1)
+    with np.load(ours) as got, np.load(theirs) as expected:
+        assert got.files == expected.files == ["embedding", "timestamps"]
+        for key in got.files:
+            assert got[key].dtype == expected[key].dtype and got[key].shape == expected[key].shape
+            np.testing.assert_array_equal(got[key], expected[key])
+    with pytest.raises(TypeError):
+        atomic.write_npz(str(tmp_path / "objects.npz"), embedding=np.array([object()]))

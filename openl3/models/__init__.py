@@ -10,8 +10,8 @@ from typing import Any
 
 from ..validation import check_choice
 from .frontends import kapre_frontend, kapre_v0_1_4_magnitude_to_decibel
-from .specs import AUDIO_TOWER, FRONTENDS, IMAGE_SIZE, IMAGE_TOWER, WINDOW_SAMPLES, Tower, input_repr_spec
-from .store import resolve_weight_path
+from .specs import AUDIO_TOWER, FRONTENDS, IMAGE_TOWER, Tower, input_repr_spec
+from .store import resolve
 from .tower import build_tower
 from .weights import assign_weights, read_weight_file
 
@@ -41,7 +41,7 @@ def get_audio_embedding_model_path(input_repr: str, content_type: str) -> str:
     output_path : str
         Path to the weight file.
     """
-    return resolve_weight_path("audio", input_repr, content_type)
+    return resolve(AUDIO_TOWER.weight_file(input_repr, content_type))
 
 
 def get_image_embedding_model_path(input_repr: str, content_type: str) -> str:
@@ -59,7 +59,7 @@ def get_image_embedding_model_path(input_repr: str, content_type: str) -> str:
     output_path : str
         Path to the weight file.
     """
-    return resolve_weight_path("image", input_repr, content_type)
+    return resolve(IMAGE_TOWER.weight_file(input_repr, content_type))
 
 
 def build_audio_model(input_repr: str, embedding_size: int, frontend: str = "kapre") -> tuple[Any, list]:
@@ -73,11 +73,8 @@ def build_audio_model(input_repr: str, embedding_size: int, frontend: str = "kap
     spec = input_repr_spec(input_repr)
     pool = AUDIO_TOWER.final_pool(input_repr, embedding_size)
     check_choice(frontend, "frontend", FRONTENDS)
-    if frontend == "kapre":
-        inputs = keras.Input(shape=(1, WINDOW_SAMPLES), dtype="float32")
-        x = kapre_frontend(inputs, spec)
-    else:
-        inputs = x = keras.Input(shape=spec.input_shape, dtype="float32")
+    inputs = keras.Input(shape=AUDIO_TOWER.input_shape(input_repr, frontend), dtype="float32")
+    x = kapre_frontend(inputs, spec) if frontend == "kapre" else inputs
     embedding, weighted = build_tower(x, AUDIO_TOWER, pool)
     name = f"openl3_audio_{input_repr}_{embedding_size}_{frontend}"
     return keras.Model(inputs, embedding, name=name), weighted
@@ -88,7 +85,7 @@ def build_image_model(embedding_size: int) -> tuple[Any, list]:
     import keras
 
     pool = IMAGE_TOWER.final_pool(input_repr=None, embedding_size=embedding_size)
-    inputs = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 3), dtype="float32")
+    inputs = keras.Input(shape=IMAGE_TOWER.input_shape(), dtype="float32")
     embedding, weighted = build_tower(inputs, IMAGE_TOWER, pool)
     return keras.Model(inputs, embedding, name=f"openl3_image_{embedding_size}"), weighted
 

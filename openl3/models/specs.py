@@ -118,6 +118,23 @@ class Tower:
         """The embedding size used when none is given (6144 audio, 8192 image)."""
         return self.embedding_sizes[0]
 
+    def input_shape(self, input_repr: str | None = None, frontend: str = "kapre") -> tuple[int, ...]:
+        """Return the shape of one model input, batch excluded.
+
+        Image models take (224, 224, 3) images; audio models take (1, 48000) raw windows
+        with the kapre frontend (the spectrogram is in the model) or the (freq, time, 1)
+        spectrogram of ``input_repr`` with librosa.
+        """
+        if self.fixed_pools is not None:
+            return (IMAGE_SIZE, IMAGE_SIZE, 3)
+        return (1, WINDOW_SAMPLES) if frontend == "kapre" else input_repr_spec(input_repr).input_shape
+
+    def weight_file(self, input_repr: str, content_type: str):  # -> registry.WeightFile
+        """Return the official weight file of this tower for ``input_repr`` and ``content_type``."""
+        from .registry import weight_file
+
+        return weight_file(self.modality, input_repr, content_type)
+
     def final_pool(self, input_repr: str, embedding_size: int) -> Pool:
         """Return the final pooling size for a representation and embedding size, or raise."""
         pools = self.pools(input_repr)

@@ -165,11 +165,6 @@ def resolve(entry: WeightFile, fetch: bool = True, progress: bool = True) -> str
     return download(entry, progress)
 
 
-def resolve_weight_path(modality: str, input_repr: str, content_type: str) -> str:
-    """Return a local path to the weight file of a model, downloading it if needed."""
-    return resolve(registry.weight_file(modality, input_repr, content_type))
-
-
 def status(entry: WeightFile) -> tuple[str, str]:
     """Return where ``entry`` would be taken from, and its state there.
 
