@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from helpers import write_weight_file
@@ -69,12 +67,9 @@ def reference():
     archive = REFERENCE_DIR / "reference_0_4_2.npz"
     if not archive.is_file():
         pytest.skip(f"reference outputs of OpenL3 0.4.2 not found at {archive}")
-    modules = {}
-    for name in ("inputs", "make_weights"):
-        spec = importlib.util.spec_from_file_location(f"reference_{name}", REFERENCE_DIR / f"{name}.py")
-        modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(modules[name])
-    return np.load(archive), modules["inputs"], modules["make_weights"]
+    from reference_parity import load_reference
+
+    return load_reference(REFERENCE_DIR)
 
 
 @pytest.fixture(scope="session")

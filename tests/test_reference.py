@@ -3,17 +3,23 @@
 Tolerance: 1e-5 of each embedding's largest magnitude. Both computations run in float32
 (TensorFlow 2.15 with kapre 0.3.6 for the reference, today's stack here), so they agree to
 float32 rounding accumulated through 16 layers (measured: under 3e-6), not bit for bit.
-Timestamps are computed from integers and must match exactly.
+Timestamps are computed from integers and must match exactly. The kapre frontend is
+checked with kapre's layers and with their ``keras.ops`` twin, on TensorFlow and (in a
+subprocess) on JAX, and on PyTorch when it is installed.
 """
 
 from __future__ import annotations
 
-import warnings
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
-import numpy as np
 import pytest
-
-import openl3
+from conftest import REFERENCE_DIR
+from reference_parity import audio_errors
 
 RTOL = 1e-5
 
@@ -23,21 +29,6 @@ def _keys(reference, prefix):
     return sorted(k for k in archive.files if k.startswith(prefix) and k.endswith("|emb"))
 
 
-@pytest.fixture(scope="module")
-def audio_models(reference_weights):
-    cache = {}
-
-    def get(input_repr, frontend, size):
-        key = (input_repr, frontend, size)
-        if key not in cache:
-            cache[key] = openl3.models.load_audio_embedding_model_from_path(
-                reference_weights[input_repr], input_repr, size, frontend=frontend
-            )
-        return cache[key]
-
-    return get
-
-
 def test_reference_covers_every_audio_configuration(reference):
     keys = _keys(reference, "audio|")
     configs = {tuple(k.split("|")[1:4]) for k in keys}
@@ -45,30 +36,37 @@ def test_reference_covers_every_audio_configuration(reference):
     assert len(keys) == 72
 
 
-def test_audio_embeddings_match_openl3_0_4_2(reference, audio_models):
+@pytest.mark.parametrize(
+    ("frontends", "spectrogram"),
+    [(("kapre", "librosa"), "kapre"), (("kapre",), "keras")],
+    ids=["kapre layers and librosa", "keras.ops twin of kapre"],
+)
+def test_audio_embeddings_match_openl3_0_4_2(reference, reference_weights, frontends, spectrogram):
     archive, inputs, _ = reference
-    cases = inputs.audio_cases()
-    failures = []
-    for key in _keys(reference, "audio|"):
-        _, input_repr, frontend, size, case, center, hop, _ = key.split("|")
-        audio, sr = cases[case]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", openl3.OpenL3Warning)
-            emb, ts = openl3.get_audio_embedding(
-                audio,
-                sr,
-                model=audio_models(input_repr, frontend, int(size)),
-                input_repr=input_repr,
-                center=bool(int(center)),
-                hop_size=float(hop),
-                frontend=frontend,
-                verbose=False,
-            )
-        expected = archive[key]
-        assert emb.shape == expected.shape, key
-        assert emb.dtype == np.float32
-        error = np.abs(emb - expected).max() / np.abs(expected).max()
-        if error > RTOL:
-            failures.append(f"{key}: {error:.2e}")
-        np.testing.assert_array_equal(ts, archive[key[: -len("emb")] + "ts"], err_msg=key)
-    assert not failures, failures
+    errors = audio_errors(archive, inputs, reference_weights, frontends, spectrogram)
+    assert len(errors) == 72 if len(frontends) == 2 else 36
+    assert not [f"{k}: {e:.2e}" for k, (e, _) in errors.items() if e > RTOL]
+    assert all(equal for _, equal in errors.values())
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_every_backend_matches_openl3_0_4_2(reference, backend, tmp_path):
+    if importlib.util.find_spec(backend) is None:
+        if backend == "jax":
+            pytest.fail("JAX is part of the tests extra: pip install -e '.[tests]'")
+        pytest.skip(f"{backend} is not installed")
+    script = Path(__file__).with_name("reference_parity.py")
+    environment = {**os.environ, "KERAS_BACKEND": backend}
+    result = subprocess.run(
+        [sys.executable, str(script), str(REFERENCE_DIR), str(tmp_path), "auto"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["backend"] == backend
+    assert figures["audio_keys"] == 72 and figures["image_keys"] == 8
+    assert figures["audio_max"] < RTOL and figures["image_max"] < RTOL, figures
+    assert figures["timestamps_equal"]

@@ -62,11 +62,15 @@ def get_image_embedding_model_path(input_repr: str, content_type: str) -> str:
     return resolve(IMAGE_TOWER.weight_file(input_repr, content_type))
 
 
-def build_audio_model(input_repr: str, embedding_size: int, frontend: str = "kapre") -> tuple[Any, list]:
+def build_audio_model(
+    input_repr: str, embedding_size: int, frontend: str = "kapre", spectrogram: str = "auto"
+) -> tuple[Any, list]:
     """Build an audio embedding model with random weights.
 
     Returns the model and its 16 weight-bearing tower layers in the order of the
     official weight files. Used by the loaders, and by benchmarks that need no weights.
+    ``spectrogram`` chooses the in-graph spectrogram of the kapre frontend (see
+    :func:`load_audio_embedding_model_from_path`).
     """
     import keras
 
@@ -74,7 +78,7 @@ def build_audio_model(input_repr: str, embedding_size: int, frontend: str = "kap
     pool = AUDIO_TOWER.final_pool(input_repr, embedding_size)
     check_choice(frontend, "frontend", FRONTENDS)
     inputs = keras.Input(shape=AUDIO_TOWER.input_shape(input_repr, frontend), dtype="float32")
-    x = kapre_frontend(inputs, spec) if frontend == "kapre" else inputs
+    x = kapre_frontend(inputs, spec, spectrogram) if frontend == "kapre" else inputs
     embedding, weighted = build_tower(x, AUDIO_TOWER, pool)
     name = f"openl3_audio_{input_repr}_{embedding_size}_{frontend}"
     return keras.Model(inputs, embedding, name=name), weighted
@@ -99,7 +103,7 @@ def _load(build: Callable[[], tuple[Any, list]], path: str, tower: Tower) -> Any
 
 
 def load_audio_embedding_model_from_path(
-    model_path: str, input_repr: str, embedding_size: int, frontend: str = "kapre"
+    model_path: str, input_repr: str, embedding_size: int, frontend: str = "kapre", spectrogram: str = "auto"
 ) -> Any:
     """Load an audio embedding model with the weights of a given file.
 
@@ -115,13 +119,20 @@ def load_audio_embedding_model_from_path(
         With "kapre" the spectrogram is computed inside the model, which then takes
         (batch, 1, 48000) audio; with "librosa" the model takes (batch, freq, time, 1)
         spectrograms computed beforehand.
+    spectrogram : "auto", "kapre" or "keras"
+        How the kapre frontend computes its spectrogram in the model: with kapre's
+        layers (TensorFlow only, as 0.4.2), or with their ``keras.ops`` twin, which runs
+        on every Keras backend (JAX, PyTorch) and equals kapre's within float32
+        rounding. "auto" takes kapre on TensorFlow and the twin elsewhere.
 
     Returns
     -------
     model : keras.Model
         Model object.
     """
-    return _load(lambda: build_audio_model(input_repr, embedding_size, frontend), model_path, AUDIO_TOWER)
+    return _load(
+        lambda: build_audio_model(input_repr, embedding_size, frontend, spectrogram), model_path, AUDIO_TOWER
+    )
 
 
 def load_audio_embedding_model(

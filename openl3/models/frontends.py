@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..exceptions import OpenL3Error
 from .specs import SPEC_HOP, TARGET_SR, InputRepr
 
 
@@ -58,13 +59,38 @@ def kapre_v0_1_4_magnitude_to_decibel(
     return _magnitude_to_decibel(x, ops, ref_value, amin, dynamic_range)
 
 
-def kapre_frontend(inputs: Any, spec: InputRepr) -> Any:
-    """Apply the kapre spectrogram layers to a (batch, 1, 48000) input tensor.
+def kapre_frontend(inputs: Any, spec: InputRepr, implementation: str = "auto") -> Any:
+    """Compute the decibel spectrogram of a (batch, 1, 48000) input tensor inside the model.
 
-    Returns the (batch, freq, time, 1) decibel spectrogram tensor the tower takes.
+    Parameters
+    ----------
+    inputs : tensor
+        Raw one-second windows at 48 kHz.
+    spec : InputRepr
+        The representation to compute.
+    implementation : "auto", "kapre" or "keras"
+        "kapre": kapre's layers (TensorFlow only), as 0.4.2; "keras": their ``keras.ops``
+        twin (:class:`openl3.models.layers.Spectrogram`), on every backend; "auto":
+        kapre on TensorFlow, the twin elsewhere.
+
+    Returns
+    -------
+    tensor
+        The (batch, freq, time, 1) decibel spectrogram the tower takes.
     """
+    import keras
+
+    from .layers import MagnitudeToDecibel, Spectrogram
+
+    if implementation == "auto":
+        implementation = "kapre" if keras.backend.backend() == "tensorflow" else "keras"
+    if implementation == "keras":
+        return MagnitudeToDecibel(name="magnitude_to_decibel")(
+            Spectrogram(spec.name, name="spectrogram")(inputs)
+        )
+    if implementation != "kapre":
+        raise OpenL3Error(f"Invalid implementation {implementation!r}: expected 'auto', 'kapre' or 'keras'.")
     from kapre.time_frequency import STFT, ApplyFilterbank, Magnitude
-    from keras import layers
 
     x = STFT(
         n_fft=spec.n_fft,
@@ -85,15 +111,15 @@ def kapre_frontend(inputs: Any, spec: InputRepr) -> Any:
             "norm": "slaney",
         }
         x = ApplyFilterbank(type="mel", filterbank_kwargs=mel, data_format="channels_last")(x)
-    x = layers.Permute((2, 1, 3))(x)  # (time, freq, 1) -> (freq, time, 1)
-    return layers.Lambda(kapre_v0_1_4_magnitude_to_decibel, name="magnitude_to_decibel")(x)
+    x = keras.layers.Permute((2, 1, 3))(x)  # (time, freq, 1) -> (freq, time, 1)
+    return MagnitudeToDecibel(name="magnitude_to_decibel")(x)
 
 
 _MEL_BASES: dict[int, np.ndarray] = {}
 
 
-def _mel_basis(n_fft: int, n_mels: int) -> np.ndarray:
-    """Slaney-normalised mel filterbank (cached), fmin 0, fmax at Nyquist."""
+def mel_basis(n_fft: int, n_mels: int) -> np.ndarray:
+    """Return the Slaney-normalised mel filterbank (n_mels, 1 + n_fft / 2), cached; fmin 0, fmax 24 kHz."""
     key = (n_fft, n_mels)
     if key not in _MEL_BASES:
         import librosa
@@ -139,6 +165,6 @@ def librosa_frontend(windows: np.ndarray, spec: InputRepr) -> np.ndarray:
     )
     if spec.n_mels:
         # optimize=True contracts with BLAS: ~30x faster than einsum's plain loop here.
-        magnitude = np.einsum("nft,mf->nmt", magnitude, _mel_basis(spec.n_fft, spec.n_mels), optimize=True)
+        magnitude = np.einsum("nft,mf->nmt", magnitude, mel_basis(spec.n_fft, spec.n_mels), optimize=True)
     decibels = kapre_v0_1_4_magnitude_to_decibel(magnitude)
     return decibels[..., np.newaxis].astype(np.float32, copy=False)

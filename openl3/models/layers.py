@@ -1,0 +1,90 @@
+"""Keras layers of the in-graph frontend, registered so that saved and exported models reload.
+
+Imported only when a model is built (it imports Keras). :class:`Spectrogram` is the
+``keras.ops`` twin of kapre's ``STFT`` -> ``Magnitude`` -> ``ApplyFilterbank`` (and the
+transpose to (freq, time, 1)): it runs on every Keras backend, where kapre's layers run on
+TensorFlow only. :class:`MagnitudeToDecibel` is kapre 0.1.4's decibel rule.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from .frontends import kapre_v0_1_4_magnitude_to_decibel, mel_basis
+from .specs import INPUT_REPRS, SPEC_HOP, WINDOW_SAMPLES
+
+_WINDOWS = os.path.join(os.path.dirname(__file__), "hann_windows.npz")
+
+
+def periodic_hann(length: int) -> np.ndarray:
+    """Return ``tf.signal.hann_window(length)`` (kapre's STFT window) bit for bit, float32.
+
+    The windows ship as data (``scripts/make_hann_windows.py``): other float32 cosines
+    differ from TensorFlow's in the last bit, which changes the rounding noise of the
+    quietest bins of tonal audio.
+    """
+    with np.load(_WINDOWS) as windows:
+        return windows[str(length)]
+
+
+@keras.saving.register_keras_serializable(package="openl3")
+class Spectrogram(keras.layers.Layer):
+    """Magnitude (or mel magnitude) spectrogram of (batch, 1, 48000) windows, as kapre computes it.
+
+    Frames of ``n_fft`` samples every 242 samples under a periodic Hann window; with
+    ``pad_end`` (the mel representations) the signal is padded with zeros at the end
+    so that every hop starts a frame (``tf.signal.stft(pad_end=True)``), else only whole
+    frames are taken. Output: (batch, freq, time, 1).
+
+    Parameters
+    ----------
+    input_repr : str
+        "linear", "mel128" or "mel256".
+    """
+
+    def __init__(self, input_repr: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.input_repr = input_repr
+        spec = INPUT_REPRS[input_repr]
+        self.n_fft, self.n_mels = spec.n_fft, spec.n_mels
+        frames = (
+            -(-WINDOW_SAMPLES // SPEC_HOP) if spec.n_mels else 1 + (WINDOW_SAMPLES - spec.n_fft) // SPEC_HOP
+        )
+        self.pad = (frames - 1) * SPEC_HOP + spec.n_fft - WINDOW_SAMPLES if spec.n_mels else 0
+        self._window = periodic_hann(spec.n_fft)
+        self._filterbank = mel_basis(spec.n_fft, spec.n_mels).T.copy() if spec.n_mels else None
+
+    def call(self, inputs: Any) -> Any:
+        """Return the (batch, freq, time, 1) magnitude spectrogram of (batch, 1, 48000) inputs."""
+        signal = ops.squeeze(inputs, axis=1)
+        if self.pad:
+            signal = ops.pad(signal, [[0, 0], [0, self.pad]])
+        real, imag = ops.stft(
+            signal, self.n_fft, SPEC_HOP, self.n_fft, window=ops.convert_to_tensor(self._window), center=False
+        )
+        magnitude = ops.sqrt(real * real + imag * imag)  # (batch, time, freq)
+        if self._filterbank is not None:
+            magnitude = ops.matmul(magnitude, ops.convert_to_tensor(self._filterbank))
+        return ops.expand_dims(ops.transpose(magnitude, (0, 2, 1)), -1)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """Return (batch, freq, time, 1)."""
+        return (input_shape[0], *INPUT_REPRS[self.input_repr].input_shape)
+
+    def get_config(self) -> dict:
+        """Return the layer's configuration."""
+        return {**super().get_config(), "input_repr": self.input_repr}
+
+
+@keras.saving.register_keras_serializable(package="openl3")
+class MagnitudeToDecibel(keras.layers.Layer):
+    """kapre 0.1.4's decibel rule: ``10 log10(max(S, 1e-10))`` minus each item's maximum, clipped at -80."""
+
+    def call(self, inputs: Any) -> Any:
+        """Return the decibels of a batch of magnitude spectrograms."""
+        return kapre_v0_1_4_magnitude_to_decibel(inputs)
