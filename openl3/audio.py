@@ -29,6 +29,7 @@ from .models.specs import (
     WINDOW_SAMPLES,
     input_repr_spec,
 )
+from .precision import check_precision
 from .signal import iter_signal_blocks, resampled_length
 from .validation import (
     check_audio,
@@ -282,8 +283,10 @@ class AudioEmbedder:
         frontend: str = "kapre",
         verbose: bool = True,
         prefix: str = "",
+        precision: str = "faithful",
     ):
         self.verbose = check_verbose(verbose)
+        self.precision = check_precision(precision)
         self.batch_size = check_positive_int(batch_size, f"{prefix}batch_size")
         self.model, self.input_repr = resolve_audio_model(model, input_repr, frontend)
         if self.model is None:  # checked now, before any file is read
@@ -312,12 +315,12 @@ class AudioEmbedder:
 
     def _predictor(self) -> Callable[[np.ndarray], np.ndarray]:
         if self.model is None:
-            from .models import load_audio_embedding_model
+            from .models import shared_audio_model
 
-            self.model = load_audio_embedding_model(
+            self.model = shared_audio_model(
                 self.input_repr, self.content_type, self.embedding_size, self.frontend
             )
-        predict = model_predictor(self.model)
+        predict = model_predictor(self.model, self.precision)
         if self.frontend != "librosa":
             return lambda windows: predict(windows[:, np.newaxis, :])
         spec = input_repr_spec(self.input_repr)
@@ -403,6 +406,7 @@ def get_audio_embedding(
     batch_size: int = 32,
     frontend: str = "kapre",
     verbose: bool = True,
+    precision: str = "faithful",
 ) -> tuple[Any, Any]:
     """Compute L3 embeddings for audio, one per 1-second window.
 
@@ -434,6 +438,9 @@ def get_audio_embedding(
         The audio frontend to use.
     verbose : bool
         If True (or 1), shows a progress bar over windows.
+    precision : "faithful" or "fast"
+        "faithful" (default) computes in true float32 on GPUs, as 0.4.2 did; "fast"
+        allows TF32 (see :mod:`openl3.precision`). CPUs compute float32 either way.
 
     Returns
     -------
@@ -444,7 +451,16 @@ def get_audio_embedding(
     """
     arrays, rates, is_list = checked_audio(audio, sr)
     embedder = AudioEmbedder(
-        model, input_repr, content_type, embedding_size, center, hop_size, batch_size, frontend, verbose
+        model,
+        input_repr,
+        content_type,
+        embedding_size,
+        center,
+        hop_size,
+        batch_size,
+        frontend,
+        verbose,
+        precision=precision,
     )
     sources = [embedder.windows(a, r) for a, r in zip(arrays, rates, strict=True)]
     embeddings = embedder.embed(sources)
@@ -469,6 +485,7 @@ def process_audio_file(
     frontend: str = "kapre",
     verbose: bool = True,
     errors: str = "raise",
+    precision: str = "faithful",
 ) -> Report:
     """Compute and save L3 embeddings for audio files.
 
@@ -510,6 +527,8 @@ def process_audio_file(
     errors : "raise" or "collect"
         "raise" (0.4.2's behaviour) stops at the first input that fails; "collect"
         logs it, writes nothing for it, goes on, and lists it in the report.
+    precision : "faithful" or "fast"
+        Model precision on GPUs (see :func:`get_audio_embedding`).
 
     Returns
     -------
@@ -517,6 +536,15 @@ def process_audio_file(
         The inputs processed, skipped (existing outputs) and failed.
     """
     embedder = AudioEmbedder(
-        model, input_repr, content_type, embedding_size, center, hop_size, batch_size, frontend, verbose
+        model,
+        input_repr,
+        content_type,
+        embedding_size,
+        center,
+        hop_size,
+        batch_size,
+        frontend,
+        verbose,
+        precision=precision,
     )
     return process_paths(embedder, filepath, output_dir, suffix, overwrite, errors)

@@ -8,9 +8,10 @@ is handed to a callback and released.
 
 from __future__ import annotations
 
+import queue
+import threading
 import weakref
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 import numpy as np
@@ -25,11 +26,89 @@ class WindowSource(Protocol):
         """Return items ``start`` to ``start + count`` (called with increasing ``start``)."""
 
 
-@dataclass
-class _Pending:
-    source: WindowSource
-    output: np.ndarray | None = None
-    done: int = 0
+#: Batches read ahead of the model by a reader thread (0: read in the calling thread).
+PREFETCH_BATCHES = 2
+
+#: A read batch: the items, and (source index, first item, count, source's item count) per part.
+Route = tuple[int, int, int, int]
+
+
+def _read_batches(
+    sources: Iterable[WindowSource],
+    batch_size: int,
+    on_error: Callable[[int, Exception], bool] | None,
+) -> Iterator[tuple[str, Any, list[Route]]]:
+    """Read the sources in order into batches; yield ("batch", items, routes) and ("failed", index, [])."""
+    parts: list[np.ndarray] = []
+    routes: list[Route] = []
+    filled = 0
+    for index, source in enumerate(sources):
+        position = 0
+        while position < source.n_items:
+            count = min(batch_size - filled, source.n_items - position)
+            try:
+                items = source.read(position, count)
+            except Exception as exc:
+                if on_error is None or not on_error(index, exc):
+                    raise
+                kept = [k for k, route in enumerate(routes) if route[0] != index]
+                parts, routes = [parts[k] for k in kept], [routes[k] for k in kept]
+                filled = sum(route[2] for route in routes)
+                yield "failed", index, []
+                break
+            parts.append(items)
+            routes.append((index, position, count, source.n_items))
+            position, filled = position + count, filled + count
+            if filled == batch_size:
+                yield "batch", parts[0] if len(parts) == 1 else np.concatenate(parts), routes
+                parts, routes, filled = [], [], 0
+    if filled:
+        yield "batch", parts[0] if len(parts) == 1 else np.concatenate(parts), routes
+
+
+def _read_ahead(events: Iterator, depth: int) -> Iterator:
+    """Iterate ``events`` in a reader thread, up to ``depth`` items ahead of the caller.
+
+    An exception of the reader is raised here, in order. When the caller stops early
+    (an error, Ctrl-C), the reader stops after its current item.
+    """
+    ahead: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for event in events:
+                if not offer(("item", event)):
+                    return
+            offer(("end", None))
+        except BaseException as exc:  # handed to the caller, raised there
+            offer(("error", exc))
+
+    reader = threading.Thread(target=read, name="openl3-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            try:
+                kind, value = ahead.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        reader.join(timeout=30)
 
 
 def embed_sources(
@@ -39,8 +118,13 @@ def embed_sources(
     on_done: Callable[[int, np.ndarray], None],
     on_batch: Callable[[int], None] | None = None,
     on_error: Callable[[int, Exception], bool] | None = None,
+    prefetch: int | None = None,
 ) -> None:
     """Embed every source, batching items across sources.
+
+    Sources are read (decoded, resampled, framed) by a reader thread up to ``prefetch``
+    batches ahead of the model, so the model does not wait for them; the model runs in
+    the calling thread.
 
     Parameters
     ----------
@@ -55,60 +139,47 @@ def embed_sources(
     on_batch : callable, optional
         Called with the number of items after each model call (progress).
     on_error : callable, optional
-        Called as ``on_error(index, exc)`` when reading a source raises. If it returns
-        True the source is dropped (its items leave the pending batch, the other
-        sources' stay) and the run goes on; otherwise the exception propagates.
+        Called as ``on_error(index, exc)`` when reading a source raises (in the reader
+        thread). If it returns True the source is dropped (its items leave the pending
+        batch, the other sources' stay) and the run goes on; otherwise the exception
+        propagates.
+    prefetch : int, optional
+        Batches read ahead (default :data:`PREFETCH_BATCHES`); 0 reads in this thread.
     """
-    pending: dict[int, _Pending] = {}
-    parts: list[np.ndarray] = []
-    routes: list[tuple[int, int, int]] = []
+    depth = PREFETCH_BATCHES if prefetch is None else prefetch
+    events = _read_batches(sources, batch_size, on_error)
+    if depth > 0:
+        events = _read_ahead(events, depth)
+    try:
+        _embed_events(predict, events, on_done, on_batch)
+    finally:
+        events.close()  # stops the reader thread at once if the model call raised (Ctrl-C)
 
-    def flush() -> None:
-        batch = parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+def _embed_events(
+    predict: Callable[[np.ndarray], np.ndarray],
+    events: Iterator[tuple[str, Any, list[Route]]],
+    on_done: Callable[[int, np.ndarray], None],
+    on_batch: Callable[[int], None] | None,
+) -> None:
+    """Run the model on each read batch; hand each source's embedding over when it is complete."""
+    outputs: dict[int, list] = {}  # index -> [embedding being filled, items filled]
+    for kind, batch, routes in events:
+        if kind == "failed":
+            outputs.pop(batch, None)
+            continue
         embedding = np.asarray(predict(batch))
         row = 0
-        for index, start, count in routes:
-            state = pending[index]
-            if state.output is None:
-                state.output = np.empty((state.source.n_items, embedding.shape[1]), embedding.dtype)
-            state.output[start : start + count] = embedding[row : row + count]
-            row, state.done = row + count, state.done + count
-            if state.done == state.source.n_items:
-                on_done(index, pending.pop(index).output)
-        parts.clear()
-        routes.clear()
+        for index, start, count, n_items in routes:
+            state = outputs.setdefault(index, [None, 0])
+            if state[0] is None:
+                state[0] = np.empty((n_items, embedding.shape[1]), embedding.dtype)
+            state[0][start : start + count] = embedding[row : row + count]
+            row, state[1] = row + count, state[1] + count
+            if state[1] == n_items:
+                on_done(index, outputs.pop(index)[0])
         if on_batch is not None:
             on_batch(len(batch))
-
-    def drop(index: int) -> int:
-        """Forget a failed source and its items in the pending batch; return the items left."""
-        del pending[index]
-        kept = [k for k, route in enumerate(routes) if route[0] != index]
-        parts[:] = [parts[k] for k in kept]
-        routes[:] = [routes[k] for k in kept]
-        return sum(route[2] for route in routes)
-
-    filled = 0
-    for index, source in enumerate(sources):
-        pending[index] = _Pending(source)
-        position = 0
-        while position < source.n_items:
-            count = min(batch_size - filled, source.n_items - position)
-            try:
-                items = source.read(position, count)
-            except Exception as exc:
-                if on_error is None or not on_error(index, exc):
-                    raise
-                filled = drop(index)
-                break
-            parts.append(items)
-            routes.append((index, position, count))
-            position, filled = position + count, filled + count
-            if filled == batch_size:
-                flush()
-                filled = 0
-    if filled:
-        flush()
 
 
 def embed_all(
@@ -142,22 +213,32 @@ def progress_bar(total: int, enabled: bool, unit: str) -> Any:
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def model_predictor(model: Any) -> Callable[[np.ndarray], np.ndarray]:
+def model_predictor(model: Any, precision: str = "faithful") -> Callable[[np.ndarray], np.ndarray]:
     """Return the model's inference pass as a function of a numpy batch.
 
     On TensorFlow the pass is traced once per model for any batch size
     (``predict_on_batch`` would trace again for each new batch size, such as the last
-    batch of an input). Other Keras backends (JAX, PyTorch), which can run models of the
-    librosa frontend, use ``predict_on_batch``.
+    batch of an input). Other Keras backends (JAX, PyTorch) use ``predict_on_batch``.
+    Each call runs under ``precision`` (:func:`openl3.precision.matmul_precision`).
     """
     import keras
 
-    if keras.backend.backend() != "tensorflow":
-        return lambda batch: np.asarray(model.predict_on_batch(np.asarray(batch, dtype=np.float32)))
-    if model not in _COMPILED:
-        import tensorflow as tf
+    from .precision import check_precision, matmul_precision
 
-        signature = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)]
-        _COMPILED[model] = tf.function(lambda x: model(x, training=False), input_signature=signature)
-    compiled = _COMPILED[model]
-    return lambda batch: compiled(np.asarray(batch, dtype=np.float32)).numpy()
+    check_precision(precision)
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        run = model.predict_on_batch
+    else:
+        if model not in _COMPILED:
+            import tensorflow as tf
+
+            signature = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)]
+            _COMPILED[model] = tf.function(lambda x: model(x, training=False), input_signature=signature)
+        run = _COMPILED[model]
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        with matmul_precision(precision, backend):
+            return np.asarray(run(np.asarray(batch, dtype=np.float32)))
+
+    return predict

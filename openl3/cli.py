@@ -33,6 +33,7 @@ from .models.specs import (
     INPUT_REPRS,
     TARGET_SR,
 )
+from .precision import PRECISIONS
 from .version import version
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -276,6 +277,12 @@ def _embedding_parent() -> argparse.ArgumentParser:
     )
     parent.add_argument("--image-batch-size", "-ib", type=positive_int, default=video["image_batch_size"])
     parent.add_argument("--audio-frontend", "-af", default=video["audio_frontend"], choices=FRONTENDS)
+    parent.add_argument(
+        "--precision",
+        default=video["precision"],
+        choices=PRECISIONS,
+        help="model precision on GPUs: true float32 (default) or fast (TF32 allowed)",
+    )
     parent.add_argument("--overwrite", "-ow", action="store_true", help="recompute existing outputs")
     parent.add_argument("--quiet", "-q", action="store_true", help="print errors only")
     parent.add_argument("--recursive", "-r", action="store_true", help="also take files in subfolders")
@@ -373,6 +380,7 @@ def _settings(args: argparse.Namespace) -> dict:
         "image_batch_size": args.image_batch_size,
         "audio_frontend": args.audio_frontend,
         "verbose": not args.quiet,
+        "precision": args.precision,
     }
 
 

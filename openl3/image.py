@@ -17,6 +17,7 @@ from .batching import embed_all, model_predictor
 from .exceptions import OpenL3Error
 from .files import FileInput, FileJob, FileRun, Report, process_paths
 from .models.specs import CONTENT_TYPES, IMAGE_SIZE, IMAGE_TOWER, input_repr_spec
+from .precision import check_precision
 from .validation import (
     check_choice,
     check_numeric_array,
@@ -202,8 +203,10 @@ class ImageEmbedder:
         batch_size: int = 32,
         verbose: bool = True,
         prefix: str = "",
+        precision: str = "faithful",
     ):
         self.verbose = check_verbose(verbose)
+        self.precision = check_precision(precision)
         self.batch_size = check_positive_int(batch_size, f"{prefix}batch_size")
         if model is None:  # checked now, before any file is read
             input_repr_spec(input_repr)
@@ -219,12 +222,10 @@ class ImageEmbedder:
         """Embed a batch of preprocessed frames; the model is loaded on the first call."""
         if self._predict is None:
             if self.model is None:
-                from .models import load_image_embedding_model
+                from .models import shared_image_model
 
-                self.model = load_image_embedding_model(
-                    self.input_repr, self.content_type, self.embedding_size
-                )
-            self._predict = model_predictor(self.model)
+                self.model = shared_image_model(self.input_repr, self.content_type, self.embedding_size)
+            self._predict = model_predictor(self.model, self.precision)
         return self._predict(frames)
 
     def embed(self, sources: list[ImageFrames], bar: Any = None) -> list[np.ndarray]:
@@ -257,6 +258,7 @@ def get_image_embedding(
     embedding_size: int = 8192,
     batch_size: int = 32,
     verbose: bool = True,
+    precision: str = "faithful",
 ) -> Any:
     """Compute L3 embeddings for images or sequences of video frames.
 
@@ -281,6 +283,8 @@ def get_image_embedding(
         Frames per model call.
     verbose : bool
         If True (or 1), shows a progress bar over frames.
+    precision : "faithful" or "fast"
+        Model precision on GPUs (see :func:`openl3.get_audio_embedding`).
 
     Returns
     -------
@@ -289,7 +293,9 @@ def get_image_embedding(
     timestamps : np.ndarray [shape=(N,)] or list[np.ndarray]
         Only when ``frame_rate`` is given: ``arange(N) / frame_rate``.
     """
-    embedder = ImageEmbedder(model, input_repr, content_type, embedding_size, batch_size, verbose)
+    embedder = ImageEmbedder(
+        model, input_repr, content_type, embedding_size, batch_size, verbose, precision=precision
+    )
     images, rates, is_list = pair_inputs(image, frame_rate, "image", "frame_rate")
     names = [f"image[{i}]" for i in range(len(images))] if is_list else ["image"]
     frames = [check_image(array, name) for array, name in zip(images, names, strict=True)]
@@ -316,6 +322,7 @@ def process_image_file(
     overwrite: bool = False,
     verbose: bool = True,
     errors: str = "raise",
+    precision: str = "faithful",
 ) -> Report:
     """Compute and save L3 embeddings for image files.
 
@@ -350,11 +357,15 @@ def process_image_file(
     errors : "raise" or "collect"
         "raise" (0.4.2's behaviour) stops at the first input that fails; "collect"
         logs it, writes nothing for it, goes on, and lists it in the report.
+    precision : "faithful" or "fast"
+        Model precision on GPUs (see :func:`openl3.get_audio_embedding`).
 
     Returns
     -------
     report : Report
         The inputs processed, skipped (existing outputs) and failed.
     """
-    embedder = ImageEmbedder(model, input_repr, content_type, embedding_size, batch_size, verbose)
+    embedder = ImageEmbedder(
+        model, input_repr, content_type, embedding_size, batch_size, verbose, precision=precision
+    )
     return process_paths(embedder, filepath, output_dir, suffix, overwrite, errors)

@@ -74,6 +74,7 @@ class VideoEmbedder:
         image_batch_size: int = 32,
         audio_frontend: str = "kapre",
         verbose: bool = True,
+        precision: str = "faithful",
     ):
         self.audio = AudioEmbedder(
             audio_model,
@@ -86,6 +87,7 @@ class VideoEmbedder:
             audio_frontend,
             verbose,
             prefix="audio_",
+            precision=precision,
         )
         self.image = ImageEmbedder(
             image_model,
@@ -95,6 +97,7 @@ class VideoEmbedder:
             image_batch_size,
             verbose,
             prefix="image_",
+            precision=precision,
         )
 
     def _audio_windows(self, clip: Any, path: str) -> AudioWindows:
@@ -156,6 +159,7 @@ def process_video_file(
     overwrite: bool = False,
     verbose: bool = True,
     errors: str = "raise",
+    precision: str = "faithful",
 ) -> Report:
     """Compute and save L3 audio and image embeddings for video files.
 
@@ -203,6 +207,8 @@ def process_video_file(
     errors : "raise" or "collect"
         "raise" (0.4.2's behaviour) stops at the first input that fails; "collect"
         logs it, writes nothing for it, goes on, and lists it in the report.
+    precision : "faithful" or "fast"
+        Model precision on GPUs (see :func:`openl3.get_audio_embedding`).
 
     Returns
     -------
@@ -222,5 +228,6 @@ def process_video_file(
         image_batch_size,
         audio_frontend,
         verbose,
+        precision,
     )
     return process_paths(embedder, filepath, output_dir, suffix, overwrite, errors)

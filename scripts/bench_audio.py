@@ -71,34 +71,81 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--frontend", default="kapre", choices=["kapre", "librosa"])
     parser.add_argument("--batch-size", type=int, nargs="+", default=[32], help="one or more batch sizes")
     parser.add_argument("--memory-only", action="store_true", help="skip the model-alone baseline")
+    parser.add_argument(
+        "--backend", choices=["tensorflow", "jax", "torch"], help="Keras backend (KERAS_BACKEND)"
+    )
+    parser.add_argument("--precision", default="faithful", choices=["faithful", "fast"])
+    parser.add_argument("--files", type=int, default=1, help="split the audio into this many arrays (a list)")
+    parser.add_argument(
+        "--prefetch", type=int, help="batches read ahead of the model (openl3.batching.PREFETCH_BATCHES)"
+    )
     return parser.parse_args()
 
 
-def measure_pipeline(openl3, model, audio, args, batch_size) -> tuple[int, float]:
+class TimedModel:
+    """Wrap ``model_predictor`` (where openl3 uses it) to add up the time spent in model calls."""
+
+    def __init__(self, openl3):
+        self.busy, self._make = 0.0, openl3.batching.model_predictor
+        for module in (openl3.batching, openl3.audio, openl3.image):
+            module.model_predictor = self.predictor
+
+    def predictor(self, model, precision="faithful"):
+        """Return the model's predictor, timed."""
+        predict = self._make(model, precision)
+
+        def timed(batch):
+            start = time.perf_counter()
+            result = predict(batch)
+            self.busy += time.perf_counter() - start
+            return result
+
+        return timed
+
+
+def split(audio: np.ndarray, files: int) -> list[np.ndarray]:
+    """Split the audio into ``files`` arrays of (nearly) equal length."""
+    return list(np.array_split(audio, files)) if files > 1 else [audio]
+
+
+def measure_reading(openl3, audio, args, batch_size) -> None:
+    """Print windows/s of decoding, resampling and framing alone (no model)."""
+    start, n = time.perf_counter(), 0
+    for part in split(audio, args.files):
+        source = openl3.audio.AudioWindows(part, args.sr, args.hop, True)
+        for first in range(0, source.n_items, batch_size):
+            n += len(source.read(first, min(batch_size, source.n_items - first)))
+    elapsed = time.perf_counter() - start
+    print(f"reading   batch {batch_size:4d}: {n / elapsed:.2f} windows/s (resample and frame, no model)")
+
+
+def measure_pipeline(openl3, model, audio, args, batch_size, timer) -> tuple[int, float]:
     """Time one ``get_audio_embedding`` call; print speed and memory; return (windows, seconds)."""
     reset_peak_rss()
-    before = rss_mb()
+    before, timer.busy = rss_mb(), 0.0
     start = time.perf_counter()
     emb, _ = openl3.get_audio_embedding(
-        audio,
-        args.sr,
+        split(audio, args.files) if args.files > 1 else audio,
+        [args.sr] * args.files if args.files > 1 else args.sr,
         model=model,
         hop_size=args.hop,
         batch_size=batch_size,
         frontend=args.frontend,
         verbose=False,
+        precision=args.precision,
     )
     elapsed = time.perf_counter() - start
     peak = peak_rss_mb()
-    n = emb.shape[0]
+    embeddings = emb if isinstance(emb, list) else [emb]
+    n = sum(e.shape[0] for e in embeddings)
     mono_mb = openl3.signal.resampled_length(len(audio), args.sr) * 8 / 1e6
     print(
         f"pipeline  batch {batch_size:4d}: {n} windows in {elapsed:.1f} s = {n / elapsed:.2f} windows/s, "
-        f"{args.seconds / elapsed:.2f} s of audio per s"
+        f"{args.seconds / elapsed:.2f} s of audio per s; model busy {100 * timer.busy / elapsed:.1f}% of it"
     )
     print(
         f"memory    batch {batch_size:4d}: RSS before {before:.0f} MB, peak during call {peak:.0f} MB, "
-        f"growth {peak - before:.0f} MB (embedding {emb.nbytes / 1e6:.1f} MB; "
+        f"growth {peak - before:.0f} MB (embedding {sum(e.nbytes for e in embeddings) / 1e6:.1f} MB; "
         f"a 48 kHz mono float64 copy would be {mono_mb:.0f} MB)"
     )
     return n, elapsed
@@ -116,11 +163,17 @@ def measure_model(predict, batch: np.ndarray, batches: int) -> float:
 def main() -> None:
     """Run the benchmark described by the command line."""
     args = parse_args()
+    if args.backend:
+        os.environ["KERAS_BACKEND"] = args.backend
     import keras
 
     import openl3
-    from openl3.batching import model_predictor
+    from openl3 import batching
     from openl3.models import build_audio_model
+
+    if args.prefetch is not None:
+        batching.PREFETCH_BATCHES = args.prefetch
+    timer = TimedModel(openl3)
 
     print(f"keras backend: {keras.backend.backend()}; devices: {devices()}")
     model, _ = build_audio_model(args.input_repr, args.embedding_size, args.frontend)
@@ -129,7 +182,7 @@ def main() -> None:
     audio = rng.normal(0, 0.1, (samples, args.channels) if args.channels > 1 else samples)
     spec = openl3.models.specs.input_repr_spec(args.input_repr)
     window_shape = (1, 48000) if args.frontend == "kapre" else spec.input_shape
-    predict = model_predictor(model)
+    predict = timer._make(model, args.precision)
     n_windows = openl3.audio.AudioWindows(audio, args.sr, args.hop, True).n_items
     for _ in openl3.signal.iter_signal_blocks(audio[: args.sr], args.sr):  # compile the resampler
         pass
@@ -138,12 +191,14 @@ def main() -> None:
             predict(np.zeros((size, *window_shape), np.float32))
     print(
         f"input: {args.seconds:g} s, {args.sr} Hz, {args.channels} ch, float64, {audio.nbytes / 1e6:.0f} MB; "
-        f"{args.input_repr}/{args.embedding_size}/{args.frontend}, hop {args.hop:g} s"
+        f"{args.input_repr}/{args.embedding_size}/{args.frontend}, hop {args.hop:g} s, "
+        f"{args.files} array(s), precision {args.precision}, read-ahead {batching.PREFETCH_BATCHES} batches"
     )
     for batch_size in args.batch_size:
-        n, elapsed = measure_pipeline(openl3, model, audio, args, batch_size)
+        n, elapsed = measure_pipeline(openl3, model, audio, args, batch_size, timer)
         if args.memory_only:
             continue
+        measure_reading(openl3, audio, args, batch_size)
         batch = rng.normal(0, 0.1, (batch_size, *window_shape)).astype(np.float32)
         alone = measure_model(predict, batch, max(1, n // batch_size))
         print(

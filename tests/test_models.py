@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 
 import numpy as np
@@ -211,3 +212,35 @@ def test_model_paths_come_from_the_weights_dir(tmp_path, monkeypatch):
         OpenL3Error, match="Could not download the OpenL3 weight file openl3_audio_mel128_env-v0_4_0"
     ):
         openl3.models.get_audio_embedding_model_path("mel128", "env")
+
+
+def test_calls_without_a_model_load_it_once(weights_env, monkeypatch):
+    from openl3 import models
+
+    models.clear_model_cache()
+    reads = []
+    real_read = models.read_weight_file
+    monkeypatch.setattr(models, "read_weight_file", lambda path: reads.append(path) or real_read(path))
+    audio = np.random.default_rng(0).normal(0, 0.1, 48000)
+    first, _ = openl3.get_audio_embedding(
+        audio, 48000, input_repr="mel128", embedding_size=512, verbose=False
+    )
+    second, _ = openl3.get_audio_embedding(
+        audio, 48000, input_repr="mel128", embedding_size=512, verbose=False
+    )
+    np.testing.assert_array_equal(first, second)
+    assert len(reads) == 1
+    openl3.get_audio_embedding(audio, 48000, input_repr="mel128", embedding_size=6144, verbose=False)
+    assert len(reads) == 2  # another embedding size is another model
+    weight_file = weights_env / "openl3_audio_mel128_music.h5"
+    os.utime(weight_file, ns=(weight_file.stat().st_atime_ns, weight_file.stat().st_mtime_ns + 10**9))
+    openl3.get_audio_embedding(audio, 48000, input_repr="mel128", embedding_size=512, verbose=False)
+    assert len(reads) == 3  # a changed file is read again
+    image = np.random.default_rng(1).uniform(0, 1, (224, 224, 3))
+    for _ in range(2):
+        openl3.get_image_embedding(image, embedding_size=512, verbose=False)
+    assert len(reads) == 4
+    assert models.load_audio_embedding_model("mel128", "music", 512) is not models.load_audio_embedding_model(
+        "mel128", "music", 512
+    )  # the public loaders return a fresh model, as in 0.4.2
+    models.clear_model_cache()

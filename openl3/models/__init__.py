@@ -5,6 +5,8 @@ TensorFlow, Keras and kapre are imported only when a model is built.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +18,7 @@ from .tower import build_tower
 from .weights import assign_weights, read_weight_file
 
 __all__ = [
+    "clear_model_cache",
     "get_audio_embedding_model_path",
     "get_image_embedding_model_path",
     "kapre_v0_1_4_magnitude_to_decibel",
@@ -23,6 +26,8 @@ __all__ = [
     "load_audio_embedding_model_from_path",
     "load_image_embedding_model",
     "load_image_embedding_model_from_path",
+    "shared_audio_model",
+    "shared_image_model",
 ]
 
 
@@ -199,3 +204,55 @@ def load_image_embedding_model(input_repr: str, content_type: str, embedding_siz
     IMAGE_TOWER.final_pool(input_repr, embedding_size)
     path = get_image_embedding_model_path(input_repr, content_type)
     return load_image_embedding_model_from_path(path, embedding_size)
+
+
+_SHARED: dict[tuple, Any] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared(key: tuple, path: str, load: Callable[[], Any]) -> Any:
+    """Return the model of ``key`` built from ``path``, loading it once per process.
+
+    A weight file that changed since (size or modification time) is loaded again.
+    """
+    import keras
+
+    stat = os.stat(path)
+    full_key = (*key, os.path.realpath(path), stat.st_size, stat.st_mtime_ns, keras.backend.backend())
+    with _SHARED_LOCK:
+        if full_key not in _SHARED:
+            for stale in [k for k in _SHARED if k[: len(key)] == key]:
+                del _SHARED[stale]
+            _SHARED[full_key] = load()
+        return _SHARED[full_key]
+
+
+def shared_audio_model(
+    input_repr: str, content_type: str, embedding_size: int, frontend: str = "kapre"
+) -> Any:
+    """Return the audio model :func:`load_audio_embedding_model` loads, built once per process.
+
+    Calls of ``get_audio_embedding``, ``process_*_file`` and the CLI that pass no model
+    use this: a model is built and its weights read once per weight file,
+    representation, embedding size, frontend and Keras backend.
+    """
+    AUDIO_TOWER.final_pool(input_repr, embedding_size)
+    path = get_audio_embedding_model_path(input_repr, content_type)
+    key = ("audio", input_repr, content_type, embedding_size, frontend)
+    return _shared(
+        key, path, lambda: load_audio_embedding_model_from_path(path, input_repr, embedding_size, frontend)
+    )
+
+
+def shared_image_model(input_repr: str, content_type: str, embedding_size: int) -> Any:
+    """Return the image model :func:`load_image_embedding_model` loads, built once per process."""
+    IMAGE_TOWER.final_pool(input_repr, embedding_size)
+    path = get_image_embedding_model_path(input_repr, content_type)
+    key = ("image", input_repr, content_type, embedding_size)
+    return _shared(key, path, lambda: load_image_embedding_model_from_path(path, embedding_size))
+
+
+def clear_model_cache() -> None:
+    """Forget the models built by :func:`shared_audio_model` and :func:`shared_image_model`."""
+    with _SHARED_LOCK:
+        _SHARED.clear()
