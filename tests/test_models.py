@@ -244,3 +244,32 @@ def test_calls_without_a_model_load_it_once(weights_env, monkeypatch):
         "mel128", "music", 512
     )  # the public loaders return a fresh model, as in 0.4.2
     models.clear_model_cache()
+
+
+@pytest.mark.parametrize("n_fft", [512, 2048])
+def test_shipped_windows_are_tensorflow_s_bit_for_bit(n_fft):
+    import tensorflow as tf
+
+    from openl3.models.layers import periodic_hann
+
+    expected = tf.signal.hann_window(n_fft, periodic=True, dtype=tf.float32).numpy()
+    assert periodic_hann(n_fft).dtype == np.float32
+    assert periodic_hann(n_fft).tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("input_repr", ["linear", "mel128", "mel256"])
+def test_keras_twin_of_kapre_equals_kapre_layers(input_repr):
+    import keras
+
+    from openl3.models.frontends import kapre_frontend
+    from openl3.models.specs import INPUT_REPRS
+
+    windows = np.random.default_rng(3).normal(0, 0.1, (3, 1, 48000)).astype(np.float32)
+    windows[1, 0] = 0.3 * np.sin(2 * np.pi * 440 * np.arange(48000) / 48000)  # tonal: the hard case
+    outputs = {}
+    for implementation in ("kapre", "keras"):
+        inputs = keras.Input((1, 48000))
+        model = keras.Model(inputs, kapre_frontend(inputs, INPUT_REPRS[input_repr], implementation))
+        outputs[implementation] = np.asarray(model(windows))
+    assert outputs["keras"].shape == (3, *INPUT_REPRS[input_repr].input_shape)
+    np.testing.assert_allclose(outputs["keras"], outputs["kapre"], rtol=0, atol=1e-4)  # decibels
