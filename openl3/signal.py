@@ -3,15 +3,19 @@
 OpenL3 0.4.2 downmixes the whole array (mean over channels), resamples it whole with
 resampy 0.2's ``kaiser_best`` filter, then frames it. Here the same arithmetic runs on
 blocks of output samples. resampy advances its read position by adding the time step
-once per output sample, so its rounding drifts with the length of the signal; carrying
-that running position from block to block reproduces the whole-signal result bit for
-bit, while memory stays bounded by the block size whatever the length.
+once per output sample, so its rounding drifts with the length of the signal. Replaying
+those additions gives each block its exact starting position, so blocks are resampled
+independently (several at once, in threads) and still reproduce the whole-signal result
+bit for bit, while memory stays bounded by the block size whatever the length.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -22,6 +26,8 @@ from .models.specs import TARGET_SR
 BLOCK_SAMPLES = 1 << 18
 #: The resampy filter of OpenL3 0.4.2.
 RESAMPLE_FILTER = "kaiser_best"
+#: Blocks of one signal resampled at once, in threads.
+RESAMPLE_THREADS = max(1, min(8, os.cpu_count() or 1))
 
 
 def mono_block(audio: np.ndarray, start: int, stop: int) -> np.ndarray:
@@ -91,8 +97,33 @@ def _kernel():
     return interpolate
 
 
+@functools.cache
+def _replay_kernel():
+    """Compile (once, cached on disk) the loop that replays resampy's running position."""
+    import numba
+
+    @numba.njit(nogil=True, cache=True)
+    def block_times(n_output, step, block):
+        # The position at the first output of each block, after exactly the additions of
+        # `step` that the interpolation loop makes up to there (bit for bit the same value).
+        times = np.empty((n_output + block - 1) // block)
+        time = 0.0
+        for k in range(n_output):
+            if k % block == 0:
+                times[k // block] = time
+            time += step
+        return times
+
+    return block_times
+
+
 def _resampled_blocks(audio: np.ndarray, sr: float) -> Iterator[np.ndarray]:
-    """Resample ``audio`` to 48 kHz block by block, exactly as resampy 0.2 does whole."""
+    """Resample ``audio`` to 48 kHz block by block, exactly as resampy 0.2 does whole.
+
+    Each block starts at resampy's running position, replayed beforehand, so blocks are
+    independent: their inputs are read in order, and up to ``RESAMPLE_THREADS`` of them
+    are interpolated at once (the kernel runs without the GIL).
+    """
     n_input = len(audio)
     n_output = resampled_length(n_input, sr)
     if n_output < 1:
@@ -103,14 +134,26 @@ def _resampled_blocks(audio: np.ndarray, sr: float) -> Iterator[np.ndarray]:
     step, scale = 1.0 / ratio, min(1.0, ratio)
     window, delta, table_size = _filter_tables(ratio)
     reach = len(window) // int(scale * table_size) + 2  # input samples the filter spans per side
-    interpolate, time = _kernel(), 0.0
-    for first in range(0, n_output, BLOCK_SAMPLES):
-        count = min(BLOCK_SAMPLES, n_output - first)
-        x_start = max(int(time) - reach, 0)
-        x = mono_block(audio, x_start, int(time + count * step) + reach + 2)
+    interpolate, block = _kernel(), BLOCK_SAMPLES
+    times = _replay_kernel()(n_output, step, block)
+
+    def resample(x: np.ndarray, x_start: int, time: float, count: int) -> np.ndarray:
         y = np.zeros(count, dtype=x.dtype)
-        time = interpolate(x, x_start, n_input, y, time, step, scale, window, delta, table_size)
-        yield y
+        interpolate(x, x_start, n_input, y, time, step, scale, window, delta, table_size)
+        return y
+
+    threads = min(RESAMPLE_THREADS, len(times))
+    with ThreadPoolExecutor(threads, thread_name_prefix="openl3-resample") as pool:
+        running: collections.deque = collections.deque()
+        for index, time in enumerate(times):
+            count = min(block, n_output - index * block)
+            x_start = max(int(time) - reach, 0)
+            x = mono_block(audio, x_start, int(time + count * step) + reach + 2)
+            running.append(pool.submit(resample, x, x_start, time, count))
+            if len(running) >= threads:
+                yield running.popleft().result()
+        while running:
+            yield running.popleft().result()
 
 
 def iter_signal_blocks(audio: np.ndarray, sr: float) -> Iterator[np.ndarray]:

@@ -36,8 +36,10 @@ def test_resampy_is_the_0_2_series():
         (16000, 4.0, 3, np.float64),
     ],
 )
-def test_blocks_equal_whole_signal_resampling(monkeypatch, sr, seconds, channels, dtype):
+@pytest.mark.parametrize("threads", [1, 3])
+def test_blocks_equal_whole_signal_resampling(monkeypatch, sr, seconds, channels, dtype, threads):
     monkeypatch.setattr(signal, "BLOCK_SAMPLES", 10_007)  # many blocks, odd edges
+    monkeypatch.setattr(signal, "RESAMPLE_THREADS", threads)
     audio = noise(seconds, int(sr), seed=3, channels=channels).astype(dtype)
     blocks = list(signal.iter_signal_blocks(audio, sr))
     assert len(blocks) > 1 or seconds < 0.3
