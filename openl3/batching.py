@@ -203,6 +203,30 @@ def embed_all(
     return embeddings
 
 
+#: Batch size of the command on an accelerator when none is given (on CPUs: 0.4.2's 32).
+ACCELERATOR_BATCH_SIZE = 256
+
+
+def has_accelerator() -> bool:
+    """Whether the active Keras backend computes on a GPU (or another accelerator)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    return False
+
+
 def progress_bar(total: int, enabled: bool, unit: str) -> Any:
     """Return a tqdm progress bar on stderr over ``total`` items; silent unless ``enabled``."""
     from tqdm.auto import tqdm

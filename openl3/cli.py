@@ -47,6 +47,19 @@ EXTENSIONS = {
 }
 
 
+class DefaultBatchSize(int):
+    """The batch-size flags' default: equal to 0.4.2's 32, and known not to be the user's."""
+
+
+def _batch_size(value: int) -> int:
+    """Return the user's batch size, or the default for the device (32 on CPUs, 256 on GPUs)."""
+    if not isinstance(value, DefaultBatchSize):
+        return value
+    from .batching import ACCELERATOR_BATCH_SIZE, has_accelerator
+
+    return ACCELERATOR_BATCH_SIZE if has_accelerator() else int(value)
+
+
 def positive_float(value: Any) -> float:
     """Return ``value`` as a float if it is a finite number greater than zero (argparse type).
 
@@ -267,7 +280,13 @@ def _embedding_parent() -> argparse.ArgumentParser:
     parent.add_argument(
         "--audio-hop-size", "-t", type=hop_size, default=video["audio_hop_size"], help="seconds"
     )
-    parent.add_argument("--audio-batch-size", "-ab", type=positive_int, default=video["audio_batch_size"])
+    parent.add_argument(
+        "--audio-batch-size",
+        "-ab",
+        type=positive_int,
+        default=DefaultBatchSize(video["audio_batch_size"]),
+        help="default: 32 on CPUs, 256 on GPUs",
+    )
     parent.add_argument(
         "--image-embedding-size",
         "-is",
@@ -275,7 +294,13 @@ def _embedding_parent() -> argparse.ArgumentParser:
         default=video["image_embedding_size"],
         choices=IMAGE_TOWER.embedding_sizes,
     )
-    parent.add_argument("--image-batch-size", "-ib", type=positive_int, default=video["image_batch_size"])
+    parent.add_argument(
+        "--image-batch-size",
+        "-ib",
+        type=positive_int,
+        default=DefaultBatchSize(video["image_batch_size"]),
+        help="default: 32 on CPUs, 256 on GPUs",
+    )
     parent.add_argument("--audio-frontend", "-af", default=video["audio_frontend"], choices=FRONTENDS)
     parent.add_argument(
         "--precision",
@@ -375,9 +400,9 @@ def _settings(args: argparse.Namespace) -> dict:
         "audio_embedding_size": args.audio_embedding_size,
         "audio_center": not args.no_audio_centering,
         "audio_hop_size": args.audio_hop_size,
-        "audio_batch_size": args.audio_batch_size,
+        "audio_batch_size": _batch_size(args.audio_batch_size),
         "image_embedding_size": args.image_embedding_size,
-        "image_batch_size": args.image_batch_size,
+        "image_batch_size": _batch_size(args.image_batch_size),
         "audio_frontend": args.audio_frontend,
         "verbose": not args.quiet,
         "precision": args.precision,

@@ -547,3 +547,16 @@ def test_cli_and_api_defaults_agree():
     assert args["input_repr"] == DEFAULT_INPUT_REPR
     assert AUDIO_TOWER.default_embedding_size == args["audio_embedding_size"]
     assert IMAGE_TOWER.default_embedding_size == args["image_embedding_size"]
+
+
+def test_batch_sizes_default_per_device(monkeypatch):
+    from openl3 import batching
+
+    args = cli.parse_args(["audio", "x.wav"])
+    assert args.audio_batch_size == 32 and args.image_batch_size == 32  # 0.4.2's parse_args defaults
+    assert cli._settings(args)["audio_batch_size"] == 32  # this machine has no GPU
+    monkeypatch.setattr(batching, "has_accelerator", lambda: True)
+    settings = cli._settings(args)
+    assert settings["audio_batch_size"] == settings["image_batch_size"] == batching.ACCELERATOR_BATCH_SIZE
+    chosen = cli._settings(cli.parse_args(["audio", "x.wav", "-ab", "32", "-ib", "8"]))
+    assert (chosen["audio_batch_size"], chosen["image_batch_size"]) == (32, 8)  # the user's, on any device
