@@ -258,7 +258,9 @@ def model_predictor(model: Any, precision: str = "faithful") -> Callable[[np.nda
             import tensorflow as tf
 
             signature = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)]
-            _COMPILED[model] = tf.function(lambda x: model(x, training=False), input_signature=signature)
+            _COMPILED[model] = tf.function(
+                lambda x: model(x, training=False), input_signature=signature, autograph=False
+            )
         run = _COMPILED[model]
 
     def predict(batch: np.ndarray) -> np.ndarray:

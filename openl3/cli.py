@@ -328,9 +328,13 @@ def _console(quiet: bool) -> Iterator[None]:
     """Print the library's log and warnings as one line each on stderr; hide TensorFlow's logs.
 
     Warnings show without source lines; TensorFlow's native logs (e.g. its CUDA probe on
-    machines without a GPU) are off unless ``TF_CPP_MIN_LOG_LEVEL`` is set.
+    machines without a GPU) are off unless ``TF_CPP_MIN_LOG_LEVEL`` is set, and its
+    Python logger shows errors only.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    tensorflow_logger = logging.getLogger("tensorflow")  # its Python-side warnings
+    tensorflow_level = tensorflow_logger.level
+    tensorflow_logger.setLevel(logging.ERROR)
     logger = logging.getLogger("openl3")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_LevelPrefix())
@@ -351,6 +355,7 @@ def _console(quiet: bool) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(saved[0])
+        tensorflow_logger.setLevel(tensorflow_level)
         logger.propagate, warnings.showwarning = saved[1], saved[2]
 
 

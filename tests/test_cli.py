@@ -21,7 +21,15 @@ from openl3 import OpenL3Error, cli
 
 COMMAND = shutil.which("openl3", path=str(Path(sys.executable).parent)) or shutil.which("openl3")
 AUDIO_FLAGS = ("-i", "mel128", "-as", "512", "-t", "0.5")
-TF_NOISE = ("cuInit", "external/local_xla", "tensorflow/core", "cuda_", "oneDNN")
+TF_NOISE = (
+    "cuInit",
+    "external/local_xla",
+    "tensorflow/core",
+    "cuda_",
+    "oneDNN",
+    "WARNING:tensorflow",
+    "AutoGraph",
+)
 
 
 def command(*args, env=None, **kwargs):
