@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import importlib.util
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -52,12 +53,26 @@ def resampled_length(n_samples: int, sr: float) -> int:
     return int(n_samples * (float(TARGET_SR) / sr))
 
 
+@functools.cache
+def _resampy_filter(name: str) -> tuple[np.ndarray, int]:
+    """Return resampy 0.2's pre-computed filter ``name``: its half window and table size.
+
+    The table is read from the data file resampy ships, without importing resampy:
+    resampy 0.2 imports ``pkg_resources``, which Python 3.12+ environments (no
+    setuptools) and setuptools 81+ no longer have.
+    """
+    spec = importlib.util.find_spec("resampy")
+    if spec is None or not spec.submodule_search_locations:
+        raise OpenL3Error("resampy 0.2 is required to resample audio: pip install 'resampy>=0.2.1,<0.3'.")
+    path = os.path.join(spec.submodule_search_locations[0], "data", f"{name}.npz")
+    with np.load(path) as data:
+        return data["half_window"], int(data["precision"])
+
+
 @functools.lru_cache(maxsize=8)
 def _filter_tables(ratio: float) -> tuple[np.ndarray, np.ndarray, int]:
     """Return the ``kaiser_best`` table scaled for ``ratio``, its differences and its size."""
-    from resampy.filters import get_filter
-
-    window, table_size, _ = get_filter(RESAMPLE_FILTER)
+    window, table_size = _resampy_filter(RESAMPLE_FILTER)
     if ratio < 1:
         window = window * ratio
     delta = np.zeros_like(window)

@@ -94,6 +94,8 @@ def main() -> None:
                 "backend": keras.backend.backend(),
                 "audio_keys": len(audio),
                 "audio_max": max(e for e, _ in audio.values()),
+                "kapre_max": max(e for k, (e, _) in audio.items() if "|kapre|" in k),
+                "librosa_max": max(e for k, (e, _) in audio.items() if "|librosa|" in k),
                 "timestamps_equal": all(t for _, t in audio.values()),
                 "image_keys": len(image),
                 "image_max": max(image.values()),

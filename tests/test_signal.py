@@ -70,3 +70,28 @@ def test_too_short_to_resample_is_an_error():
 
     with pytest.raises(OpenL3Error, match="too few to resample"):
         list(signal.iter_signal_blocks(np.ones(1), 96000))
+
+
+def test_resampling_needs_no_pkg_resources():
+    # resampy 0.2 imports pkg_resources, gone from Python 3.12+ environments and
+    # setuptools 81+; the package reads resampy's filter table without importing it.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['pkg_resources'] = None; import numpy as np; from openl3 import signal; "
+        "n = sum(len(b) for b in signal.iter_signal_blocks(np.ones(44100), 44100)); "
+        "print(n, 'resampy' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["48000", "False"]
+
+
+def test_filter_table_is_resampy_s():
+    from resampy.filters import get_filter
+
+    window, table_size, _ = get_filter("kaiser_best")
+    ours, size = signal._resampy_filter("kaiser_best")
+    assert size == table_size
+    np.testing.assert_array_equal(ours, window)
