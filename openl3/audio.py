@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .batching import embed_all, model_predictor
+from .batching import Embedder, model_predictor
 from .exceptions import OpenL3Error, OpenL3Warning
 from .files import FileInput, FileJob, FileRun, Report, process_paths
 from .models.frontends import librosa_frontend
@@ -29,16 +29,13 @@ from .models.specs import (
     WINDOW_SAMPLES,
     input_repr_spec,
 )
-from .precision import check_precision
 from .signal import iter_signal_blocks, resampled_length
 from .validation import (
     check_audio,
     check_bool,
     check_choice,
     check_hop_size,
-    check_positive_int,
     check_positive_real,
-    check_verbose,
     pair_inputs,
     warn_all_zeros,
 )
@@ -263,13 +260,15 @@ def window_dtype(frontend: str) -> type:
     return np.float64 if frontend == "librosa" else np.float32
 
 
-class AudioEmbedder:
+class AudioEmbedder(Embedder):
     """An audio embedding computation, its arguments checked once.
 
     The model is loaded on first use (a run whose outputs all exist loads none).
     Arguments as :func:`get_audio_embedding`; ``prefix`` is prepended to the argument
     names in error messages (``"audio_"`` for video files).
     """
+
+    unit = "window"
 
     def __init__(
         self,
@@ -285,9 +284,7 @@ class AudioEmbedder:
         prefix: str = "",
         precision: str = "faithful",
     ):
-        self.verbose = check_verbose(verbose)
-        self.precision = check_precision(precision)
-        self.batch_size = check_positive_int(batch_size, f"{prefix}batch_size")
+        super().__init__(batch_size, verbose, precision, prefix)
         self.model, self.input_repr = resolve_audio_model(model, input_repr, frontend)
         if self.model is None:  # checked now, before any file is read
             check_choice(content_type, "content_type", CONTENT_TYPES)
@@ -296,7 +293,6 @@ class AudioEmbedder:
         self.center = check_bool(center, f"{prefix}center")
         self.hop_size, self.frontend = hop_size, frontend
         self.content_type, self.embedding_size = content_type, embedding_size
-        self._predict: Callable[[np.ndarray], np.ndarray] | None = None
 
     def windows(self, audio: Any, sr: float, name: str = "provided audio") -> AudioWindows:
         """Return the window source of validated audio (an array or an :class:`AudioFile`)."""
@@ -307,13 +303,8 @@ class AudioEmbedder:
         audio = AudioFile(path)
         return self.windows(audio, audio.samplerate, f"audio file {path}")
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
-        """Embed a batch of raw (n, 48000) windows; the model is loaded on the first call."""
-        if self._predict is None:
-            self._predict = self._predictor()
-        return self._predict(windows)
-
     def _predictor(self) -> Callable[[np.ndarray], np.ndarray]:
+        """Load the model if needed; return raw (n, 48000) windows -> embeddings."""
         if self.model is None:
             from .models import shared_audio_model
 
@@ -325,10 +316,6 @@ class AudioEmbedder:
             return lambda windows: predict(windows[:, np.newaxis, :])
         spec = input_repr_spec(self.input_repr)
         return lambda windows: predict(librosa_frontend(windows, spec))
-
-    def embed(self, sources: list[AudioWindows], bar: Any = None) -> list[np.ndarray]:
-        """Embed window sources in shared batches; return one (T, D) array per source."""
-        return embed_all(self.predict, sources, self.batch_size, self.verbose, "window", bar)
 
     def process_files(
         self, inputs: Sequence[FileInput], suffix: str | None, overwrite: bool, errors: str, report=None

@@ -203,6 +203,49 @@ def embed_all(
     return embeddings
 
 
+class Embedder:
+    """What the embedder of every modality shares: common checks, a model loaded on first use.
+
+    Subclasses set ``unit`` (for progress) and implement ``_predictor``, which loads the
+    model and returns the function from a batch of items to embeddings.
+
+    Parameters
+    ----------
+    batch_size : int
+        Items per model call.
+    verbose : bool
+        Whether to show progress.
+    precision : "faithful" or "fast"
+        Model precision on GPUs (:mod:`openl3.precision`).
+    prefix : str
+        Prepended to argument names in error messages (``"audio_"`` for video files).
+    """
+
+    unit = "item"
+
+    def __init__(self, batch_size: int, verbose: bool, precision: str, prefix: str = ""):
+        from .precision import check_precision
+        from .validation import check_positive_int, check_verbose
+
+        self.verbose = check_verbose(verbose)
+        self.precision = check_precision(precision)
+        self.batch_size = check_positive_int(batch_size, f"{prefix}batch_size")
+        self._predict: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def _predictor(self) -> Callable[[np.ndarray], np.ndarray]:
+        raise NotImplementedError
+
+    def predict(self, items: np.ndarray) -> np.ndarray:
+        """Embed a batch of items; the model is loaded on the first call."""
+        if self._predict is None:
+            self._predict = self._predictor()
+        return self._predict(items)
+
+    def embed(self, sources: list, bar: Any = None) -> list[np.ndarray]:
+        """Embed sources in shared batches; return one (n_items, D) array per source."""
+        return embed_all(self.predict, sources, self.batch_size, self.verbose, self.unit, bar)
+
+
 #: Batch size of the command on an accelerator when none is given (on CPUs: 0.4.2's 32).
 ACCELERATOR_BATCH_SIZE = 256
 

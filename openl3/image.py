@@ -13,17 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from .batching import embed_all, model_predictor
+from .batching import Embedder, model_predictor
 from .exceptions import OpenL3Error
 from .files import FileInput, FileJob, FileRun, Report, process_paths
 from .models.specs import CONTENT_TYPES, IMAGE_SIZE, IMAGE_TOWER, input_repr_spec
-from .precision import check_precision
 from .validation import (
     check_choice,
     check_numeric_array,
-    check_positive_int,
     check_positive_real,
-    check_verbose,
     pair_inputs,
     scan_array,
     warn_all_zeros,
@@ -187,12 +184,14 @@ def read_image_file(path: str) -> np.ndarray:
     return image
 
 
-class ImageEmbedder:
+class ImageEmbedder(Embedder):
     """An image embedding computation, its arguments checked once.
 
     The model is loaded on first use. Arguments as :func:`get_image_embedding`;
     ``prefix`` is prepended to the argument names in error messages.
     """
+
+    unit = "frame"
 
     def __init__(
         self,
@@ -205,9 +204,7 @@ class ImageEmbedder:
         prefix: str = "",
         precision: str = "faithful",
     ):
-        self.verbose = check_verbose(verbose)
-        self.precision = check_precision(precision)
-        self.batch_size = check_positive_int(batch_size, f"{prefix}batch_size")
+        super().__init__(batch_size, verbose, precision, prefix)
         if model is None:  # checked now, before any file is read
             input_repr_spec(input_repr)
             check_choice(content_type, "content_type", CONTENT_TYPES)
@@ -216,21 +213,14 @@ class ImageEmbedder:
             check_image_model(model)
         self.model, self.input_repr = model, input_repr
         self.content_type, self.embedding_size = content_type, embedding_size
-        self._predict: Callable[[np.ndarray], np.ndarray] | None = None
 
-    def predict(self, frames: np.ndarray) -> np.ndarray:
-        """Embed a batch of preprocessed frames; the model is loaded on the first call."""
-        if self._predict is None:
-            if self.model is None:
-                from .models import shared_image_model
+    def _predictor(self) -> Callable[[np.ndarray], np.ndarray]:
+        """Load the model if needed; return preprocessed frames -> embeddings."""
+        if self.model is None:
+            from .models import shared_image_model
 
-                self.model = shared_image_model(self.input_repr, self.content_type, self.embedding_size)
-            self._predict = model_predictor(self.model, self.precision)
-        return self._predict(frames)
-
-    def embed(self, sources: list[ImageFrames], bar: Any = None) -> list[np.ndarray]:
-        """Embed frame sources in shared batches; return one (N, D) array per source."""
-        return embed_all(self.predict, sources, self.batch_size, self.verbose, "frame", bar)
+            self.model = shared_image_model(self.input_repr, self.content_type, self.embedding_size)
+        return model_predictor(self.model, self.precision)
 
     def process_files(
         self, inputs: Sequence[FileInput], suffix: str | None, overwrite: bool, errors: str, report=None
