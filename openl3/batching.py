@@ -16,6 +16,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .precision import check_precision, matmul_precision
+from .validation import check_positive_int, check_verbose
+
 
 class WindowSource(Protocol):
     """Anything that yields model inputs in order: audio windows, image frames."""
@@ -224,9 +227,6 @@ class Embedder:
     unit = "item"
 
     def __init__(self, batch_size: int, verbose: bool, precision: str, prefix: str = ""):
-        from .precision import check_precision
-        from .validation import check_positive_int, check_verbose
-
         self.verbose = check_verbose(verbose)
         self.precision = check_precision(precision)
         self.batch_size = check_positive_int(batch_size, f"{prefix}batch_size")
@@ -289,8 +289,6 @@ def model_predictor(model: Any, precision: str = "faithful") -> Callable[[np.nda
     Each call runs under ``precision`` (:func:`openl3.precision.matmul_precision`).
     """
     import keras
-
-    from .precision import check_precision, matmul_precision
 
     check_precision(precision)
     backend = keras.backend.backend()

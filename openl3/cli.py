@@ -338,7 +338,7 @@ def _console(quiet: bool) -> Iterator[None]:
     logger = logging.getLogger("openl3")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_LevelPrefix())
-    saved = logger.level, logger.propagate, warnings.showwarning
+    saved = logger.level, logger.propagate
     logger.addHandler(handler)
     logger.setLevel(logging.ERROR if quiet else logging.INFO)
     logger.propagate = False
@@ -356,7 +356,7 @@ def _console(quiet: bool) -> Iterator[None]:
         logger.removeHandler(handler)
         logger.setLevel(saved[0])
         tensorflow_logger.setLevel(tensorflow_level)
-        logger.propagate, warnings.showwarning = saved[1], saved[2]
+        logger.propagate = saved[1]
 
 
 def _summary(command: str, report: Report, missing: int) -> str:
