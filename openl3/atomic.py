@@ -19,14 +19,14 @@ from contextlib import contextmanager
 from typing import Any
 
 #: Host name as written in temporary names (characters that could confuse parsing replaced).
-_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$")
 
 
 def temporary_name(path: str) -> str:
     """Return a fresh temporary path beside ``path``, named after this process."""
     directory, name = os.path.split(path)
-    return os.path.join(directory, f".{name}.{_HOST}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    return os.path.join(directory, f".{name}.{HOST}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
 def _create_temporary(path: str) -> str:
@@ -41,7 +41,7 @@ def _create_temporary(path: str) -> str:
             continue
 
 
-def _sync(path: str) -> None:
+def sync_file(path: str) -> None:
     """Flush a file's data to disk before it is renamed into place."""
     handle = os.open(path, os.O_RDONLY)
     try:
@@ -66,7 +66,7 @@ def replacing(*paths: str) -> Iterator[list[str]]:
             temporaries.append(_create_temporary(path))
         yield list(temporaries)
         for temporary in temporaries:
-            _sync(temporary)
+            sync_file(temporary)
         for temporary, path in zip(temporaries, paths, strict=True):
             os.replace(temporary, path)
             moved.append(path)
@@ -112,7 +112,7 @@ def write_npz(path: str, **arrays: Any) -> None:
 
 def _owner_alive(host: str, pid: int) -> bool:
     """Whether the process that named a temporary may still be writing it."""
-    if host != _HOST:
+    if host != HOST:
         return True  # another machine's process (shared folder): cannot tell, leave it
     try:
         os.kill(pid, 0)

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .batching import Embedder, model_predictor
+from .batching import Embedder, model_predictor, model_settings
 from .exceptions import OpenL3Error, OpenL3Warning
-from .files import FileInput, FileJob, FileRun, Report, process_paths
+from .files import FileInput, FileRun, Report, process_paths
 from .models.frontends import librosa_frontend
 from .models.specs import (
     AUDIO_TOWER,
@@ -285,6 +285,7 @@ class AudioEmbedder(Embedder):
         precision: str = "faithful",
     ):
         super().__init__(batch_size, verbose, precision, prefix)
+        self.user_model = model
         self.model, self.input_repr = resolve_audio_model(model, input_repr, frontend)
         if self.model is None:  # checked now, before any file is read
             check_choice(content_type, "content_type", CONTENT_TYPES)
@@ -293,6 +294,20 @@ class AudioEmbedder(Embedder):
         self.center = check_bool(center, f"{prefix}center")
         self.hop_size, self.frontend = hop_size, frontend
         self.content_type, self.embedding_size = content_type, embedding_size
+
+    def settings(self) -> dict[str, Any]:
+        """Return what determines the embeddings (recorded with Parquet datasets)."""
+        return model_settings(
+            self.user_model,
+            modality="audio",
+            input_repr=self.input_repr,
+            content_type=self.content_type,
+            embedding_size=self.embedding_size,
+            hop_size=self.hop_size,
+            center=self.center,
+            frontend=self.frontend,
+            precision=self.precision,
+        )
 
     def windows(self, audio: Any, sr: float, name: str = "provided audio") -> AudioWindows:
         """Return the window source of validated audio (an array or an :class:`AudioFile`)."""
@@ -318,19 +333,16 @@ class AudioEmbedder(Embedder):
         return lambda windows: predict(librosa_frontend(windows, spec))
 
     def process_files(
-        self, inputs: Sequence[FileInput], suffix: str | None, overwrite: bool, errors: str, report=None
+        self, inputs: Sequence[FileInput], outputs: Any, overwrite: bool, errors: str, report=None
     ) -> Report:
-        """Embed audio files and save ``<name>[_<suffix>].npz`` for each (see :func:`process_audio_file`)."""
-        from .atomic import save_npz
+        """Embed audio files and save their outputs (see :func:`process_audio_file`)."""
+        run = FileRun(inputs, outputs, overwrite, errors, report)
 
-        run = FileRun(inputs, suffix, overwrite, errors, [None], report)
+        def arrays(source: AudioWindows, embedding: np.ndarray) -> dict[str, np.ndarray]:
+            return {"embedding": embedding, "timestamps": source.timestamps}
 
-        def save(job: FileJob, source: AudioWindows, embedding: np.ndarray) -> None:
-            save_npz(job.outputs[None], embedding=embedding, timestamps=source.timestamps)
-
-        return run.embed(
-            lambda job: self.open_file(job.path), self.predict, save, self.batch_size, self.verbose, "window"
-        )
+        open_source = lambda job: self.open_file(job.path)  # noqa: E731
+        return run.embed(open_source, self.predict, arrays, self.batch_size, self.verbose, "window")
 
 
 def checked_audio(audio: Any, sr: Any) -> tuple[list[np.ndarray], list[float], bool]:
@@ -473,6 +485,8 @@ def process_audio_file(
     verbose: bool = True,
     errors: str = "raise",
     precision: str = "faithful",
+    output_format: str = "npz",
+    dtype: str = "float32",
 ) -> Report:
     """Compute and save L3 embeddings for audio files.
 
@@ -516,6 +530,13 @@ def process_audio_file(
         logs it, writes nothing for it, goes on, and lists it in the report.
     precision : "faithful" or "fast"
         Model precision on GPUs (see :func:`get_audio_embedding`).
+    output_format : "npz" or "parquet"
+        "npz" (0.4.2's outputs) writes one file per input; "parquet" writes the rows of
+        every input to one Parquet dataset in ``output_dir`` (required; see
+        :mod:`openl3.dataset`): a rerun skips the inputs whose rows are there, and
+        ``suffix`` does not apply.
+    dtype : "float32" or "float16"
+        Type of the embedding values in a Parquet dataset (float16: half the size).
 
     Returns
     -------
@@ -534,4 +555,4 @@ def process_audio_file(
         verbose,
         precision=precision,
     )
-    return process_paths(embedder, filepath, output_dir, suffix, overwrite, errors)
+    return process_paths(embedder, filepath, output_dir, suffix, overwrite, errors, output_format, dtype)

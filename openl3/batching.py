@@ -225,6 +225,8 @@ class Embedder:
     """
 
     unit = "item"
+    #: The outputs of each input (None: one output, named after the input alone).
+    output_modalities: tuple[str | None, ...] = (None,)
 
     def __init__(self, batch_size: int, verbose: bool, precision: str, prefix: str = ""):
         self.verbose = check_verbose(verbose)
@@ -244,6 +246,26 @@ class Embedder:
     def embed(self, sources: list, bar: Any = None) -> list[np.ndarray]:
         """Embed sources in shared batches; return one (n_items, D) array per source."""
         return embed_all(self.predict, sources, self.batch_size, self.verbose, self.unit, bar)
+
+    def settings(self) -> dict[str, Any]:
+        """Return what determines the embeddings (recorded with Parquet datasets)."""
+        raise NotImplementedError
+
+    def row_settings(self) -> dict[str | None, dict[str, Any]]:
+        """Return the settings of the rows of each output (see :meth:`settings`)."""
+        return {None: self.settings()}
+
+
+def model_settings(user_model: Any, **settings: Any) -> dict[str, Any]:
+    """Return ``settings``, what determines the embeddings, for a run with ``user_model``.
+
+    With a model given by the user (not None), what it was built from is unknown: its
+    Keras name stands for it, and the loading settings are left out.
+    """
+    if user_model is not None:
+        settings = {k: v for k, v in settings.items() if k not in ("content_type", "embedding_size")}
+        settings["model"] = str(getattr(user_model, "name", type(user_model).__name__))
+    return settings
 
 
 #: Batch size of the command on an accelerator when none is given (on CPUs: 0.4.2's 32).

@@ -21,8 +21,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from .dataset import DEFAULT_PART_SIZE_MB, DTYPES
 from .exceptions import OpenL3Error
-from .files import FileInput, Report, prepare_output_dir, process_paths
+from .files import OUTPUT_FORMATS, FileInput, Report, output_layout, process_paths
 from .models import registry, store
 from .models.specs import (
     AUDIO_TOWER,
@@ -38,6 +39,7 @@ from .version import version
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 MODALITIES = ("audio", "image", "video")
+ENGINES = ("local", "ray")
 
 #: File extensions taken from folders, per modality (a file named explicitly is always tried).
 EXTENSIONS = {
@@ -312,6 +314,33 @@ def _embedding_parent() -> argparse.ArgumentParser:
     parent.add_argument("--quiet", "-q", action="store_true", help="print errors only")
     parent.add_argument("--recursive", "-r", action="store_true", help="also take files in subfolders")
     parent.add_argument("--fail-fast", action="store_true", help="stop at the first input that fails")
+    collection = parent.add_argument_group("collections (one dataset per run)")
+    collection.add_argument(
+        "--output-format",
+        default="npz",
+        choices=OUTPUT_FORMATS,
+        help="npz: one file per input (0.4.2's outputs, the default); parquet: one row per window or "
+        "frame of every input in a Parquet dataset in the folder --output-dir (needed), which a rerun "
+        "completes",
+    )
+    collection.add_argument(
+        "--dtype", default="float32", choices=DTYPES, help="embedding values in Parquet (default: float32)"
+    )
+    collection.add_argument(
+        "--part-size-mb",
+        type=positive_float,
+        default=DEFAULT_PART_SIZE_MB,
+        help="Parquet part files are committed at about this size (default: %(default)s)",
+    )
+    collection.add_argument(
+        "--engine",
+        default="local",
+        choices=ENGINES,
+        help="local: this process (default); ray: a Ray Data job (Parquet output; `pip install openl3[ray]`)",
+    )
+    collection.add_argument(
+        "--ray-address", default=None, help="the Ray cluster to join (default: start a local Ray instance)"
+    )
     return parent
 
 
@@ -377,13 +406,18 @@ def _run_embeddings(args: argparse.Namespace) -> int:
         print(f"error: no {args.command} files found in {' '.join(args.inputs)}", file=sys.stderr)
         return EXIT_FAILED
     report = Report()
+    errors = "raise" if args.fail_fast else "collect"
     try:
         with _console(args.quiet):
             embedder = _embedder(args.command, **_settings(args))
-            prepare_output_dir(args.output_dir)
-            embedder.process_files(
-                inputs, args.suffix, args.overwrite, "raise" if args.fail_fast else "collect", report
-            )
+            if args.engine == "ray":
+                from .ray_engine import run_on_ray
+
+                outputs = output_layout(embedder, args.output_dir, args.suffix, **_collection(args))
+                run_on_ray(embedder, inputs, outputs, args.overwrite, errors, report, args.ray_address)
+            else:
+                outputs = output_layout(embedder, args.output_dir, args.suffix, **_collection(args))
+                embedder.process_files(inputs, outputs, args.overwrite, errors, report)
     except KeyboardInterrupt:
         print(f"openl3 {args.command}: interrupted", file=sys.stderr)
         print(_summary(args.command, report, len(missing)), file=sys.stderr)
@@ -395,6 +429,13 @@ def _run_embeddings(args: argparse.Namespace) -> int:
     if not args.quiet or failed:
         print(_summary(args.command, report, len(missing)), file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _collection(args: argparse.Namespace) -> dict:
+    """Return the output settings of parsed ``audio|image|video`` arguments."""
+    if args.engine == "ray" and args.output_format != "parquet":
+        raise OpenL3Error("--engine ray writes a Parquet dataset: add --output-format parquet.")
+    return {"output_format": args.output_format, "dtype": args.dtype, "part_size_mb": args.part_size_mb}
 
 
 def _settings(args: argparse.Namespace) -> dict:

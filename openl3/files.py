@@ -1,11 +1,13 @@
 """The files-and-jobs driver shared by ``process_*_file`` and the CLI, for every modality.
 
-A run names each input's outputs as OpenL3 0.4.2 does, plans which are to be written
-(existing outputs are kept unless ``overwrite``; two inputs never share an output),
-applies the error policy (``errors="raise"`` stops at the first failure, ``"collect"``
-reports it and goes on) and writes outputs atomically. Audio and image runs embed their
-inputs in shared model batches (:meth:`FileRun.embed`); video runs take one input at a
-time (:meth:`FileRun.each`).
+A run names each input's outputs through its output layout (:class:`NpzOutputs`, one
+``.npz`` per input as OpenL3 0.4.2 names them, or :class:`openl3.dataset.ParquetOutputs`,
+the rows of one Parquet dataset), plans which are to be written (existing outputs are
+kept unless ``overwrite``; two inputs never share an output), applies the error policy
+(``errors="raise"`` stops at the first failure, ``"collect"`` reports it and goes on) and
+hands each input's arrays to the layout, which writes them atomically. Audio and image
+runs embed their inputs in shared model batches (:meth:`FileRun.embed`); video runs take
+one input at a time (:meth:`FileRun.each`).
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .atomic import remove_stale_temporaries
+from .atomic import remove_stale_temporaries, replacing, save_npz, write_npz
 from .batching import WindowSource, embed_sources, progress_bar
 from .exceptions import OpenL3Error
 from .validation import check_choice
@@ -29,6 +32,11 @@ ERROR_MODES = ("raise", "collect")
 
 #: An input file and the directory of its outputs (None: beside the input).
 FileInput = tuple[str, str | None]
+
+#: The arrays of one input's outputs, by modality (None for a single output).
+Arrays = dict[str | None, dict[str, np.ndarray]]
+
+OUTPUT_FORMATS = ("npz", "parquet")
 
 
 def get_output_path(filepath: str, suffix: str, output_dir: str | None = None) -> str:
@@ -83,12 +91,45 @@ def as_path_list(filepath: Any) -> list[str]:
 
 
 def process_paths(
-    embedder: Any, filepath: Any, output_dir: str | None, suffix: str | None, overwrite: bool, errors: str
+    embedder: Any,
+    filepath: Any,
+    output_dir: str | None,
+    suffix: str | None,
+    overwrite: bool,
+    errors: str,
+    output_format: str = "npz",
+    dtype: str = "float32",
 ) -> Report:
     """Run ``embedder.process_files`` on one path or a list, all outputs in ``output_dir``."""
     paths = as_path_list(filepath)
-    prepare_output_dir(output_dir)
-    return embedder.process_files([(p, output_dir) for p in paths], suffix, overwrite, errors)
+    outputs = output_layout(embedder, output_dir, suffix, output_format, dtype)
+    return embedder.process_files([(p, output_dir) for p in paths], outputs, overwrite, errors)
+
+
+def output_layout(
+    embedder: Any,
+    output_dir: str | None,
+    suffix: str | None,
+    output_format: str = "npz",
+    dtype: str = "float32",
+    part_size_mb: float | None = None,
+) -> Any:
+    """Return the output layout of a run of ``embedder``: ``.npz`` files or a Parquet dataset.
+
+    Checks the arguments and creates the output directory, before any model work.
+    """
+    check_choice(output_format, "output_format", OUTPUT_FORMATS)
+    if output_format == "npz":
+        check_choice(dtype, "dtype", ("float32",))
+        prepare_output_dir(output_dir)
+        return NpzOutputs(suffix, embedder.output_modalities)
+    from .dataset import ParquetOutputs
+
+    if not output_dir:
+        raise OpenL3Error("output_format='parquet' needs an output directory (the dataset folder).")
+    if suffix:
+        raise OpenL3Error("suffix names .npz outputs; it cannot be used with output_format='parquet'.")
+    return ParquetOutputs(output_dir, embedder.row_settings(), dtype, part_size_mb)
 
 
 @dataclass
@@ -118,7 +159,7 @@ class FileJob:
     outputs: dict[str | None, str]
 
 
-def _key(path: str) -> str:
+def path_key(path: str) -> str:
     """Return the form of ``path`` by which two paths to one file compare equal."""
     return os.path.normcase(os.path.abspath(path))
 
@@ -139,6 +180,52 @@ class _Folders:
         return name in self._names[folder]
 
 
+class NpzOutputs:
+    """OpenL3 0.4.2's outputs: ``<name>[_<modality>][_<suffix>].npz`` for each input.
+
+    Parameters
+    ----------
+    suffix : str or None
+        The user's suffix of the output names.
+    modalities : sequence of str or None
+        The outputs of each input: ``[None]`` for one ``<name>.npz``, ``["audio",
+        "image"]`` for a video's two.
+    """
+
+    def __init__(self, suffix: str | None, modalities: Sequence[str | None]):
+        self.suffix, self.modalities = suffix, list(modalities)
+        self._folders = _Folders()
+
+    def names(self, path: str, output_dir: str | None) -> dict[str | None, str]:
+        """Return the output file of each modality of input ``path``."""
+        return {m: get_output_path(path, npz_suffix(self.suffix, m), output_dir) for m in self.modalities}
+
+    #: What the user can do about two inputs with one output.
+    clash_hint = " (rename the input, or keep folders apart with --recursive and --output-dir)"
+
+    @staticmethod
+    def key(name: str) -> str:
+        """Return the form of output ``name`` by which two names of one output compare equal."""
+        return path_key(name)
+
+    def exists(self, name: str) -> bool:
+        """Whether output ``name`` exists (its folder is listed once per run)."""
+        return self._folders.exists(name)
+
+    def save(self, job: FileJob, arrays: Arrays) -> None:
+        """Write the outputs of ``job``: all of them, or none (see :func:`openl3.atomic.replacing`)."""
+        if len(job.outputs) == 1:
+            [(modality, path)] = job.outputs.items()
+            save_npz(path, **arrays[modality])
+            return
+        with replacing(*job.outputs.values()) as temporaries:
+            for modality, temporary in zip(job.outputs, temporaries, strict=True):
+                write_npz(temporary, **arrays[modality])
+
+    def close(self, report: Report, attempted: Sequence[str]) -> None:
+        """Nothing to do: every output was written when its input was saved."""
+
+
 class FileRun:
     """One run over input files: the plan, the error policy and the report.
 
@@ -146,15 +233,12 @@ class FileRun:
     ----------
     inputs : sequence of (path, output directory or None)
         The input files, in order.
-    suffix : str or None
-        The user's suffix of the output names.
+    outputs : NpzOutputs or ParquetOutputs
+        The output layout: names the outputs, tells which exist, writes them.
     overwrite : bool
         Whether existing outputs are written again.
     errors : "raise" or "collect"
         What a failing input does to the run.
-    modalities : sequence of str or None
-        The outputs of each input: ``[None]`` for one ``<name>.npz``, ``["audio",
-        "image"]`` for a video's two.
     report : Report, optional
         Filled as the run goes (a caller that may be interrupted keeps it).
     """
@@ -162,31 +246,30 @@ class FileRun:
     def __init__(
         self,
         inputs: Sequence[FileInput],
-        suffix: str | None,
+        outputs: Any,
         overwrite: bool,
         errors: str,
-        modalities: Sequence[str | None],
         report: Report | None = None,
     ):
         self.errors = check_choice(errors, "errors", ERROR_MODES)
         self.report = Report() if report is None else report
-        self.jobs = self._plan(inputs, suffix, overwrite, modalities)
+        self.outputs = outputs
+        self.jobs = self._plan(inputs, overwrite)
 
-    def _plan(
-        self, inputs: Sequence[FileInput], suffix: str | None, overwrite: bool, modalities: Sequence
-    ) -> list[FileJob]:
+    def _plan(self, inputs: Sequence[FileInput], overwrite: bool) -> list[FileJob]:
         """Name each input's outputs; keep existing ones; refuse an output named twice."""
-        folders, owners, jobs = _Folders(), {}, []
+        owners: dict[str, str] = {}
+        jobs = []
         for path, output_dir in inputs:
-            outputs = {m: get_output_path(path, npz_suffix(suffix, m), output_dir) for m in modalities}
-            keys = [_key(o) for o in outputs.values()]
+            outputs = self.outputs.names(path, output_dir)
+            keys = [self.outputs.key(o) for o in outputs.values()]
             error = self._clash(path, keys, owners)
             if error is not None:
                 if not self.collect(path, error):
                     raise error
                 continue
             owners.update(dict.fromkeys(keys, path))
-            todo = {m: o for m, o in outputs.items() if overwrite or not folders.exists(o)}
+            todo = {m: o for m, o in outputs.items() if overwrite or not self.outputs.exists(o)}
             if todo:
                 jobs.append(FileJob(path, todo))
             else:
@@ -194,18 +277,16 @@ class FileRun:
                 self.report.skipped.append(path)
         return jobs
 
-    @staticmethod
-    def _clash(path: str, keys: list[str], owners: dict[str, str]) -> OpenL3Error | None:
+    def _clash(self, path: str, keys: list[str], owners: dict[str, str]) -> OpenL3Error | None:
         """Return the error for an input whose output is itself or another input's, or None."""
-        if _key(path) in keys:
+        if path_key(path) in keys:
             return OpenL3Error(f"{path}: its output is the input itself; nothing is written for it.")
         clash = next((k for k in keys if k in owners), None)
         if clash is None:
             return None
         return OpenL3Error(
             f"{path}: its output {clash} is also the output of {owners[clash]} in this run; "
-            "nothing is written for it (rename the input, or keep folders apart with "
-            "--recursive and --output-dir)."
+            f"nothing is written for it{self.outputs.clash_hint}."
         )
 
     def collect(self, path: str, exc: BaseException) -> bool:
@@ -233,15 +314,16 @@ class FileRun:
         self,
         open_source: Callable[[FileJob], WindowSource],
         predict: Callable[[np.ndarray], np.ndarray],
-        save: Callable[[FileJob, Any, np.ndarray], None],
+        arrays: Callable[[Any, np.ndarray], dict[str, np.ndarray]],
         batch_size: int,
         verbose: bool,
         unit: str,
     ) -> Report:
         """Embed the inputs in shared batches; save each as soon as its last item is embedded.
 
-        An input that fails while opened, read or saved is handled by the error policy;
-        the other inputs of its batches are embedded and saved all the same.
+        ``arrays(source, embedding)`` gives the arrays of an input's single output. An
+        input that fails while opened, read or saved is handled by the error policy; the
+        other inputs of its batches are embedded and saved all the same.
         """
         started: list[tuple[FileJob, Any] | None] = []
 
@@ -255,7 +337,9 @@ class FileRun:
         def done(index: int, embedding: np.ndarray) -> None:
             job, source = started[index]
             started[index] = None  # release the source
-            if self.attempt(job.path, lambda: save(job, source, embedding))[0]:
+            [modality] = job.outputs
+            output = {modality: arrays(source, embedding)}
+            if self.attempt(job.path, lambda: self.outputs.save(job, output))[0]:
                 self.report.processed.append(job.path)
             self._progress(bar)
 
@@ -264,15 +348,27 @@ class FileRun:
             started[index] = None
             return self.collect(job.path, exc)
 
-        with progress_bar(None, verbose, unit) as bar:
+        with self._closing(), progress_bar(None, verbose, unit) as bar:
             embed_sources(predict, sources(), batch_size, done, bar.update, failed)
         return self.report
 
-    def each(self, process: Callable[[FileJob, Any], None], verbose: bool, unit: str) -> Report:
-        """Run ``process(job, bar)`` for one input at a time, under the error policy."""
-        with progress_bar(None, verbose, unit) as bar:
+    def each(self, embed: Callable[[FileJob, Any], Arrays], verbose: bool, unit: str) -> Report:
+        """Save ``embed(job, bar)`` for one input at a time, under the error policy."""
+        with self._closing(), progress_bar(None, verbose, unit) as bar:
             for job in self.jobs:
-                if self.attempt(job.path, lambda job=job: process(job, bar))[0]:
+                ok, arrays = self.attempt(job.path, lambda job=job: embed(job, bar))
+                if ok and self.attempt(job.path, lambda job=job, a=arrays: self.outputs.save(job, a))[0]:
                     self.report.processed.append(job.path)
                 self._progress(bar)
         return self.report
+
+    @contextmanager
+    def _closing(self) -> Iterator[None]:
+        """Close the output layout when the run ends, however it ends (Ctrl-C included).
+
+        What was saved is committed even when the run stops early: saved inputs are whole.
+        """
+        try:
+            yield
+        finally:
+            self.outputs.close(self.report, [job.path for job in self.jobs])

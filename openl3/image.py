@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .batching import Embedder, model_predictor
+from .batching import Embedder, model_predictor, model_settings
 from .exceptions import OpenL3Error
 from .files import FileInput, FileJob, FileRun, Report, process_paths
 from .models.specs import CONTENT_TYPES, IMAGE_SIZE, IMAGE_TOWER, input_repr_spec
@@ -211,8 +211,19 @@ class ImageEmbedder(Embedder):
             IMAGE_TOWER.final_pool(input_repr, embedding_size)
         else:
             check_image_model(model)
-        self.model, self.input_repr = model, input_repr
+        self.model, self.user_model, self.input_repr = model, model, input_repr
         self.content_type, self.embedding_size = content_type, embedding_size
+
+    def settings(self) -> dict[str, Any]:
+        """Return what determines the embeddings (recorded with Parquet datasets)."""
+        return model_settings(
+            self.user_model,
+            modality="image",
+            input_repr=self.input_repr,
+            content_type=self.content_type,
+            embedding_size=self.embedding_size,
+            precision=self.precision,
+        )
 
     def _predictor(self) -> Callable[[np.ndarray], np.ndarray]:
         """Load the model if needed; return preprocessed frames -> embeddings."""
@@ -223,20 +234,19 @@ class ImageEmbedder(Embedder):
         return model_predictor(self.model, self.precision)
 
     def process_files(
-        self, inputs: Sequence[FileInput], suffix: str | None, overwrite: bool, errors: str, report=None
+        self, inputs: Sequence[FileInput], outputs: Any, overwrite: bool, errors: str, report=None
     ) -> Report:
-        """Embed image files and save ``<name>[_<suffix>].npz`` for each (see :func:`process_image_file`)."""
-        from .atomic import save_npz
+        """Embed image files and save their outputs (see :func:`process_image_file`)."""
 
         def open_source(job: FileJob) -> ImageFrames:
             name = f"image file {job.path}"
             return array_frames(check_image(read_image_file(job.path), name), name)
 
-        def save(job: FileJob, source: ImageFrames, embedding: np.ndarray) -> None:
-            save_npz(job.outputs[None], embedding=embedding)
+        def arrays(source: ImageFrames, embedding: np.ndarray) -> dict[str, np.ndarray]:
+            return {"embedding": embedding}
 
-        run = FileRun(inputs, suffix, overwrite, errors, [None], report)
-        return run.embed(open_source, self.predict, save, self.batch_size, self.verbose, "image")
+        run = FileRun(inputs, outputs, overwrite, errors, report)
+        return run.embed(open_source, self.predict, arrays, self.batch_size, self.verbose, "image")
 
 
 def get_image_embedding(
@@ -313,6 +323,8 @@ def process_image_file(
     verbose: bool = True,
     errors: str = "raise",
     precision: str = "faithful",
+    output_format: str = "npz",
+    dtype: str = "float32",
 ) -> Report:
     """Compute and save L3 embeddings for image files.
 
@@ -349,6 +361,13 @@ def process_image_file(
         logs it, writes nothing for it, goes on, and lists it in the report.
     precision : "faithful" or "fast"
         Model precision on GPUs (see :func:`openl3.get_audio_embedding`).
+    output_format : "npz" or "parquet"
+        "npz" (0.4.2's outputs) writes one file per input; "parquet" writes the rows of
+        every input to one Parquet dataset in ``output_dir`` (required; see
+        :mod:`openl3.dataset`): a rerun skips the inputs whose rows are there, and
+        ``suffix`` does not apply.
+    dtype : "float32" or "float16"
+        Type of the embedding values in a Parquet dataset (float16: half the size).
 
     Returns
     -------
@@ -358,4 +377,4 @@ def process_image_file(
     embedder = ImageEmbedder(
         model, input_repr, content_type, embedding_size, batch_size, verbose, precision=precision
     )
-    return process_paths(embedder, filepath, output_dir, suffix, overwrite, errors)
+    return process_paths(embedder, filepath, output_dir, suffix, overwrite, errors, output_format, dtype)

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import replacing, write_npz
 from .audio import AudioEmbedder, AudioWindows
 from .exceptions import OpenL3Error
 from .files import FileInput, FileJob, FileRun, Report, process_paths
@@ -60,6 +59,8 @@ def frame_rate(clip: Any, path: str) -> int:
 class VideoEmbedder:
     """Audio and image embeddings of video files, arguments as :func:`process_video_file`."""
 
+    output_modalities = ("audio", "image")
+
     def __init__(
         self,
         audio_model: Any = None,
@@ -100,6 +101,10 @@ class VideoEmbedder:
             precision=precision,
         )
 
+    def row_settings(self) -> dict[str | None, dict[str, Any]]:
+        """Return the settings of the audio rows and of the image rows."""
+        return {"audio": self.audio.settings(), "image": self.image.settings()}
+
     def _audio_windows(self, clip: Any, path: str) -> AudioWindows:
         try:
             audio = clip.audio.to_soundarray(fps=TARGET_SR)
@@ -127,18 +132,12 @@ class VideoEmbedder:
                 arrays["image"] = {"embedding": embedding, "timestamps": np.arange(frames.n_items) / rate}
         return arrays
 
-    def _process(self, job: FileJob, bar: Any) -> None:
-        arrays = self._embed(job, bar)
-        with replacing(*job.outputs.values()) as temporaries:
-            for modality, temporary in zip(job.outputs, temporaries, strict=True):
-                write_npz(temporary, **arrays[modality])
-
     def process_files(
-        self, inputs: Sequence[FileInput], suffix: str | None, overwrite: bool, errors: str, report=None
+        self, inputs: Sequence[FileInput], outputs: Any, overwrite: bool, errors: str, report=None
     ) -> Report:
         """Embed video files and save their two outputs (see :func:`process_video_file`)."""
-        run = FileRun(inputs, suffix, overwrite, errors, ["audio", "image"], report)
-        return run.each(self._process, self.audio.verbose, "item")
+        run = FileRun(inputs, outputs, overwrite, errors, report)
+        return run.each(self._embed, self.audio.verbose, "item")
 
 
 def process_video_file(
@@ -160,6 +159,8 @@ def process_video_file(
     verbose: bool = True,
     errors: str = "raise",
     precision: str = "faithful",
+    output_format: str = "npz",
+    dtype: str = "float32",
 ) -> Report:
     """Compute and save L3 audio and image embeddings for video files.
 
@@ -209,6 +210,13 @@ def process_video_file(
         logs it, writes nothing for it, goes on, and lists it in the report.
     precision : "faithful" or "fast"
         Model precision on GPUs (see :func:`openl3.get_audio_embedding`).
+    output_format : "npz" or "parquet"
+        "npz" (0.4.2's outputs) writes one file per input; "parquet" writes the rows of
+        every input to one Parquet dataset in ``output_dir`` (required; see
+        :mod:`openl3.dataset`): a rerun skips the inputs whose rows are there, and
+        ``suffix`` does not apply.
+    dtype : "float32" or "float16"
+        Type of the embedding values in a Parquet dataset (float16: half the size).
 
     Returns
     -------
@@ -230,4 +238,4 @@ def process_video_file(
         verbose,
         precision,
     )
-    return process_paths(embedder, filepath, output_dir, suffix, overwrite, errors)
+    return process_paths(embedder, filepath, output_dir, suffix, overwrite, errors, output_format, dtype)

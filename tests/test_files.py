@@ -155,7 +155,7 @@ def test_planning_lists_each_output_folder_once(tmp_path, monkeypatch):
     calls = []
     real_listdir = os.listdir
     monkeypatch.setattr(files.os, "listdir", lambda path: calls.append(path) or real_listdir(path))
-    run = files.FileRun([(str(tmp_path / n), None) for n in names], None, False, "raise", [None])
+    run = files.FileRun([(str(tmp_path / n), None) for n in names], files.NpzOutputs(None, [None]), False, "raise")
     assert run.jobs == [] and len(run.report.skipped) == 500
     assert calls == [str(tmp_path)]
 
@@ -169,7 +169,7 @@ def test_planning_keeps_live_temporaries_and_removes_dead_ones(tmp_path):
     dead = live.replace(f".{os.getpid()}.", f".{_dead_pid()}.")
     (tmp_path / live).write_bytes(b"a run still writing")
     (tmp_path / dead).write_bytes(b"a killed run's")
-    files.FileRun([(str(tmp_path / "x.wav"), None)], None, False, "raise", [None])
+    files.FileRun([(str(tmp_path / "x.wav"), None)], files.NpzOutputs(None, [None]), False, "raise")
     assert sorted(os.listdir(tmp_path)) == [live]
 
 

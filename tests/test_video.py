@@ -170,10 +170,10 @@ def test_an_existing_output_is_kept_and_only_the_missing_one_written(videos, mod
 
 
 def test_both_outputs_or_neither(videos, models, tmp_path, monkeypatch):
-    from openl3 import video
+    from openl3 import files
 
     audio_model, image_model = models
-    real_write, written = video.write_npz, []
+    real_write, written = files.write_npz, []
 
     def write_then_fail(path, **arrays):
         written.append(path)
@@ -181,7 +181,7 @@ def test_both_outputs_or_neither(videos, models, tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         real_write(path, **arrays)
 
-    monkeypatch.setattr(video, "write_npz", write_then_fail)
+    monkeypatch.setattr(files, "write_npz", write_then_fail)
     report = openl3.process_video_file(
         videos["rising"],
         output_dir=str(tmp_path),
