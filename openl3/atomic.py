@@ -110,7 +110,7 @@ def write_npz(path: str, **arrays: Any) -> None:
                 entry.write(memoryview(array.reshape(-1)).cast("B"))
 
 
-def _owner_alive(host: str, pid: int) -> bool:
+def owner_alive(host: str, pid: int) -> bool:
     """Whether the process that named a temporary may still be writing it."""
     if host != HOST:
         return True  # another machine's process (shared folder): cannot tell, leave it
@@ -131,7 +131,7 @@ def remove_stale_temporaries(directory: str, names: list[str] | None = None) -> 
     removed = 0
     for name in os.listdir(directory) if names is None else names:
         match = _TEMPORARY.match(name)
-        if match and not _owner_alive(match["host"], int(match["pid"])):
+        if match and not owner_alive(match["host"], int(match["pid"])):
             removed += _remove(os.path.join(directory, name))
     return removed
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .batching import Embedder, model_predictor, model_settings
 from .exceptions import OpenL3Error, OpenL3Warning
-from .files import FileInput, FileRun, Report, process_paths
+from .files import FileInput, FileJob, FileRun, Report, process_paths
 from .models.frontends import librosa_frontend
 from .models.specs import (
     AUDIO_TOWER,
@@ -341,7 +341,9 @@ class AudioEmbedder(Embedder):
         def arrays(source: AudioWindows, embedding: np.ndarray) -> dict[str, np.ndarray]:
             return {"embedding": embedding, "timestamps": source.timestamps}
 
-        open_source = lambda job: self.open_file(job.path)  # noqa: E731
+        def open_source(job: FileJob) -> AudioWindows:
+            return self.open_file(job.path)
+
         return run.embed(open_source, self.predict, arrays, self.batch_size, self.verbose, "window")
 
 
@@ -487,6 +489,9 @@ def process_audio_file(
     precision: str = "faithful",
     output_format: str = "npz",
     dtype: str = "float32",
+    part_size_mb: float | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> Report:
     """Compute and save L3 embeddings for audio files.
 
@@ -537,6 +542,13 @@ def process_audio_file(
         ``suffix`` does not apply.
     dtype : "float32" or "float16"
         Type of the embedding values in a Parquet dataset (float16: half the size).
+    part_size_mb : float or None
+        Parquet rows are committed as a part file when this many MB are buffered
+        (default 128), and at the end.
+    engine : "local" or "ray"
+        "ray" runs the job on Ray Data (Parquet output only; :mod:`openl3.ray_engine`).
+    ray_address : str or None
+        The Ray cluster of ``engine="ray"`` (default: a new local Ray instance).
 
     Returns
     -------
@@ -555,4 +567,4 @@ def process_audio_file(
         verbose,
         precision=precision,
     )
-    return process_paths(embedder, filepath, output_dir, suffix, overwrite, errors, output_format, dtype)
+    return process_paths(embedder, filepath, locals())

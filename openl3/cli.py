@@ -23,7 +23,7 @@ from typing import Any
 
 from .dataset import DEFAULT_PART_SIZE_MB, DTYPES
 from .exceptions import OpenL3Error
-from .files import OUTPUT_FORMATS, FileInput, Report, output_layout, process_paths
+from .files import ENGINES, OUTPUT_FORMATS, FileInput, Report, run_files
 from .models import registry, store
 from .models.specs import (
     AUDIO_TOWER,
@@ -39,7 +39,6 @@ from .version import version
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 MODALITIES = ("audio", "image", "video")
-ENGINES = ("local", "ray")
 
 #: File extensions taken from folders, per modality (a file named explicitly is always tried).
 EXTENSIONS = {
@@ -227,7 +226,7 @@ def run(
     if not files:
         print(f"openl3: No files found in {inputs}. Aborting.")
         sys.exit(-1)
-    process_paths(embedder, files, output_dir, suffix, overwrite, "raise")
+    run_files(embedder, [(path, output_dir) for path in files], output_dir, suffix, overwrite, "raise")
     if verbose:
         print("openl3: Done!")
 
@@ -410,14 +409,16 @@ def _run_embeddings(args: argparse.Namespace) -> int:
     try:
         with _console(args.quiet):
             embedder = _embedder(args.command, **_settings(args))
-            if args.engine == "ray":
-                from .ray_engine import run_on_ray
-
-                outputs = output_layout(embedder, args.output_dir, args.suffix, **_collection(args))
-                run_on_ray(embedder, inputs, outputs, args.overwrite, errors, report, args.ray_address)
-            else:
-                outputs = output_layout(embedder, args.output_dir, args.suffix, **_collection(args))
-                embedder.process_files(inputs, outputs, args.overwrite, errors, report)
+            run_files(
+                embedder,
+                inputs,
+                args.output_dir,
+                args.suffix,
+                args.overwrite,
+                errors,
+                **_collection(args),
+                report=report,
+            )
     except KeyboardInterrupt:
         print(f"openl3 {args.command}: interrupted", file=sys.stderr)
         print(_summary(args.command, report, len(missing)), file=sys.stderr)
@@ -433,9 +434,8 @@ def _run_embeddings(args: argparse.Namespace) -> int:
 
 def _collection(args: argparse.Namespace) -> dict:
     """Return the output settings of parsed ``audio|image|video`` arguments."""
-    if args.engine == "ray" and args.output_format != "parquet":
-        raise OpenL3Error("--engine ray writes a Parquet dataset: add --output-format parquet.")
-    return {"output_format": args.output_format, "dtype": args.dtype, "part_size_mb": args.part_size_mb}
+    names = ("output_format", "dtype", "part_size_mb", "engine", "ray_address")
+    return {name: getattr(args, name) for name in names}
 
 
 def _settings(args: argparse.Namespace) -> dict:

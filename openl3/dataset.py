@@ -49,6 +49,8 @@ DTYPES = ("float32", "float16")
 DEFAULT_PART_SIZE_MB = 128.0
 #: Target size of a row group inside a part.
 ROW_GROUP_BYTES = 64 << 20
+#: Buffered rows are also committed after this many seconds, so a killed run loses little.
+COMMIT_INTERVAL_S = 600.0
 FAILURES_NAME = "_failures.parquet"
 SETTINGS_KEY = b"openl3"
 COMPRESSION = "zstd"
@@ -136,10 +138,21 @@ class PartFolder:
         Local path or URI of the folder (created on the first commit).
     """
 
-    def __init__(self, location: str):
+    def __init__(self, location: str, filesystem: Any = None):
         self.location = location
-        self.fs, self.base = resolve(location)
+        self.fs, self.base = resolve(location) if filesystem is None else (filesystem, location)
         self.writer = f"{HOST}-{os.getpid()}"
+
+    def child(self, name: str) -> PartFolder:
+        """Return the folder ``name`` inside this one."""
+        return PartFolder(self.path_of(name), self.fs)
+
+    def remove(self) -> None:
+        """Remove the folder and everything in it, if it exists."""
+        from pyarrow import fs
+
+        if self.fs.get_file_info(self.base).type == fs.FileType.Directory:
+            self.fs.delete_dir(self.base)
 
     def path_of(self, name: str) -> str:
         """Return the path of file ``name`` of the folder, in its filesystem."""
@@ -272,10 +285,11 @@ class ParquetOutputs:
     dtype : "float32" or "float16"
         Type of the stored embedding values.
     part_size_mb : float, optional
-        Rows are committed as a part when this many MB are buffered (default 128), and
-        when the run ends.
+        Rows are committed as a part when this many MB are buffered (default 128),
+        every :data:`COMMIT_INTERVAL_S` seconds, and when the run ends.
     """
 
+    skip_message = "%s are there, skipping."
     clash_hint = " (the same input twice)"
 
     def __init__(
@@ -304,6 +318,7 @@ class ParquetOutputs:
         self.failures = FailureTable(root)
         self._buffer: dict[str | None, list] = {m: [] for m in self.folders}
         self._buffered = 0
+        self._committed = time.monotonic()
         self._replaced = False
         self._named: dict[str, tuple[str | None, str, str]] = {}
 
@@ -332,7 +347,7 @@ class ParquetOutputs:
             self._buffer[modality].append(table)
             self._buffered += table.nbytes
             self._replaced = self._replaced or job.path in self.complete[modality]
-        if self._buffered >= self.part_bytes:
+        if self._buffered >= self.part_bytes or time.monotonic() - self._committed >= COMMIT_INTERVAL_S:
             self.flush()
 
     def flush(self) -> None:
@@ -342,7 +357,7 @@ class ParquetOutputs:
                 self.folders[modality].commit(tables)
                 self.complete[modality].update(t["path"][0].as_py() for t in tables)
             self._buffer[modality] = []
-        self._buffered = 0
+        self._buffered, self._committed = 0, time.monotonic()
 
     def close(self, report: Report, attempted: Sequence[str]) -> None:
         """Commit what is buffered, drop replaced rows and write the failures table."""

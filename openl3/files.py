@@ -37,6 +37,7 @@ FileInput = tuple[str, str | None]
 Arrays = dict[str | None, dict[str, np.ndarray]]
 
 OUTPUT_FORMATS = ("npz", "parquet")
+ENGINES = ("local", "ray")
 
 
 def get_output_path(filepath: str, suffix: str, output_dir: str | None = None) -> str:
@@ -90,20 +91,59 @@ def as_path_list(filepath: Any) -> list[str]:
     return [os.fspath(p) for p in paths]
 
 
-def process_paths(
+#: The arguments of every ``process_*_file`` that say where and how outputs are written.
+RUN_ARGUMENTS = (
+    "output_dir",
+    "suffix",
+    "overwrite",
+    "errors",
+    "output_format",
+    "dtype",
+    "part_size_mb",
+    "engine",
+    "ray_address",
+)
+
+
+def process_paths(embedder: Any, filepath: Any, arguments: dict[str, Any]) -> Report:
+    """Run :func:`run_files` on one path or a list, all outputs in ``output_dir``.
+
+    ``arguments`` holds the ``process_*_file`` call's :data:`RUN_ARGUMENTS` (its
+    ``locals()``; other names are ignored).
+    """
+    options = {name: arguments[name] for name in RUN_ARGUMENTS}
+    inputs = [(path, options["output_dir"]) for path in as_path_list(filepath)]
+    return run_files(embedder, inputs, **options)
+
+
+def run_files(
     embedder: Any,
-    filepath: Any,
+    inputs: Sequence[FileInput],
     output_dir: str | None,
     suffix: str | None,
     overwrite: bool,
     errors: str,
     output_format: str = "npz",
     dtype: str = "float32",
+    part_size_mb: float | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    report: Report | None = None,
 ) -> Report:
-    """Run ``embedder.process_files`` on one path or a list, all outputs in ``output_dir``."""
-    paths = as_path_list(filepath)
-    outputs = output_layout(embedder, output_dir, suffix, output_format, dtype)
-    return embedder.process_files([(p, output_dir) for p in paths], outputs, overwrite, errors)
+    """Embed input files with ``embedder`` into their outputs, on the engine asked for.
+
+    The arguments are those of ``process_*_file`` (``output_dir`` is the dataset folder
+    of a Parquet run); ``report`` is filled as the run goes.
+    """
+    check_choice(engine, "engine", ENGINES)
+    if engine == "ray" and output_format != "parquet":
+        raise OpenL3Error("engine='ray' writes a Parquet dataset: use output_format='parquet'.")
+    outputs = output_layout(embedder, output_dir, suffix, output_format, dtype, part_size_mb)
+    if engine == "ray":
+        from .ray_engine import run_on_ray
+
+        return run_on_ray(embedder, inputs, outputs, overwrite, errors, report, ray_address)
+    return embedder.process_files(inputs, outputs, overwrite, errors, report)
 
 
 def output_layout(
@@ -200,6 +240,8 @@ class NpzOutputs:
         """Return the output file of each modality of input ``path``."""
         return {m: get_output_path(path, npz_suffix(self.suffix, m), output_dir) for m in self.modalities}
 
+    #: Logged for an input whose outputs exist.
+    skip_message = "%s exists, skipping."
     #: What the user can do about two inputs with one output.
     clash_hint = " (rename the input, or keep folders apart with --recursive and --output-dir)"
 
@@ -273,7 +315,7 @@ class FileRun:
             if todo:
                 jobs.append(FileJob(path, todo))
             else:
-                logger.info("%s exists, skipping.", ", ".join(outputs.values()))
+                logger.info(self.outputs.skip_message, ", ".join(outputs.values()))
                 self.report.skipped.append(path)
         return jobs
 

@@ -325,6 +325,9 @@ def process_image_file(
     precision: str = "faithful",
     output_format: str = "npz",
     dtype: str = "float32",
+    part_size_mb: float | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> Report:
     """Compute and save L3 embeddings for image files.
 
@@ -361,13 +364,8 @@ def process_image_file(
         logs it, writes nothing for it, goes on, and lists it in the report.
     precision : "faithful" or "fast"
         Model precision on GPUs (see :func:`openl3.get_audio_embedding`).
-    output_format : "npz" or "parquet"
-        "npz" (0.4.2's outputs) writes one file per input; "parquet" writes the rows of
-        every input to one Parquet dataset in ``output_dir`` (required; see
-        :mod:`openl3.dataset`): a rerun skips the inputs whose rows are there, and
-        ``suffix`` does not apply.
-    dtype : "float32" or "float16"
-        Type of the embedding values in a Parquet dataset (float16: half the size).
+    output_format, dtype, part_size_mb, engine, ray_address
+        Parquet datasets and the Ray engine, as in :func:`openl3.process_audio_file`.
 
     Returns
     -------
@@ -377,4 +375,4 @@ def process_image_file(
     embedder = ImageEmbedder(
         model, input_repr, content_type, embedding_size, batch_size, verbose, precision=precision
     )
-    return process_paths(embedder, filepath, output_dir, suffix, overwrite, errors, output_format, dtype)
+    return process_paths(embedder, filepath, locals())

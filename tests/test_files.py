@@ -155,7 +155,9 @@ def test_planning_lists_each_output_folder_once(tmp_path, monkeypatch):
     calls = []
     real_listdir = os.listdir
     monkeypatch.setattr(files.os, "listdir", lambda path: calls.append(path) or real_listdir(path))
-    run = files.FileRun([(str(tmp_path / n), None) for n in names], files.NpzOutputs(None, [None]), False, "raise")
+    run = files.FileRun(
+        [(str(tmp_path / n), None) for n in names], files.NpzOutputs(None, [None]), False, "raise"
+    )
     assert run.jobs == [] and len(run.report.skipped) == 500
     assert calls == [str(tmp_path)]
 

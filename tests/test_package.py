@@ -71,7 +71,7 @@ def test_errors_and_warnings():
 
 def test_import_is_cheap():
     code = "import sys, openl3; print(sorted(m for m in ('tensorflow', 'keras', 'kapre', 'librosa', 'numba', "
-    code += "'resampy', 'h5py', 'skimage', 'moviepy') if m in sys.modules))"
+    code += "'resampy', 'h5py', 'skimage', 'moviepy', 'pyarrow', 'ray', 'pandas') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 

@@ -1,0 +1,342 @@
+"""The Ray engine: a Parquet dataset of audio or image files computed as a Ray Data job.
+
+The job has three stages (``pip install openl3[ray]``; Ray is imported only here):
+
+1. The inputs not yet in the dataset become a Ray dataset of paths.
+2. CPU tasks decode each file: audio is downmixed and resampled to 48 kHz (the costly
+   part), images are read and prepared as 224x224 frames. A file that cannot be decoded
+   is recorded as a failure (path and reason) and dropped; the job goes on.
+3. An actor pool (``map_batches`` with a callable class) runs the model, loaded once per
+   actor; with GPUs in the cluster each actor takes one. Each call embeds a few whole
+   files in shared model batches and returns their rows.
+
+Ray's Parquet writer writes the rows into a staging folder inside the dataset
+(``_ray-<host>-<pid>-<id>``, skipped by dataset discovery). Blocks are not split, so each
+file written holds whole inputs. When the job ends, the files are renamed into the
+dataset as parts, and the failures table is updated: the same rows, in the same layout,
+as the local engine gives (their order may differ). A job that is killed leaves only its
+staging folder, which the next run removes; that run embeds the inputs again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from .atomic import HOST, owner_alive
+from .exceptions import OpenL3Error
+from .files import FileInput, FileRun, Report
+
+logger = logging.getLogger("openl3")
+
+#: Environment variables the workers get from the driver when they are set there.
+FORWARDED_ENV = (
+    "OPENL3_WEIGHTS_DIR",
+    "OPENL3_CACHE_DIR",
+    "OPENL3_WEIGHTS_URL",
+    "KERAS_BACKEND",
+    "TF_CPP_MIN_LOG_LEVEL",
+)
+#: Files embedded per call of a model actor.
+FILES_PER_CALL = 8
+STAGING_PREFIX = "_ray-"
+
+
+def import_ray() -> Any:
+    """Return the ``ray`` module, or raise an error that says how to install it."""
+    try:
+        import ray
+        import ray.data
+    except ImportError as exc:
+        raise OpenL3Error("The Ray engine needs Ray Data: pip install 'openl3[ray]'.") from exc
+    return ray
+
+
+@contextmanager
+def ray_session(address: str | None, verbose: bool) -> Iterator[Any]:
+    """Yield ``ray``, connected: to ``address``, to the session already open, or to a new local one.
+
+    A session this function starts is shut down at the end.
+    """
+    ray = import_ray()
+    loggers = [logging.getLogger(name) for name in ("ray", "ray.data")]
+    levels = [each.level for each in loggers]
+    for each in loggers:  # Ray's progress lines and plans: only when verbose
+        each.setLevel(logging.INFO if verbose else logging.WARNING)
+    started = not ray.is_initialized()
+    if started:
+        env = {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
+        ray.init(
+            address=address,
+            runtime_env={"env_vars": env} if env else None,
+            include_dashboard=False,
+            log_to_driver=verbose,
+            logging_level=logging.WARNING,
+        )
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+        for each, level in zip(loggers, levels, strict=True):
+            each.setLevel(level)
+
+
+def decoded(path: str, settings: dict[str, Any]) -> np.ndarray:
+    """Return what the model stage needs of one file: 48 kHz mono samples, or prepared frames."""
+    if settings["modality"] == "audio":
+        from .audio import AudioFile, window_dtype
+        from .signal import iter_signal_blocks
+
+        audio = AudioFile(path)
+        blocks = list(iter_signal_blocks(audio, audio.samplerate)) or [np.zeros(0)]
+        return np.concatenate(blocks).astype(window_dtype(settings["frontend"]), copy=False)
+    from .image import array_frames, check_image, read_image_file
+
+    name = f"image file {path}"
+    frames = array_frames(check_image(read_image_file(path), name), name)
+    return frames.read(0, frames.n_items)
+
+
+class FailureLog:
+    """A Ray actor collecting the inputs that failed (path, reason), wherever they ran."""
+
+    def __init__(self) -> None:
+        self.failures: list[tuple[str, str]] = []
+
+    def add(self, path: str, reason: str) -> None:
+        """Record that input ``path`` failed."""
+        self.failures.append((path, reason))
+
+    def items(self) -> list[tuple[str, str]]:
+        """Return the failures recorded."""
+        return list(self.failures)
+
+
+def _reason(path: str, exc: Exception) -> str:
+    return str(exc) if isinstance(exc, OpenL3Error) else f"{path}: {type(exc).__name__}: {exc}"
+
+
+def decode_row(row: dict[str, Any], settings: dict[str, Any], log: Any) -> list[dict[str, Any]]:
+    """Decode one input (a CPU task): ``[{"path", "data"}]``, or ``[]`` after logging its failure."""
+    import ray
+
+    path = row["path"]
+    try:
+        return [{"path": path, "data": decoded(path, settings)}]
+    except Exception as exc:  # a bad input is a failure row, never the end of the job
+        ray.get(log.add.remote(path, _reason(path, exc)))
+        return []
+
+
+def make_embedder(settings: dict[str, Any], batch_size: int) -> Any:
+    """Return the embedder of a dataset's settings (the model loaded on first use)."""
+    from .audio import AudioEmbedder
+    from .image import ImageEmbedder
+
+    audio = settings["modality"] == "audio"
+    names = ("input_repr", "content_type", "embedding_size")
+    names += ("center", "hop_size", "frontend") if audio else ()
+    embedder = AudioEmbedder if audio else ImageEmbedder
+    arguments = {name: settings[name] for name in names}
+    return embedder(**arguments, batch_size=batch_size, verbose=False, precision=settings["precision"])
+
+
+class EmbedFiles:
+    """The model stage: a callable class of Ray Data's actor pool, one model per actor.
+
+    Parameters
+    ----------
+    settings : dict
+        The dataset's settings (:meth:`openl3.batching.Embedder.settings` and dtype).
+    batch_size : int
+        Windows or frames per model call.
+    log : ray actor handle
+        The :class:`FailureLog` of the job.
+    """
+
+    def __init__(self, settings: dict[str, Any], batch_size: int, log: Any):
+        self.settings, self.log = settings, log
+        self.embedder = make_embedder(settings, batch_size)
+
+    def _source(self, path: str, data: np.ndarray) -> Any:
+        from .models.specs import TARGET_SR
+
+        if self.settings["modality"] == "audio":
+            return self.embedder.windows(data, TARGET_SR, f"audio file {path}")
+        return PreparedFrames(data)
+
+    def _rows(self, path: str, source: Any, embedding: np.ndarray) -> Any:
+        from .dataset import rows_table
+
+        arrays = {"embedding": embedding}
+        if self.settings["modality"] == "audio":
+            arrays["timestamps"] = source.timestamps
+        return rows_table(path, arrays, self.settings["dtype"], self.settings)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> Any:
+        """Embed the files of ``batch`` in shared model batches; return their rows."""
+        import pyarrow as pa
+        import ray
+
+        paths = [str(p) for p in batch["path"]]
+        sources = [self._source(p, d) for p, d in zip(paths, batch["data"], strict=True)]
+        try:
+            embeddings = self.embedder.embed(sources)
+            tables = [self._rows(p, s, e) for p, s, e in zip(paths, sources, embeddings, strict=True)]
+        except Exception:  # find the failing files: one at a time
+            tables = []
+            for path, data in zip(paths, batch["data"], strict=True):
+                try:
+                    source = self._source(path, data)
+                    [embedding] = self.embedder.embed([source])
+                    tables.append(self._rows(path, source, embedding))
+                except Exception as exc:
+                    ray.get(self.log.add.remote(path, _reason(path, exc)))
+        if not tables:
+            from .dataset import row_schema
+
+            dim = self.settings["embedding_size"]
+            return row_schema(dim, self.settings["dtype"], self.settings).empty_table()
+        return pa.concat_tables(tables)
+
+
+class PreparedFrames:
+    """The frames of an image file, already prepared by the decoding stage (a window source)."""
+
+    def __init__(self, frames: np.ndarray):
+        self.frames, self.n_items = frames, len(frames)
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        """Return frames ``start`` to ``start + count``."""
+        return self.frames[start : start + count]
+
+
+def _actor_pool(ray: Any) -> dict[str, Any]:
+    """Return the ``map_batches`` arguments of the model actors: one per GPU, else one per node."""
+    from ray.data import ActorPoolStrategy
+
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    if gpus:
+        return {"compute": ActorPoolStrategy(min_size=1, max_size=gpus), "num_gpus": 1}
+    nodes = max(1, sum(1 for node in ray.nodes() if node.get("Alive")))
+    return {"compute": ActorPoolStrategy(min_size=1, max_size=nodes), "num_cpus": 1}
+
+
+def remove_stale_staging(folder: Any) -> None:
+    """Remove the staging folders of Ray jobs whose driver process is gone (this host's only)."""
+    from pyarrow import fs
+
+    infos = folder.fs.get_file_info(fs.FileSelector(folder.base, allow_not_found=True))
+    for info in infos:
+        if info.type != fs.FileType.Directory or not info.base_name.startswith(STAGING_PREFIX):
+            continue
+        host, pid = _staging_owner(info.base_name)
+        if host is not None and not owner_alive(host, pid):
+            folder.fs.delete_dir(info.path)
+
+
+def _staging_owner(name: str) -> tuple[str | None, int]:
+    parts = name[len(STAGING_PREFIX) :].rsplit("-", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None, 0
+    return parts[0], int(parts[1])
+
+
+def run_on_ray(
+    embedder: Any,
+    inputs: Sequence[FileInput],
+    outputs: Any,
+    overwrite: bool,
+    errors: str,
+    report: Report | None = None,
+    address: str | None = None,
+) -> Report:
+    """Embed files into the Parquet dataset ``outputs`` with a Ray Data job.
+
+    Parameters
+    ----------
+    embedder : AudioEmbedder or ImageEmbedder
+        The settings of the job (its model is loaded by name in each actor, so a model
+        object given by the user cannot be used).
+    inputs : sequence of (path, output directory)
+        The input files (output directories are not used: rows go to the dataset).
+    outputs : ParquetOutputs
+        The dataset.
+    overwrite : bool
+        Whether inputs already in the dataset are embedded again (their old rows are
+        then removed).
+    errors : "raise" or "collect"
+        With "raise", the job still runs to its end, then the first failure is raised.
+    report : Report, optional
+        Filled with what the job did.
+    address : str, optional
+        The Ray cluster (default: the session already open, else a new local one).
+
+    Returns
+    -------
+    report : Report
+    """
+    from .dataset import ParquetOutputs
+
+    if not isinstance(outputs, ParquetOutputs) or None not in outputs.folders:
+        raise OpenL3Error("The Ray engine embeds audio or image files into a Parquet dataset.")
+    if embedder.user_model is not None:
+        raise OpenL3Error("The Ray engine loads its models by name in each actor: pass no model object.")
+    run = FileRun(inputs, outputs, overwrite, errors, report)
+    folder, settings = outputs.folders[None], outputs.settings[None]
+    remove_stale_staging(folder)
+    failures: list[tuple[str, str]] = []
+    if run.jobs:
+        with ray_session(address, embedder.verbose) as ray:
+            failures = _run_job(ray, run, folder, settings, embedder.batch_size, embedder.verbose)
+    attempted = [job.path for job in run.jobs]
+    run.report.failed += failures
+    outputs.complete[None] = set(folder.index())
+    run.report.processed += [p for p in attempted if p in outputs.complete[None]]
+    outputs._replaced = overwrite
+    outputs.close(run.report, attempted)
+    if errors == "raise" and run.report.failed:
+        raise OpenL3Error(run.report.failed[0][1])
+    return run.report
+
+
+def _run_job(
+    ray: Any, run: FileRun, folder: Any, settings: dict[str, Any], batch_size: int, verbose: bool
+) -> list[tuple[str, str]]:
+    """Run the Ray Data job of ``run``; move its files into ``folder``; return the failures."""
+    from ray.data import DataContext
+
+    from .dataset import part_name
+
+    context = DataContext.get_current()
+    context.target_max_block_size = None  # a block, hence a file, holds whole inputs
+    context.enable_progress_bars = verbose
+    log = ray.remote(FailureLog).remote()
+    paths = [{"path": job.path} for job in run.jobs]
+    staged = folder.child(f"{STAGING_PREFIX}{HOST}-{os.getpid()}-{secrets.token_hex(4)}")
+    dataset = (
+        ray.data.from_items(paths, override_num_blocks=min(len(paths), 1000))
+        .flat_map(decode_row, fn_kwargs={"settings": settings, "log": log})
+        .map_batches(
+            EmbedFiles,
+            fn_constructor_kwargs={"settings": settings, "batch_size": batch_size, "log": log},
+            batch_size=FILES_PER_CALL,
+            batch_format="numpy",
+            **_actor_pool(ray),
+        )
+    )
+    try:
+        dataset.write_parquet(staged.base, filesystem=folder.fs)
+        failures = ray.get(log.items.remote())
+        for name in staged.parts():
+            folder.fs.move(staged.path_of(name), folder.path_of(part_name(f"ray-{HOST}-{os.getpid()}")))
+    finally:
+        staged.remove()
+    return failures

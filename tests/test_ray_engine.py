@@ -1,0 +1,117 @@
+"""The Ray engine on a local Ray instance of 2 CPUs: the same rows as the local engine."""
+
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+from test_dataset import AUDIO, parts, read_rows, write_clips
+
+import openl3
+from helpers import noise
+from openl3.exceptions import OpenL3Error
+
+ray = pytest.importorskip("ray")
+pq = pytest.importorskip("pyarrow.parquet")
+
+
+@pytest.fixture(scope="module")
+def ray_session(weights_dir):
+    env = {"OPENL3_WEIGHTS_DIR": str(weights_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ray_inputs")
+    write_clips(folder, [0.6, 1.4, 2.2, 1.0, 3.1])
+    sf.write(folder / "stereo44.wav", noise(1.7, 44100, seed=5, channels=2), 44100)
+    (folder / "bad.wav").write_bytes(b"not audio at all")
+    return folder
+
+
+def inputs_of(folder):
+    return sorted(str(folder / name) for name in os.listdir(folder))
+
+
+def test_the_same_rows_as_the_local_engine_and_a_failures_table(ray_session, weights_env, folder, tmp_path):
+    inputs = inputs_of(folder)
+    bad = str(folder / "bad.wav")
+    local = openl3.process_audio_file(
+        inputs, output_dir=str(tmp_path / "local"), output_format="parquet", errors="collect", **AUDIO
+    )
+    report = openl3.process_audio_file(
+        inputs,
+        output_dir=str(tmp_path / "ray"),
+        output_format="parquet",
+        engine="ray",
+        errors="collect",
+        **AUDIO,
+    )
+    assert sorted(report.processed) == sorted(local.processed) and len(report.processed) == 6
+    assert [path for path, _ in report.failed] == [bad] and "Cannot read audio file" in report.failed[0][1]
+    want, got = read_rows(tmp_path / "local"), read_rows(tmp_path / "ray")
+    assert got.select(["path", "modality", "index", "timestamp"]).equals(
+        want.select(["path", "modality", "index", "timestamp"])
+    )
+    np.testing.assert_array_equal(
+        np.stack(got["embedding"].to_numpy(zero_copy_only=False)),
+        np.stack(want["embedding"].to_numpy(zero_copy_only=False)),
+    )
+    assert got.schema.metadata == want.schema.metadata  # the settings, recorded the same way
+    failures = pq.read_table(tmp_path / "ray" / "_failures.parquet").to_pylist()
+    assert [row["path"] for row in failures] == [bad]
+    assert not [name for name in os.listdir(tmp_path / "ray") if not name.startswith(("part-", "_failures"))]
+
+
+def test_a_rerun_skips_completed_inputs(ray_session, weights_env, folder, tmp_path, capsys):
+    from openl3.cli import main
+
+    out = tmp_path / "out"
+    inputs = inputs_of(folder)
+    good = [path for path in inputs if not path.endswith("bad.wav")]
+    openl3.process_audio_file(good[:3], output_dir=str(out), output_format="parquet", **AUDIO)
+    first_parts = parts(out)
+    args = ["audio", str(folder), "-i", "mel128", "-as", "512", "-t", "0.5", "--output-format", "parquet"]
+    assert main([*args, "-o", str(out), "--engine", "ray", "-q"]) == 1  # the bad file
+    assert "openl3 audio: 3 processed, 3 skipped (outputs exist), 1 failed" in capsys.readouterr().err
+    table = read_rows(out)
+    assert sorted(set(table["path"].to_pylist())) == good
+    pairs = list(zip(table["path"].to_pylist(), table["index"].to_pylist(), strict=True))
+    assert len(pairs) == len(set(pairs))
+    assert set(first_parts) < set(parts(out))  # the first parts kept, new ones added
+
+    second = parts(out)
+    assert main([*args, "-o", str(out), "--engine", "ray", "-q"]) == 1  # only the bad file is tried
+    assert "0 processed, 6 skipped" in capsys.readouterr().err
+    assert parts(out) == second
+
+
+def test_image_files_on_ray(ray_session, weights_env, tmp_path):
+    from skimage.io import imsave
+
+    rng = np.random.default_rng(1)
+    paths = []
+    for k in range(3):
+        path = tmp_path / f"im{k}.png"
+        imsave(path, rng.integers(0, 256, (224 + 7 * k, 240, 3), dtype=np.uint8))
+        paths.append(str(path))
+    settings = {"input_repr": "mel256", "embedding_size": 512, "verbose": False}
+    openl3.process_image_file(paths, output_dir=str(tmp_path / "local"), output_format="parquet", **settings)
+    openl3.process_image_file(
+        paths, output_dir=str(tmp_path / "ray"), output_format="parquet", engine="ray", **settings
+    )
+    want, got = read_rows(tmp_path / "local"), read_rows(tmp_path / "ray")
+    assert got.equals(want)
+
+
+def test_what_the_ray_engine_refuses(ray_session, weights_env, folder, tmp_path, mel128_model):
+    inputs = inputs_of(folder)[:1]
+    with pytest.raises(OpenL3Error, match="pass no model object"):
+        openl3.process_audio_file(
+            inputs, model=mel128_model, output_dir=str(tmp_path), output_format="parquet", engine="ray"
+        )
+    with pytest.raises(OpenL3Error, match="audio or image files"):
+        openl3.process_video_file(inputs, output_dir=str(tmp_path), output_format="parquet", engine="ray")
