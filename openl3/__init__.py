@@ -8,10 +8,12 @@ from .audio import get_audio_embedding, preprocess_audio, process_audio_file
 from .exceptions import OpenL3Error, OpenL3Warning
 from .files import Report, get_output_path
 from .image import get_image_embedding, process_image_file
+from .stream import AudioStream
 from .version import version as __version__
 from .video import process_video_file
 
 __all__ = [
+    "AudioStream",
     "OpenL3Error",
     "OpenL3Warning",
     "Report",

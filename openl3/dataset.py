@@ -359,6 +359,16 @@ class ParquetOutputs:
             self._buffer[modality] = []
         self._buffered, self._committed = 0, time.monotonic()
 
+    def committed_elsewhere(self, replaced: bool) -> set[str]:
+        """Take note of parts another writer (a Ray job) committed; return the complete inputs.
+
+        ``replaced``: whether those parts may replace rows already in the dataset.
+        """
+        for modality, folder in self.folders.items():
+            self.complete[modality] = set(folder.index())
+        self._replaced = self._replaced or replaced
+        return set.intersection(*self.complete.values())
+
     def close(self, report: Report, attempted: Sequence[str]) -> None:
         """Commit what is buffered, drop replaced rows and write the failures table."""
         self.flush()

@@ -295,12 +295,11 @@ def run_on_ray(
     failures: list[tuple[str, str]] = []
     if run.jobs:
         with ray_session(address, embedder.verbose) as ray:
-            failures = _run_job(ray, run, folder, settings, embedder.batch_size, embedder.verbose)
+            failures = _run_job(ray, run, outputs, settings, embedder.batch_size, embedder.verbose)
     attempted = [job.path for job in run.jobs]
     run.report.failed += failures
-    outputs.complete[None] = set(folder.index())
-    run.report.processed += [p for p in attempted if p in outputs.complete[None]]
-    outputs._replaced = overwrite
+    complete = outputs.committed_elsewhere(replaced=overwrite)
+    run.report.processed += [path for path in attempted if path in complete]
     outputs.close(run.report, attempted)
     if errors == "raise" and run.report.failed:
         raise OpenL3Error(run.report.failed[0][1])
@@ -308,18 +307,22 @@ def run_on_ray(
 
 
 def _run_job(
-    ray: Any, run: FileRun, folder: Any, settings: dict[str, Any], batch_size: int, verbose: bool
+    ray: Any, run: FileRun, outputs: Any, settings: dict[str, Any], batch_size: int, verbose: bool
 ) -> list[tuple[str, str]]:
     """Run the Ray Data job of ``run``; move its files into ``folder``; return the failures."""
     from ray.data import DataContext
 
-    from .dataset import part_name
+    from .dataset import COMPRESSION, part_name
 
     context = DataContext.get_current()
+    saved = context.target_max_block_size, context.enable_progress_bars
     context.target_max_block_size = None  # a block, hence a file, holds whole inputs
     context.enable_progress_bars = verbose
     log = ray.remote(FailureLog).remote()
     paths = [{"path": job.path} for job in run.jobs]
+    folder = outputs.folders[None]
+    value_bytes = 2 if settings["dtype"] == "float16" else 4
+    rows_per_part = max(1, outputs.part_bytes // (settings["embedding_size"] * value_bytes + 64))
     staged = folder.child(f"{STAGING_PREFIX}{HOST}-{os.getpid()}-{secrets.token_hex(4)}")
     dataset = (
         ray.data.from_items(paths, override_num_blocks=min(len(paths), 1000))
@@ -333,10 +336,13 @@ def _run_job(
         )
     )
     try:
-        dataset.write_parquet(staged.base, filesystem=folder.fs)
+        dataset.write_parquet(
+            staged.base, filesystem=folder.fs, compression=COMPRESSION, min_rows_per_file=rows_per_part
+        )
         failures = ray.get(log.items.remote())
         for name in staged.parts():
             folder.fs.move(staged.path_of(name), folder.path_of(part_name(f"ray-{HOST}-{os.getpid()}")))
     finally:
         staged.remove()
+        context.target_max_block_size, context.enable_progress_bars = saved
     return failures

@@ -191,3 +191,67 @@ def iter_signal_blocks(audio: np.ndarray, sr: float) -> Iterator[np.ndarray]:
         return
     for start in range(0, len(audio), BLOCK_SAMPLES):
         yield mono_block(audio, start, start + BLOCK_SAMPLES)
+
+
+class StreamResampler:
+    """resampy 0.2's ``kaiser_best`` resampling to 48 kHz of a signal that arrives in pieces.
+
+    The outputs equal those of resampling the whole signal, bit for bit: an output sample
+    is computed once every input sample its filter reaches has arrived (the running
+    position advances by the same additions as resampy's loop), and the last ones, which
+    the end of the signal truncates, when the signal ends. Only the filter's reach of
+    input is held.
+
+    Parameters
+    ----------
+    sr : float
+        The input rate (not 48 kHz).
+    """
+
+    def __init__(self, sr: float):
+        self.sr, ratio = sr, float(TARGET_SR) / sr
+        self._step, self._scale = 1.0 / ratio, min(1.0, ratio)
+        self._window, self._delta, self._table_size = _filter_tables(ratio)
+        self._reach = len(self._window) // int(self._scale * self._table_size) + 2
+        self._held: np.ndarray | None = None  # input from index self._held_start
+        self._held_start = self._received = self._produced = 0
+        self._time = 0.0
+
+    def push(self, mono: np.ndarray) -> np.ndarray:
+        """Take the next input samples; return the output samples they complete."""
+        held = mono if self._held is None else np.concatenate([self._held, mono.astype(self._held.dtype)])
+        self._held, self._received = held, self._received + len(mono)
+        ready = int((self._received - self._reach - 1 - self._time) / self._step) - 1
+        return self._interpolate(max(ready, 0))
+
+    def finish(self) -> np.ndarray:
+        """Return the output samples left once the input has ended."""
+        n_output = resampled_length(self._received, self.sr)
+        if n_output < 1:
+            raise OpenL3Error(
+                f"Invalid audio: {self._received} samples at {self.sr} Hz are too few to resample "
+                f"to {TARGET_SR} Hz."
+            )
+        return self._interpolate(n_output - self._produced)
+
+    def _interpolate(self, count: int) -> np.ndarray:
+        if self._held is None:
+            return np.zeros(0)
+        y = np.zeros(count, dtype=self._held.dtype)
+        if count:
+            self._time = _kernel()(
+                self._held,
+                self._held_start,
+                self._received,
+                y,
+                self._time,
+                self._step,
+                self._scale,
+                self._window,
+                self._delta,
+                self._table_size,
+            )
+            self._produced += count
+        keep = max(int(self._time) - self._reach, self._held_start)
+        self._held, self._held_start = self._held[keep - self._held_start :], keep
+        return y

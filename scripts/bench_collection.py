@@ -133,6 +133,8 @@ def main() -> None:
                 f"{run:16s} {windows:6d} windows in {elapsed:6.1f} s: {rates[run]:6.2f} windows/s "
                 f"{fraction}   {size:6.2f} MB per 10,000 windows"
             )
+        if {"parquet", "parquet-float16"} <= set(rates):
+            float16_error(work)
 
 
 if __name__ == "__main__":

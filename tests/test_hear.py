@@ -1,0 +1,104 @@
+"""The HEAR 2021 API (``openl3.hear``), on the active backend and on JAX and PyTorch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import openl3
+from helpers import noise
+from openl3 import OpenL3Error, hear
+
+SMALL = {"input_repr": "mel128", "embedding_size": 512, "hop_size": 0.25}
+
+
+@pytest.fixture(scope="module")
+def model(weights_dir):
+    return hear.load_model(str(weights_dir / "openl3_audio_mel128_music.h5"), **SMALL)
+
+
+def sounds(n=3, seconds=1.7):
+    return np.stack([noise(seconds, 48000, seed=k) for k in range(n)]).astype(np.float32)
+
+
+def test_the_model_carries_the_rate_and_sizes(model):
+    import tensorflow as tf
+
+    assert model.sample_rate == 48000
+    assert model.scene_embedding_size == model.timestamp_embedding_size == 512
+    assert isinstance(model.scene_embedding_size, int)
+    assert isinstance(model, tf.Module)  # what HEAR tools ask of TensorFlow models
+
+
+def test_timestamp_embeddings_are_get_audio_embedding_of_each_sound(model, mel128_model):
+    audio = sounds()
+    embeddings, timestamps = hear.get_timestamp_embeddings(audio, model)
+    assert embeddings.shape == (3, 6, 512) and timestamps.shape == (3, 6)
+    assert embeddings.dtype == np.float32 and timestamps.dtype == np.float32
+    for k, sound in enumerate(audio):
+        expected, times = openl3.get_audio_embedding(
+            sound, 48000, model=mel128_model, hop_size=0.25, verbose=False
+        )
+        np.testing.assert_allclose(embeddings[k], expected, rtol=0, atol=1e-6 * np.abs(expected).max())
+        np.testing.assert_allclose(timestamps[k], 1000 * times)
+
+
+def test_scene_embeddings_are_the_mean_over_time(model):
+    audio = sounds(2, 2.3)
+    embeddings, _ = hear.get_timestamp_embeddings(audio, model)
+    scene = hear.get_scene_embeddings(audio, model)
+    assert scene.shape == (2, 512)
+    np.testing.assert_allclose(scene, embeddings.mean(axis=1), rtol=1e-6)
+
+
+def test_backend_tensors_in_give_backend_tensors_out(model):
+    import keras
+
+    audio = keras.ops.convert_to_tensor(sounds(2, 1.0))
+    embeddings, timestamps = hear.get_timestamp_embeddings(audio, model)
+    assert keras.ops.is_tensor(embeddings) and keras.ops.is_tensor(timestamps)
+    assert tuple(embeddings.shape) == (2, 3, 512)
+    assert keras.ops.is_tensor(hear.get_scene_embeddings(audio, model))
+
+
+def test_official_weights_by_default_and_options_checked(weights_env):
+    model = hear.load_model(**SMALL)  # found in OPENL3_WEIGHTS_DIR by name
+    assert model.timestamp_embedding_size == 512
+    with pytest.raises(OpenL3Error, match="Invalid options of openl3.hear.load_model: sr"):
+        hear.load_model(sr=16000)
+    with pytest.raises(OpenL3Error, match=r"expected \(n_sounds, n_samples\)"):
+        hear.get_scene_embeddings(np.zeros(48000), model)
+
+
+CHECK_ON_BACKEND = """
+import numpy as np, openl3, keras
+from openl3 import hear
+model = hear.load_model({path!r}, input_repr="mel128", embedding_size=512, hop_size=0.5)
+rng = np.random.default_rng(0)
+audio = (rng.random((2, 72000)) * 2 - 1).astype(np.float32)
+emb, ts = hear.get_timestamp_embeddings(keras.ops.convert_to_tensor(audio), model)
+scene = hear.get_scene_embeddings(audio, model)
+emb = keras.ops.convert_to_numpy(emb)
+ref, _ = openl3.get_audio_embedding(audio[1], 48000, model=model.embedder.model, hop_size=0.5, verbose=False)
+error = float(np.abs(emb[1] - ref).max())
+print(type(model).__mro__[2].__module__, emb.shape, tuple(ts.shape), scene.shape, error)
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_other_backends(backend, weights_dir):
+    pytest.importorskip(backend)
+    code = CHECK_ON_BACKEND.format(path=str(weights_dir / "openl3_audio_mel128_music.h5"))
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    words = result.stdout.strip().splitlines()[-1]
+    assert "(2, 3, 512) (2, 3) (2, 512)" in words
+    assert float(words.rsplit(" ", 1)[1]) <= 1e-5
+    assert words.startswith("torch" if backend == "torch" else "builtins")

@@ -1,0 +1,144 @@
+"""Streaming: any chunking of a signal gives the windows and embeddings of the whole."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_audio import framed_like_0_4_2, quiet
+
+import openl3
+from helpers import noise
+from openl3 import OpenL3Error
+from openl3.stream import StreamWindows
+
+
+def chunked(audio, sizes, seed=0):
+    """Split ``audio`` into chunks: fixed sizes, or random sizes for "random"."""
+    rng = np.random.default_rng(seed)
+    start = 0
+    while start < len(audio):
+        size = int(rng.integers(1, 30_000)) if sizes == "random" else sizes
+        yield audio[start : start + size]
+        start += size
+
+
+def stream_windows(audio, sr, hop_size, center, sizes):
+    windows = StreamWindows(sr, hop_size, center, np.float64)
+    pieces = [windows.push(chunk) for chunk in chunked(audio, sizes)]
+    pieces.append(quiet(windows.finish))
+    return np.concatenate(pieces), windows
+
+
+@pytest.mark.parametrize("sizes", [1, 997, 48_000, "random", 10**7])
+@pytest.mark.parametrize(
+    ("seconds", "sr", "hop_size", "center", "channels"),
+    [
+        (2.5, 48000, 0.1, True, 0),
+        (1.0, 48000, 0.25, False, 0),
+        (0.3, 16000, 0.1, True, 0),
+        (3.7, 44100, 0.5, True, 2),
+        (2.2, 22050, 1.0, False, 0),
+        (4.9, 8000, 1.5, True, 0),
+        (6.1, 48000, 2.5, False, 2),
+        (5.3, 44100, 2.0, True, 0),
+    ],
+)
+def test_windows_equal_0_4_2_framing_for_any_chunking(seconds, sr, hop_size, center, channels, sizes):
+    if sizes == 1 and sr != 48000 and seconds > 1:
+        pytest.skip("one sample at a time through the resampler: covered by the shorter cases")
+    audio = noise(seconds, sr, seed=3, channels=channels)
+    expected = framed_like_0_4_2(audio, sr, hop_size, center)
+    got, _ = stream_windows(audio, sr, hop_size, center, sizes)
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("samples", [1, 23_999, 24_000, 47_999, 48_000, 48_001, 72_001, 100_000])
+@pytest.mark.parametrize("hop_size", [0.1, 0.5, 1.0, 1.001, 2.0])
+@pytest.mark.parametrize("center", [True, False])
+def test_window_counts_around_the_window_size(samples, hop_size, center):
+    audio = noise(samples / 48000, 48000, seed=1)[:samples]
+    expected = framed_like_0_4_2(audio, 48000, hop_size, center)
+    got, _ = stream_windows(audio, 48000, hop_size, center, "random")
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_the_resampler_gives_resampys_samples_bit_for_bit():
+    import resampy
+
+    from openl3.signal import StreamResampler
+
+    for sr in (8000, 16000, 22050, 44100, 96000):
+        audio = noise(1.3, sr, seed=sr)
+        resampler = StreamResampler(sr)
+        pieces = [resampler.push(chunk) for chunk in chunked(audio, "random", seed=sr)]
+        pieces.append(resampler.finish())
+        np.testing.assert_array_equal(
+            np.concatenate(pieces), resampy.resample(audio, sr, 48000, filter="kaiser_best")
+        )
+
+
+def test_only_pending_samples_are_held():
+    windows = StreamWindows(44100, 0.1, True, np.float32)
+    audio = noise(20.0, 44100, seed=2)
+    largest = 0
+    for chunk in chunked(audio, 4410):
+        windows.push(chunk)
+        largest = max(largest, len(windows._samples), len(windows._resampler._held))
+    assert largest < 48_000 + 4800 + 4410  # a window, a hop and a chunk; never the stream so far
+
+
+def test_windows_come_as_soon_as_they_are_complete():
+    windows = StreamWindows(48000, 0.5, False, np.float32)
+    assert len(windows.push(np.zeros(47_999))) == 0
+    assert len(windows.push(np.zeros(1))) == 1  # the first window's last sample
+    assert len(windows.push(np.zeros(23_999))) == 0
+    assert len(windows.push(np.zeros(1))) == 1
+
+
+def stream_embeddings(audio, sr, sizes, **options):
+    stream = openl3.AudioStream(sr, **options)
+    results = [stream.feed(chunk) for chunk in chunked(audio, sizes)]
+    results.append(stream.flush())
+    assert all(e.shape == (len(t), 512) for e, t in results)
+    return np.concatenate([e for e, _ in results]), np.concatenate([t for _, t in results])
+
+
+def test_embeddings_and_timestamps_equal_get_audio_embedding(mel128_model):
+    """Bit for bit with one window per model call; else to the model's batch-size rounding."""
+    audio = noise(3.3, 22050, seed=4, channels=2)
+    options = {"model": mel128_model, "hop_size": 0.25, "verbose": False}
+    single, single_ts = openl3.get_audio_embedding(audio, 22050, batch_size=1, **options)
+    for sizes in (1000, "random"):
+        embedding, timestamps = stream_embeddings(audio, 22050, sizes, batch_size=1, **options)
+        np.testing.assert_array_equal(timestamps, single_ts)
+        np.testing.assert_array_equal(embedding, single)
+
+    whole, whole_ts = openl3.get_audio_embedding(audio, 22050, **options)  # batches of 32
+    embedding, timestamps = stream_embeddings(audio, 22050, 2205, **options)
+    np.testing.assert_array_equal(timestamps, whole_ts)
+    rounding = np.linalg.norm(whole - single, axis=1) / np.linalg.norm(whole, axis=1)
+    error = np.linalg.norm(embedding - whole, axis=1) / np.linalg.norm(whole, axis=1)
+    assert error.max() <= max(rounding.max(), 1e-6) < 2e-6  # no more than the model's own
+
+
+def test_bad_chunks_and_options_are_errors(mel128_model):
+    stream = openl3.AudioStream(16000, model=mel128_model)
+    stream.feed(np.zeros((100, 2)))
+    with pytest.raises(OpenL3Error, match="1 channels after chunks of 2"):
+        stream.feed(np.zeros(100))
+    with pytest.raises(OpenL3Error, match="NaN"):
+        stream.feed(np.full((10, 2), np.nan))
+    with pytest.raises(OpenL3Error, match="Invalid sr"):
+        openl3.AudioStream(0, model=mel128_model)
+    with pytest.raises(OpenL3Error, match="hop_size"):
+        openl3.AudioStream(16000, model=mel128_model, hop_size=-1)
+    with pytest.raises(OpenL3Error, match="Invalid options of AudioStream: sample_rate"):
+        openl3.AudioStream(16000, model=mel128_model, sample_rate=1)
+    quiet(stream.flush)
+    with pytest.raises(OpenL3Error, match="flushed"):
+        stream.feed(np.zeros((10, 2)))
+
+
+def test_a_stream_fed_nothing_gives_nothing(mel128_model):
+    embedding, timestamps = openl3.AudioStream(44100, model=mel128_model).flush()
+    assert embedding.shape == (0, 512) and timestamps.shape == (0,)
