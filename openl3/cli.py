@@ -2,8 +2,9 @@
 
 ``openl3 audio|image|video INPUT...`` computes embeddings of files and folders, with
 OpenL3 0.4.2's flags; ``openl3 models list|download|import|verify|path`` manages the
-official weight files. Exit status: 0 on success, 1 when any file failed, 2 for usage
-errors, 130 when interrupted (Ctrl-C).
+official weight files, and ``openl3 models export`` writes a model for other runtimes.
+Exit status: 0 on success, 1 when any file failed, 2 for usage errors, 130 when
+interrupted (Ctrl-C).
 
 OpenL3 0.4.2's names in this module (``positive_int``, ``positive_float``,
 ``get_file_list``, ``parse_args``, ``run``, ``main``) keep their 0.4.2 behaviour.
@@ -615,7 +616,56 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-verify", action="store_true", help="import files that do not match the published ids"
     )
     importer.set_defaults(handler=_models_import)
+    _add_export(actions)
     return parser
+
+
+def _add_export(actions: Any) -> None:
+    """Add ``openl3 models export``."""
+    from .export import FORMATS
+
+    text = "export an embedding model (official weights) to SavedModel, ONNX or TFLite"
+    exporter = actions.add_parser("export", help=text, description=text + " (see docs/export.md)")
+    exporter.add_argument("--modality", required=True, choices=["audio", "image"])
+    exporter.add_argument(
+        "--input-repr", default=DEFAULT_INPUT_REPR, choices=INPUT_REPRS, help="default: mel256"
+    )
+    exporter.add_argument("--content-type", default="music", choices=CONTENT_TYPES, help="default: music")
+    exporter.add_argument(
+        "--embedding-size",
+        type=int,
+        choices=sorted({*AUDIO_TOWER.embedding_sizes, *IMAGE_TOWER.embedding_sizes}),
+        help="default: 6144 (audio) or 8192 (image)",
+    )
+    exporter.add_argument("--format", required=True, choices=tuple(FORMATS))
+    exporter.add_argument(
+        "--weights", help="a weight file in the official layout (default: the official one)"
+    )
+    exporter.add_argument(
+        "-o", "--output", required=True, help="the SavedModel folder, or the .onnx / .tflite file"
+    )
+    exporter.set_defaults(handler=_models_export)
+
+
+def _models_export(args: argparse.Namespace) -> int:
+    from .export import export_model
+
+    try:
+        with _console(quiet=True):
+            path = export_model(
+                args.output,
+                args.modality,
+                args.input_repr,
+                args.content_type,
+                args.embedding_size,
+                args.format,
+                args.weights,
+            )
+    except OpenL3Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"exported    {path}")
+    return EXIT_OK
 
 
 def parse_args(args: Sequence[str]) -> argparse.Namespace:

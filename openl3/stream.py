@@ -137,8 +137,8 @@ class AudioStream:
     ``get_audio_embedding`` on the whole signal, for any chunking: the same timestamps
     and the embeddings of the same windows (to float rounding: the model sees them in
     other batches). A window is embedded as soon as its last sample has arrived (with
-    resampling, once the filter's reach after it has arrived: 64 input samples at 44.1
-    kHz, 96 at 16 kHz...).
+    resampling, once the filter's reach after it has arrived: 66 input samples when
+    upsampling, 1.5 ms at 44.1 kHz).
 
     Examples
     --------

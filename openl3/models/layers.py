@@ -45,11 +45,15 @@ class Spectrogram(keras.layers.Layer):
     ----------
     input_repr : str
         "linear", "mel128" or "mel256".
+    complex_abs : bool
+        On TensorFlow, take the magnitude as ``tf.abs`` of the complex STFT (one
+        ``ComplexAbs`` op, the form ONNX converters translate; exports use it) instead
+        of from its real and imaginary parts.
     """
 
-    def __init__(self, input_repr: str, **kwargs: Any):
+    def __init__(self, input_repr: str, complex_abs: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
-        self.input_repr = input_repr
+        self.input_repr, self.complex_abs = input_repr, complex_abs
         spec = INPUT_REPRS[input_repr]
         self.n_fft, self.n_mels = spec.n_fft, spec.n_mels
         frames = (
@@ -64,13 +68,22 @@ class Spectrogram(keras.layers.Layer):
         signal = ops.squeeze(inputs, axis=1)
         if self.pad:
             signal = ops.pad(signal, [[0, 0], [0, self.pad]])
-        real, imag = ops.stft(
-            signal, self.n_fft, SPEC_HOP, self.n_fft, window=ops.convert_to_tensor(self._window), center=False
-        )
-        magnitude = ops.sqrt(real * real + imag * imag)  # (batch, time, freq)
+        magnitude = self._magnitude(signal)  # (batch, time, freq)
         if self._filterbank is not None:
             magnitude = ops.matmul(magnitude, ops.convert_to_tensor(self._filterbank))
         return ops.expand_dims(ops.transpose(magnitude, (0, 2, 1)), -1)
+
+    def _magnitude(self, signal: Any) -> Any:
+        if self.complex_abs and keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            window = tf.constant(self._window)
+            stft = tf.signal.stft(signal, self.n_fft, SPEC_HOP, self.n_fft, window_fn=lambda *_, **__: window)
+            return tf.abs(stft)
+        real, imag = ops.stft(
+            signal, self.n_fft, SPEC_HOP, self.n_fft, window=ops.convert_to_tensor(self._window), center=False
+        )
+        return ops.sqrt(real * real + imag * imag)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         """Return (batch, freq, time, 1)."""
@@ -78,7 +91,7 @@ class Spectrogram(keras.layers.Layer):
 
     def get_config(self) -> dict:
         """Return the layer's configuration."""
-        return {**super().get_config(), "input_repr": self.input_repr}
+        return {**super().get_config(), "input_repr": self.input_repr, "complex_abs": self.complex_abs}
 
 
 @keras.saving.register_keras_serializable(package="openl3")
