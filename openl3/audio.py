@@ -29,6 +29,7 @@ from .models.specs import (
     WINDOW_SAMPLES,
     input_repr_spec,
 )
+from .remote import is_uri, local_copy
 from .signal import iter_signal_blocks, resampled_length
 from .validation import (
     check_audio,
@@ -156,10 +157,11 @@ class AudioFile:
     def __init__(self, path: str):
         import soundfile as sf
 
-        if not os.path.isfile(path):
+        if not is_uri(path) and not os.path.isfile(path):
             raise OpenL3Error(f"Audio file not found: {path}")
         try:
-            self._file = sf.SoundFile(path)
+            with local_copy(path) as local:  # a URI's copy is removed once open
+                self._file = sf.SoundFile(local)
         except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
             raise OpenL3Error(f"Cannot read audio file {path}: {exc}") from exc
         self.path, self.samplerate = path, self._file.samplerate

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from . import remote
 from .dataset import DEFAULT_PART_SIZE_MB, DTYPES
 from .exceptions import OpenL3Error
 from .files import ENGINES, OUTPUT_FORMATS, FileInput, Report, run_files
@@ -154,7 +155,15 @@ def _collect_inputs(
     inputs, missing = [], []
     extensions = tuple("." + e for e in EXTENSIONS[modality])
     for path in paths:
-        if os.path.isdir(path):
+        if remote.is_uri(path):
+            found = remote.kind(path)
+            if found == "directory":
+                inputs += [(uri, output_dir) for uri in remote.list_files(path, extensions, recursive)]
+            elif found == "file":
+                inputs.append((path, output_dir))
+            else:
+                missing.append(path)
+        elif os.path.isdir(path):
             inputs += _folder_files(path, extensions, recursive, output_dir)
         elif os.path.exists(path):
             inputs.append((path, output_dir))

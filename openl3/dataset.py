@@ -39,6 +39,7 @@ import numpy as np
 from .atomic import HOST, remove_stale_temporaries, sync_file, temporary_name
 from .exceptions import OpenL3Error
 from .files import Arrays, FileJob, Report, path_key
+from .remote import resolve
 from .validation import check_choice
 from .version import version
 
@@ -54,18 +55,6 @@ COMMIT_INTERVAL_S = 600.0
 FAILURES_NAME = "_failures.parquet"
 SETTINGS_KEY = b"openl3"
 COMPRESSION = "zstd"
-
-
-def resolve(location: str) -> tuple[Any, str]:
-    """Return the pyarrow filesystem of a local path or URI, and the path within it."""
-    from pyarrow import fs
-
-    if "://" in location:
-        try:
-            return fs.FileSystem.from_uri(location)
-        except (OSError, ValueError) as exc:
-            raise OpenL3Error(f"Cannot open {location}: {exc}") from exc
-    return fs.LocalFileSystem(), os.path.abspath(location)
 
 
 def is_local(filesystem: Any) -> bool:

@@ -238,6 +238,11 @@ class NpzOutputs:
 
     def names(self, path: str, output_dir: str | None) -> dict[str | None, str]:
         """Return the output file of each modality of input ``path``."""
+        if "://" in str(output_dir or path):
+            raise OpenL3Error(
+                f"{path}: .npz outputs are written to a local folder: give one as output_dir "
+                "(--output-dir), or write a Parquet dataset, which may be a URI."
+            )
         return {m: get_output_path(path, npz_suffix(self.suffix, m), output_dir) for m in self.modalities}
 
     #: Logged for an input whose outputs exist.

@@ -17,6 +17,7 @@ from .batching import Embedder, model_predictor, model_settings
 from .exceptions import OpenL3Error
 from .files import FileInput, FileJob, FileRun, Report, process_paths
 from .models.specs import CONTENT_TYPES, IMAGE_SIZE, IMAGE_TOWER, input_repr_spec
+from .remote import is_uri, local_copy
 from .validation import (
     check_choice,
     check_numeric_array,
@@ -168,12 +169,15 @@ def frame_timestamps(n_frames: int, frame_rate: Any) -> np.ndarray:
 
 def read_image_file(path: str) -> np.ndarray:
     """Read an image file as (H, W, 3): alpha dropped, grayscale repeated to three channels."""
-    if not os.path.isfile(path):
+    if not is_uri(path) and not os.path.isfile(path):
         raise OpenL3Error(f"Image file not found: {path}")
     from skimage.io import imread
 
     try:
-        image = np.asarray(imread(path))
+        with local_copy(path) as local:
+            image = np.asarray(imread(local))
+    except OpenL3Error:
+        raise
     except Exception as exc:  # scikit-image raises what its plugins raise
         raise OpenL3Error(f"Cannot read image file {path}: {exc}") from exc
     if image.ndim == 2 or (image.ndim == 3 and image.shape[-1] in (1, 2)):

@@ -22,6 +22,7 @@ from .exceptions import OpenL3Error
 from .files import FileInput, FileJob, FileRun, Report, process_paths
 from .image import ImageEmbedder, ImageFrames
 from .models.specs import DEFAULT_INPUT_REPR, IMAGE_SIZE, TARGET_SR
+from .remote import is_uri, local_copy
 from .validation import check_audio
 
 #: Frame size (height, width) at which videos are read, as in 0.4.2.
@@ -31,18 +32,19 @@ VIDEO_RESOLUTION = (256, 256)
 @contextmanager
 def open_video(path: str) -> Iterator[Any]:
     """Open a video as 0.4.2 does: frames resized to 256x256, audio at 48 kHz."""
-    if not os.path.isfile(path):
+    if not is_uri(path) and not os.path.isfile(path):
         raise OpenL3Error(f"Video file not found: {path}")
     from moviepy import VideoFileClip
 
-    try:
-        clip = VideoFileClip(path, target_resolution=VIDEO_RESOLUTION, audio_fps=TARGET_SR)
-    except Exception as exc:  # moviepy raises OSError, KeyError, IndexError... on bad files
-        raise OpenL3Error(f"Cannot read video file {path}: {exc}") from exc
-    try:
-        yield clip
-    finally:
-        clip.close()
+    with local_copy(path) as local:  # ffmpeg reads the file by name: a URI's copy stays until closed
+        try:
+            clip = VideoFileClip(local, target_resolution=VIDEO_RESOLUTION, audio_fps=TARGET_SR)
+        except Exception as exc:  # moviepy raises OSError, KeyError, IndexError... on bad files
+            raise OpenL3Error(f"Cannot read video file {path}: {exc}") from exc
+        try:
+            yield clip
+        finally:
+            clip.close()
 
 
 def frame_rate(clip: Any, path: str) -> int:

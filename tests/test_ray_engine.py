@@ -115,3 +115,11 @@ def test_what_the_ray_engine_refuses(ray_session, weights_env, folder, tmp_path,
         )
     with pytest.raises(OpenL3Error, match="audio or image files"):
         openl3.process_video_file(inputs, output_dir=str(tmp_path), output_format="parquet", engine="ray")
+
+
+def test_uri_inputs_and_dataset_on_ray(ray_session, weights_env, folder, tmp_path):
+    inputs = ["file://" + path for path in inputs_of(folder) if not path.endswith("bad.wav")][:3]
+    out = "file://" + str(tmp_path / "out")
+    report = openl3.process_audio_file(inputs, output_dir=out, output_format="parquet", engine="ray", **AUDIO)
+    assert sorted(report.processed) == sorted(inputs)
+    assert sorted(set(read_rows(tmp_path / "out")["path"].to_pylist())) == sorted(inputs)
