@@ -102,3 +102,17 @@ def test_other_backends(backend, weights_dir):
     assert "(2, 3, 512) (2, 3) (2, 512)" in words
     assert float(words.rsplit(" ", 1)[1]) <= 1e-5
     assert words.startswith("torch" if backend == "torch" else "builtins")
+
+
+@pytest.mark.slow
+def test_the_hear_validator_accepts_the_module(weights_dir):
+    """HEAR's own validator (it imports TensorFlow and PyTorch: run where both are installed)."""
+    pytest.importorskip("hearvalidator")
+    pytest.importorskip("torch")
+    weights = str(weights_dir / "openl3_audio_mel256_music.h5")
+    command = [sys.executable, "-m", "hearvalidator.validate", "openl3.hear", "-m", weights]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0 and "Looks good!" in result.stdout, (
+        result.stdout[-2000:] + result.stderr[-2000:]
+    )
