@@ -18,7 +18,7 @@ from .audio import AudioEmbedder, window_dtype
 from .exceptions import OpenL3Error, OpenL3Warning
 from .models.specs import TARGET_SR, WINDOW_SAMPLES
 from .signal import StreamResampler, mono_block
-from .validation import check_positive_real
+from .validation import check_bool, check_positive_real
 
 
 class StreamWindows:
@@ -125,6 +125,12 @@ class AudioStream:
     ----------
     sr : int or float
         Sample rate of the chunks.
+    exact_batches : bool
+        If True, windows go to the model in the batches ``get_audio_embedding`` would
+        use for the whole signal (whole batches of ``batch_size`` from the first
+        window), so the embeddings are bit for bit the same; a window's embedding then
+        comes up to ``batch_size - 1`` windows later. If False (default), each call
+        embeds the windows it completed at once.
     **options
         Those of :func:`openl3.get_audio_embedding`, with its defaults: ``model``,
         ``input_repr``, ``content_type``, ``embedding_size``, ``center``, ``hop_size``,
@@ -135,10 +141,11 @@ class AudioStream:
     -----
     The concatenated results of :meth:`feed` and :meth:`flush` equal
     ``get_audio_embedding`` on the whole signal, for any chunking: the same timestamps
-    and the embeddings of the same windows (to float rounding: the model sees them in
-    other batches). A window is embedded as soon as its last sample has arrived (with
-    resampling, once the filter's reach after it has arrived: 66 input samples when
-    upsampling, 1.5 ms at 44.1 kHz).
+    and the embeddings of the same windows, bit for bit with ``exact_batches`` (or
+    ``batch_size=1``), else to the model's rounding in other batch sizes (about 1e-6).
+    A window is embedded as soon as its last sample has arrived (with resampling, once
+    the filter's reach after it has arrived: 66 input samples when upsampling, 1.5 ms at
+    44.1 kHz), unless ``exact_batches`` holds it for its batch.
 
     Examples
     --------
@@ -148,15 +155,18 @@ class AudioStream:
     >>> embedding, timestamps = stream.flush()    # the windows left at the end
     """
 
-    def __init__(self, sr: Any, **options: Any):
+    def __init__(self, sr: Any, exact_batches: bool = False, **options: Any):
         unknown = set(options) - set(AUDIO_OPTIONS)
         if unknown:
             raise OpenL3Error(f"Invalid options of AudioStream: {', '.join(sorted(unknown))}.")
         options.setdefault("verbose", False)
         self.sr = check_positive_real(sr, "sr")
+        self.exact_batches = check_bool(exact_batches, "exact_batches")
         self.embedder = AudioEmbedder(**options)
         dtype = window_dtype(self.embedder.frontend)
         self.windows = StreamWindows(self.sr, self.embedder.hop_size, self.embedder.center, dtype)
+        self._pending = np.zeros((0, WINDOW_SAMPLES), dtype)  # with exact_batches: windows held back
+        self._pending_start = 0
 
     def feed(self, chunk: Any) -> tuple[np.ndarray, np.ndarray]:
         """Take the next samples at ``sr``; return the embeddings and timestamps of the windows they complete.
@@ -171,15 +181,29 @@ class AudioStream:
         embedding : np.ndarray [shape=(T, D)]
         timestamps : np.ndarray [shape=(T,)]
         """
-        start = self.windows.n_done
-        return self._embed(self.windows.push(chunk), start)
+        return self._embed(self.windows.push(chunk), final=False)
 
     def flush(self) -> tuple[np.ndarray, np.ndarray]:
         """End the stream; return the embeddings and timestamps of the windows left."""
-        start = self.windows.n_done
-        return self._embed(self.windows.finish(), start)
+        return self._embed(self.windows.finish(), final=True)
 
-    def _embed(self, windows: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
+    def _ready(self, windows: np.ndarray, final: bool) -> tuple[np.ndarray, int]:
+        """Return the windows to embed now and the index of the first; hold back the rest.
+
+        With ``exact_batches``, only whole batches (counted from the first window, as
+        ``get_audio_embedding`` batches them) are embedded before the end.
+        """
+        if not self.exact_batches:
+            return windows, self.windows.n_done - len(windows)
+        pending = np.concatenate([self._pending, windows]) if len(self._pending) else windows
+        size = self.embedder.batch_size
+        count = len(pending) if final else len(pending) // size * size
+        start = self._pending_start
+        self._pending, self._pending_start = pending[count:], start + count
+        return pending[:count], start
+
+    def _embed(self, windows: np.ndarray, final: bool) -> tuple[np.ndarray, np.ndarray]:
+        windows, start = self._ready(windows, final)
         parts = [
             self.embedder.predict(windows[i : i + self.embedder.batch_size])
             for i in range(0, len(windows), self.embedder.batch_size)

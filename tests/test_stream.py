@@ -83,14 +83,16 @@ def test_the_resampler_gives_resampys_samples_bit_for_bit():
         )
 
 
-def test_only_pending_samples_are_held():
-    windows = StreamWindows(44100, 0.1, True, np.float32)
-    audio = noise(20.0, 44100, seed=2)
+@pytest.mark.parametrize("hop_size", [0.1, 5.0])
+def test_only_pending_samples_are_held(hop_size):
+    windows = StreamWindows(44100, hop_size, True, np.float32)
+    audio = noise(30.0, 44100, seed=2)
     largest = 0
     for chunk in chunked(audio, 4410):
         windows.push(chunk)
         largest = max(largest, len(windows._samples), len(windows._resampler._held))
-    assert largest < 48_000 + 4800 + 4410  # a window, a hop and a chunk; never the stream so far
+    # a window and a chunk (at 48 kHz) at most: never the stream so far, nor the gaps between windows
+    assert largest < 48_000 + 4800 + 100
 
 
 def test_windows_come_as_soon_as_they_are_complete():
@@ -110,7 +112,7 @@ def stream_embeddings(audio, sr, sizes, **options):
 
 
 def test_embeddings_and_timestamps_equal_get_audio_embedding(mel128_model):
-    """Bit for bit with one window per model call; else to the model's batch-size rounding."""
+    """Bit for bit with one window per call or exact batches; else to the model's batch-size rounding."""
     audio = noise(3.3, 22050, seed=4, channels=2)
     options = {"model": mel128_model, "hop_size": 0.25, "verbose": False}
     single, single_ts = openl3.get_audio_embedding(audio, 22050, batch_size=1, **options)
@@ -119,12 +121,29 @@ def test_embeddings_and_timestamps_equal_get_audio_embedding(mel128_model):
         np.testing.assert_array_equal(timestamps, single_ts)
         np.testing.assert_array_equal(embedding, single)
 
+    whole, whole_ts = openl3.get_audio_embedding(audio, 22050, batch_size=4, **options)
+    for sizes in (2205, "random", 10**7):  # the same batches as the whole signal: the same bits
+        embedding, timestamps = stream_embeddings(
+            audio, 22050, sizes, exact_batches=True, batch_size=4, **options
+        )
+        np.testing.assert_array_equal(timestamps, whole_ts)
+        np.testing.assert_array_equal(embedding, whole)
+
     whole, whole_ts = openl3.get_audio_embedding(audio, 22050, **options)  # batches of 32
     embedding, timestamps = stream_embeddings(audio, 22050, 2205, **options)
     np.testing.assert_array_equal(timestamps, whole_ts)
     rounding = np.linalg.norm(whole - single, axis=1) / np.linalg.norm(whole, axis=1)
     error = np.linalg.norm(embedding - whole, axis=1) / np.linalg.norm(whole, axis=1)
     assert error.max() <= max(rounding.max(), 1e-6) < 2e-6  # no more than the model's own
+
+
+def test_the_librosa_frontend_streams_too(mel128_librosa_model):
+    audio = noise(2.2, 16000, seed=6)
+    options = {"model": mel128_librosa_model, "frontend": "librosa", "hop_size": 0.5, "batch_size": 1}
+    whole, whole_ts = openl3.get_audio_embedding(audio, 16000, verbose=False, **options)
+    embedding, timestamps = stream_embeddings(audio, 16000, 3000, **options)
+    np.testing.assert_array_equal(timestamps, whole_ts)
+    np.testing.assert_array_equal(embedding, whole)
 
 
 def test_bad_chunks_and_options_are_errors(mel128_model):
