@@ -1,6 +1,7 @@
 """The Ray engine on a local Ray instance of 2 CPUs: the same rows as the local engine."""
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -123,3 +124,12 @@ def test_uri_inputs_and_dataset_on_ray(ray_session, weights_env, folder, tmp_pat
     report = openl3.process_audio_file(inputs, output_dir=out, output_format="parquet", engine="ray", **AUDIO)
     assert sorted(report.processed) == sorted(inputs)
     assert sorted(set(read_rows(tmp_path / "out")["path"].to_pylist())) == sorted(inputs)
+
+
+def test_without_ray_the_error_says_how_to_install_it(weights_env, folder, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    inputs = inputs_of(folder)[:1]
+    with pytest.raises(OpenL3Error, match=r"pip install 'openl3\[ray\]'"):
+        openl3.process_audio_file(
+            inputs, output_dir=str(tmp_path), output_format="parquet", engine="ray", **AUDIO
+        )
