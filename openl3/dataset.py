@@ -239,14 +239,17 @@ class PartFolder:
         with contextlib.suppress(OSError):
             self.fs.delete_file(path)
 
-    def drop_older_rows(self) -> int:
-        """Keep each input's rows in its newest part only; return how many parts were rewritten."""
+    def drop_older_rows(self, index: dict[str, list[str]] | None = None) -> int:
+        """Keep each input's rows in its newest part only; return how many parts were rewritten.
+
+        ``index`` is the folder's :meth:`index` when the caller has just read it.
+        """
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
         stale: dict[str, list[str]] = {}
-        for path, parts in self.index().items():
+        for path, parts in (self.index() if index is None else index).items():
             for name in parts[:-1]:
                 stale.setdefault(name, []).append(path)
         for name, paths in stale.items():
@@ -302,8 +305,10 @@ class ParquetOutputs:
         for modality, folder in self.folders.items():
             folder.clean()
             folder.check_settings(self.settings[modality])
-            folder.drop_older_rows()  # a run stopped after committing replacements
-            self.complete[modality] = set(folder.index())
+            index = folder.index()
+            if folder.drop_older_rows(index):  # a run stopped after committing replacements
+                index = folder.index()
+            self.complete[modality] = set(index)
         self.failures = FailureTable(root)
         self._buffer: dict[str | None, list] = {m: [] for m in self.folders}
         self._buffered = 0
