@@ -315,9 +315,12 @@ def test_sigkill_at_any_moment_then_rerun_gives_every_row_once(weights_env, tmp_
     assert not [n for n in os.listdir(out) if n.startswith(".")]  # no temporary left
     got, want = read_rows(out), read_rows(expected)
     assert got.select(["path", "index", "timestamp"]).equals(want.select(["path", "index", "timestamp"]))
-    np.testing.assert_array_equal(
-        np.stack(got["embedding"].to_numpy(zero_copy_only=False)),
-        np.stack(want["embedding"].to_numpy(zero_copy_only=False)),
+    # Reruns batch windows differently (a batch spans files), and the model's CPU kernels
+    # round small batches differently: equal to that rounding, far below a misplaced row.
+    got_embedding = np.stack(got["embedding"].to_numpy(zero_copy_only=False))
+    want_embedding = np.stack(want["embedding"].to_numpy(zero_copy_only=False))
+    np.testing.assert_allclose(
+        got_embedding, want_embedding, rtol=0, atol=1e-5 * np.abs(want_embedding).max()
     )
 
 

@@ -43,7 +43,8 @@ def test_timestamp_embeddings_are_get_audio_embedding_of_each_sound(model, mel12
         expected, times = openl3.get_audio_embedding(
             sound, 48000, model=mel128_model, hop_size=0.25, verbose=False
         )
-        np.testing.assert_allclose(embeddings[k], expected, rtol=0, atol=1e-6 * np.abs(expected).max())
+        # the sounds share model batches here: equal to the model's batch-size rounding
+        np.testing.assert_allclose(embeddings[k], expected, rtol=0, atol=1e-5 * np.abs(expected).max())
         np.testing.assert_allclose(timestamps[k], 1000 * times)
 
 
