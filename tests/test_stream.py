@@ -134,7 +134,7 @@ def test_embeddings_and_timestamps_equal_get_audio_embedding(mel128_model):
     np.testing.assert_array_equal(timestamps, whole_ts)
     rounding = np.linalg.norm(whole - single, axis=1) / np.linalg.norm(whole, axis=1)
     error = np.linalg.norm(embedding - whole, axis=1) / np.linalg.norm(whole, axis=1)
-    assert error.max() <= max(rounding.max(), 1e-6) < 2e-6  # no more than the model's own
+    assert error.max() <= max(rounding.max(), 1e-6) < 1e-5  # no more than the model's own
 
 
 def test_the_librosa_frontend_streams_too(mel128_librosa_model):
