@@ -33,6 +33,15 @@ def folder(tmp_path_factory):
     return folder
 
 
+def assert_same_embeddings(got, want):
+    """Equal, to the rounding of the model's CPU kernels in other batch sizes (Ray batches per call)."""
+    got_embedding = np.stack(got["embedding"].to_numpy(zero_copy_only=False))
+    want_embedding = np.stack(want["embedding"].to_numpy(zero_copy_only=False))
+    np.testing.assert_allclose(
+        got_embedding, want_embedding, rtol=0, atol=1e-5 * np.abs(want_embedding).max()
+    )
+
+
 def inputs_of(folder):
     return sorted(str(folder / name) for name in os.listdir(folder))
 
@@ -57,10 +66,7 @@ def test_the_same_rows_as_the_local_engine_and_a_failures_table(ray_session, wei
     assert got.select(["path", "modality", "index", "timestamp"]).equals(
         want.select(["path", "modality", "index", "timestamp"])
     )
-    np.testing.assert_array_equal(
-        np.stack(got["embedding"].to_numpy(zero_copy_only=False)),
-        np.stack(want["embedding"].to_numpy(zero_copy_only=False)),
-    )
+    assert_same_embeddings(got, want)
     assert got.schema.metadata == want.schema.metadata  # the settings, recorded the same way
     failures = pq.read_table(tmp_path / "ray" / "_failures.parquet").to_pylist()
     assert [row["path"] for row in failures] == [bad]
@@ -105,7 +111,9 @@ def test_image_files_on_ray(ray_session, weights_env, tmp_path):
         paths, output_dir=str(tmp_path / "ray"), output_format="parquet", engine="ray", **settings
     )
     want, got = read_rows(tmp_path / "local"), read_rows(tmp_path / "ray")
-    assert got.equals(want)
+    assert got.select(["path", "modality", "index"]).equals(want.select(["path", "modality", "index"]))
+    assert got["timestamp"].null_count == 3 and got.schema == want.schema
+    assert_same_embeddings(got, want)
 
 
 def test_what_the_ray_engine_refuses(ray_session, weights_env, folder, tmp_path, mel128_model):
