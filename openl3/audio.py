@@ -320,6 +320,12 @@ class AudioEmbedder(Embedder):
         audio = AudioFile(path)
         return self.windows(audio, audio.samplerate, f"audio file {path}")
 
+    def dimension(self) -> int:
+        """Return the embedding size D (the model is loaded if it is not yet)."""
+        if self.model is None:
+            self.predict(np.zeros((1, WINDOW_SAMPLES), window_dtype(self.frontend)))
+        return int(self.model.output_shape[-1])
+
     def _predictor(self) -> Callable[[np.ndarray], np.ndarray]:
         """Load the model if needed; return raw (n, 48000) windows -> embeddings."""
         if self.model is None:

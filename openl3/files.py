@@ -24,6 +24,7 @@ import numpy as np
 from .atomic import remove_stale_temporaries, replacing, save_npz, write_npz
 from .batching import WindowSource, embed_sources, progress_bar
 from .exceptions import OpenL3Error
+from .remote import is_uri
 from .validation import check_choice
 
 logger = logging.getLogger("openl3")
@@ -199,6 +200,11 @@ class FileJob:
     outputs: dict[str | None, str]
 
 
+def failure_reason(path: str, exc: BaseException) -> str:
+    """Return what is reported of input ``path`` failing with ``exc`` (our errors name the input)."""
+    return str(exc) if isinstance(exc, OpenL3Error) else f"{path}: {exc}"
+
+
 def path_key(path: str) -> str:
     """Return the form of ``path`` by which two paths to one file compare equal."""
     return os.path.normcase(os.path.abspath(path))
@@ -238,7 +244,7 @@ class NpzOutputs:
 
     def names(self, path: str, output_dir: str | None) -> dict[str | None, str]:
         """Return the output file of each modality of input ``path``."""
-        if "://" in str(output_dir or path):
+        if is_uri(output_dir or path):
             raise OpenL3Error(
                 f"{path}: .npz outputs are written to a local folder: give one as output_dir "
                 "(--output-dir), or write a Parquet dataset, which may be a URI."
@@ -340,7 +346,7 @@ class FileRun:
         """Record the failure of input ``path``; False when the policy is to raise it instead."""
         if self.errors == "raise" or not isinstance(exc, OpenL3Error | OSError):
             return False
-        reason = str(exc) if isinstance(exc, OpenL3Error) else f"{path}: {exc}"
+        reason = failure_reason(path, exc)
         logger.error("%s", reason)
         self.report.failed.append((path, reason))
         return True

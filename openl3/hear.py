@@ -42,8 +42,7 @@ class _HearModel:
 
     def _setup(self, embedder: AudioEmbedder, options: dict[str, Any]) -> None:
         self.embedder, self.options = embedder, options
-        embedder.predict(np.zeros((1, 48_000), np.float32 if embedder.frontend != "librosa" else np.float64))
-        size = int(embedder.model.output_shape[-1])
+        size = embedder.dimension()  # the model is loaded now, as HEAR's load_model does
         self.scene_embedding_size = self.timestamp_embedding_size = size
 
 

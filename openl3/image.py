@@ -188,6 +188,12 @@ def read_image_file(path: str) -> np.ndarray:
     return image
 
 
+def open_image_file(path: str) -> ImageFrames:
+    """Return the frame source of an image file: read, checked and prepared."""
+    name = f"image file {path}"
+    return array_frames(check_image(read_image_file(path), name), name)
+
+
 class ImageEmbedder(Embedder):
     """An image embedding computation, its arguments checked once.
 
@@ -243,8 +249,7 @@ class ImageEmbedder(Embedder):
         """Embed image files and save their outputs (see :func:`process_image_file`)."""
 
         def open_source(job: FileJob) -> ImageFrames:
-            name = f"image file {job.path}"
-            return array_frames(check_image(read_image_file(job.path), name), name)
+            return open_image_file(job.path)
 
         def arrays(source: ImageFrames, embedding: np.ndarray) -> dict[str, np.ndarray]:
             return {"embedding": embedding}

@@ -31,7 +31,7 @@ import numpy as np
 
 from .atomic import HOST, owner_alive
 from .exceptions import OpenL3Error
-from .files import FileInput, FileRun, Report
+from .files import FileInput, FileRun, Report, failure_reason
 
 logger = logging.getLogger("openl3")
 
@@ -97,10 +97,9 @@ def decoded(path: str, settings: dict[str, Any]) -> np.ndarray:
         audio = AudioFile(path)
         blocks = list(iter_signal_blocks(audio, audio.samplerate)) or [np.zeros(0)]
         return np.concatenate(blocks).astype(window_dtype(settings["frontend"]), copy=False)
-    from .image import array_frames, check_image, read_image_file
+    from .image import open_image_file
 
-    name = f"image file {path}"
-    frames = array_frames(check_image(read_image_file(path), name), name)
+    frames = open_image_file(path)
     return frames.read(0, frames.n_items)
 
 
@@ -119,10 +118,6 @@ class FailureLog:
         return list(self.failures)
 
 
-def _reason(path: str, exc: Exception) -> str:
-    return str(exc) if isinstance(exc, OpenL3Error) else f"{path}: {type(exc).__name__}: {exc}"
-
-
 def decode_row(row: dict[str, Any], settings: dict[str, Any], log: Any) -> list[dict[str, Any]]:
     """Decode one input (a CPU task): ``[{"path", "data"}]``, or ``[]`` after logging its failure."""
     import ray
@@ -131,7 +126,7 @@ def decode_row(row: dict[str, Any], settings: dict[str, Any], log: Any) -> list[
     try:
         return [{"path": path, "data": decoded(path, settings)}]
     except Exception as exc:  # a bad input is a failure row, never the end of the job
-        ray.get(log.add.remote(path, _reason(path, exc)))
+        ray.get(log.add.remote(path, failure_reason(path, exc)))
         return []
 
 
@@ -198,7 +193,7 @@ class EmbedFiles:
                     [embedding] = self.embedder.embed([source])
                     tables.append(self._rows(path, source, embedding))
                 except Exception as exc:
-                    ray.get(self.log.add.remote(path, _reason(path, exc)))
+                    ray.get(self.log.add.remote(path, failure_reason(path, exc)))
         if not tables:
             from .dataset import row_schema
 

@@ -213,9 +213,7 @@ class AudioStream:
 
     def dimension(self) -> int:
         """Return the embedding size D (loads the model)."""
-        if self.embedder.model is None:
-            self.embedder.predict(np.zeros((1, WINDOW_SAMPLES), window_dtype(self.embedder.frontend)))
-        return int(self.embedder.model.output_shape[-1])
+        return self.embedder.dimension()
 
 
 #: The options of :class:`AudioStream`: those of ``get_audio_embedding`` after ``audio, sr``.
