@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .batching import Embedder, model_predictor, model_settings
+from .batching import Embedder, model_predictor
 from .exceptions import OpenL3Error, OpenL3Warning
 from .files import FileInput, FileJob, FileRun, Report, process_paths
 from .models.frontends import librosa_frontend
@@ -271,6 +271,7 @@ class AudioEmbedder(Embedder):
     """
 
     unit = "window"
+    modality = "audio"
 
     def __init__(
         self,
@@ -297,19 +298,9 @@ class AudioEmbedder(Embedder):
         self.hop_size, self.frontend = hop_size, frontend
         self.content_type, self.embedding_size = content_type, embedding_size
 
-    def settings(self) -> dict[str, Any]:
-        """Return what determines the embeddings (recorded with Parquet datasets)."""
-        return model_settings(
-            self.user_model,
-            modality="audio",
-            input_repr=self.input_repr,
-            content_type=self.content_type,
-            embedding_size=self.embedding_size,
-            hop_size=self.hop_size,
-            center=self.center,
-            frontend=self.frontend,
-            precision=self.precision,
-        )
+    def _more_settings(self) -> dict[str, Any]:
+        """Return the windowing and frontend settings."""
+        return {"hop_size": self.hop_size, "center": self.center, "frontend": self.frontend}
 
     def windows(self, audio: Any, sr: float, name: str = "provided audio") -> AudioWindows:
         """Return the window source of validated audio (an array or an :class:`AudioFile`)."""

@@ -248,8 +248,24 @@ class Embedder:
         return embed_all(self.predict, sources, self.batch_size, self.verbose, self.unit, bar)
 
     def settings(self) -> dict[str, Any]:
-        """Return what determines the embeddings (recorded with Parquet datasets)."""
-        raise NotImplementedError
+        """Return what determines the embeddings (recorded with Parquet datasets).
+
+        Subclasses set ``modality``, ``user_model``, ``input_repr``, ``content_type`` and
+        ``embedding_size``, and add their own in :meth:`_more_settings`.
+        """
+        return model_settings(
+            self.user_model,
+            modality=self.modality,
+            input_repr=self.input_repr,
+            content_type=self.content_type,
+            embedding_size=self.embedding_size,
+            precision=self.precision,
+            **self._more_settings(),
+        )
+
+    def _more_settings(self) -> dict[str, Any]:
+        """Return the settings particular to the modality (none by default)."""
+        return {}
 
     def row_settings(self) -> dict[str | None, dict[str, Any]]:
         """Return the settings of the rows of each output (see :meth:`settings`)."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .batching import Embedder, model_predictor, model_settings
+from .batching import Embedder, model_predictor
 from .exceptions import OpenL3Error
 from .files import FileInput, FileJob, FileRun, Report, process_paths
 from .models.specs import CONTENT_TYPES, IMAGE_SIZE, IMAGE_TOWER, input_repr_spec
@@ -202,6 +202,7 @@ class ImageEmbedder(Embedder):
     """
 
     unit = "frame"
+    modality = "image"
 
     def __init__(
         self,
@@ -223,17 +224,6 @@ class ImageEmbedder(Embedder):
             check_image_model(model)
         self.model, self.user_model, self.input_repr = model, model, input_repr
         self.content_type, self.embedding_size = content_type, embedding_size
-
-    def settings(self) -> dict[str, Any]:
-        """Return what determines the embeddings (recorded with Parquet datasets)."""
-        return model_settings(
-            self.user_model,
-            modality="image",
-            input_repr=self.input_repr,
-            content_type=self.content_type,
-            embedding_size=self.embedding_size,
-            precision=self.precision,
-        )
 
     def _predictor(self) -> Callable[[np.ndarray], np.ndarray]:
         """Load the model if needed; return preprocessed frames -> embeddings."""
