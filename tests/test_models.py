@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -255,6 +258,51 @@ def test_shipped_windows_are_tensorflow_s_bit_for_bit(n_fft):
     expected = tf.signal.hann_window(n_fft, periodic=True, dtype=tf.float32).numpy()
     assert periodic_hann(n_fft).dtype == np.float32
     assert periodic_hann(n_fft).tobytes() == expected.tobytes()
+
+
+TORCH_SPECTROGRAMS = """
+import sys, numpy as np, torch
+from openl3.models.layers import Spectrogram
+windows = torch.from_numpy(np.load(sys.argv[1]))
+out = {r: Spectrogram(r)(windows).numpy() for r in ("linear", "mel128", "mel256")}
+with_grad = windows.clone().requires_grad_(True)
+linear = Spectrogram("linear")(with_grad)
+linear.sum().backward()
+out["linear_with_grad"] = linear.detach().numpy()
+out["has_grad"] = np.array(with_grad.grad is not None)
+np.savez(sys.argv[2], **out)
+"""
+
+
+def test_torch_cpu_spectrogram_is_tensorflow_s(tmp_path):
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch is not installed")
+    import keras
+
+    from openl3.models.layers import Spectrogram
+
+    windows = np.random.default_rng(4).normal(0, 0.1, (3, 1, 48000)).astype(np.float32)
+    windows[1, 0] = 0.3 * np.sin(2 * np.pi * 440 * np.arange(48000) / 48000)
+    np.save(tmp_path / "windows.npy", windows)
+    result = subprocess.run(
+        [sys.executable, "-c", TORCH_SPECTROGRAMS, str(tmp_path / "windows.npy"), str(tmp_path / "out.npz")],
+        env={**os.environ, "KERAS_BACKEND": "torch"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    torch_out = np.load(tmp_path / "out.npz")
+    for input_repr in ("linear", "mel128", "mel256"):
+        expected = np.asarray(Spectrogram(input_repr)(keras.ops.convert_to_tensor(windows)))
+        if input_repr == "linear":  # pocketfft and a correctly rounded sqrt: TensorFlow's bits
+            assert torch_out["linear"].tobytes() == expected.tobytes()
+        else:  # then a matrix product, whose summation order differs
+            np.testing.assert_allclose(torch_out[input_repr], expected, rtol=0, atol=1e-6 * expected.max())
+    # With a gradient to compute, torch's own STFT (differentiable) is used: FFT rounding apart, the same.
+    assert bool(torch_out["has_grad"])
+    linear = torch_out["linear_with_grad"]
+    np.testing.assert_allclose(linear, torch_out["linear"], rtol=0, atol=1e-5 * linear.max())
 
 
 @pytest.mark.parametrize("input_repr", ["linear", "mel128", "mel256"])

@@ -80,6 +80,8 @@ class Spectrogram(keras.layers.Layer):
             window = tf.constant(self._window)
             stft = tf.signal.stft(signal, self.n_fft, SPEC_HOP, self.n_fft, window_fn=lambda *_, **__: window)
             return tf.abs(stft)
+        if keras.backend.backend() == "torch" and _on_cpu_without_grad(signal):
+            return _pocketfft_magnitude(signal, self._window, SPEC_HOP)
         real, imag = ops.stft(
             signal, self.n_fft, SPEC_HOP, self.n_fft, window=ops.convert_to_tensor(self._window), center=False
         )
@@ -92,6 +94,31 @@ class Spectrogram(keras.layers.Layer):
     def get_config(self) -> dict:
         """Return the layer's configuration."""
         return {**super().get_config(), "input_repr": self.input_repr, "complex_abs": self.complex_abs}
+
+
+def _on_cpu_without_grad(signal: Any) -> bool:
+    """Return True for a PyTorch CPU tensor that no gradient flows through."""
+    import torch
+
+    return signal.device.type == "cpu" and not (torch.is_grad_enabled() and signal.requires_grad)
+
+
+def _pocketfft_magnitude(signal: Any, window: np.ndarray, hop: int) -> Any:
+    """Return the (batch, time, freq) STFT magnitude of a PyTorch CPU tensor, computed by pocketfft.
+
+    PyTorch's CPU FFT (MKL) rounds differently from the pocketfft family that TensorFlow
+    and JAX use on CPUs (scipy.fft gives their bits), and its float32 ``sqrt`` is not
+    correctly rounded. On tonal audio, 0.4.2's spectrogram keeps FFT rounding noise above
+    its -80 dB floor, so only the same FFT gives its numbers. Frames, window products and
+    the magnitude are float32, as TensorFlow computes them: the result is TensorFlow's
+    bit for bit.
+    """
+    import scipy.fft
+    import torch
+
+    frames = np.lib.stride_tricks.sliding_window_view(signal.numpy(), len(window), axis=-1)[..., ::hop, :]
+    spectrum = scipy.fft.rfft(frames * window, axis=-1)
+    return torch.from_numpy(np.sqrt(spectrum.real * spectrum.real + spectrum.imag * spectrum.imag))
 
 
 @keras.saving.register_keras_serializable(package="openl3")
