@@ -52,6 +52,10 @@ def devices() -> list[str]:
         import jax
 
         return [str(d) for d in jax.devices()]
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return ["cpu"] + [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     import tensorflow as tf
 
     return [d.name for d in tf.config.list_physical_devices()]

@@ -116,24 +116,6 @@ def run_eagerly(model, inputs: np.ndarray, batch_size: int) -> np.ndarray:
     return np.concatenate(parts).astype(np.float64)
 
 
-def has_gpu() -> bool:
-    """Return True when the Keras backend sees a GPU."""
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return any(d.platform == "gpu" for d in jax.devices())
-    if backend == "torch":
-        import torch
-
-        return torch.cuda.is_available()
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
 def measure(model, inputs: np.ndarray, batch_size: int, on_gpu: bool) -> list[tuple[str, dict[str, float]]]:
     """Return (how "fast" was computed, error figures) for one model."""
     if on_gpu:
@@ -199,7 +181,9 @@ def main() -> None:
     import keras
 
     keras.utils.set_random_seed(args.seed)
-    on_gpu = has_gpu()
+    from openl3.batching import has_accelerator
+
+    on_gpu = has_accelerator()
     if not on_gpu and keras.backend.backend() != "tensorflow":
         raise SystemExit(
             "Without a GPU, TF32 is simulated with TensorFlow: run with KERAS_BACKEND=tensorflow."
