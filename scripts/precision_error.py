@@ -107,12 +107,9 @@ def error_figures(fast: np.ndarray, faithful: np.ndarray) -> dict[str, float]:
     }
 
 
-def run_eagerly(model, inputs: np.ndarray, batch_size: int) -> np.ndarray:
-    """Return the model's outputs for ``inputs``, calling it eagerly batch by batch."""
-    parts = [
-        np.asarray(model(inputs[i : i + batch_size], training=False))
-        for i in range(0, len(inputs), batch_size)
-    ]
+def outputs_of(call, inputs: np.ndarray, batch_size: int) -> np.ndarray:
+    """Return ``call``'s float64 outputs for ``inputs``, called batch by batch."""
+    parts = [np.asarray(call(inputs[i : i + batch_size])) for i in range(0, len(inputs), batch_size)]
     return np.concatenate(parts).astype(np.float64)
 
 
@@ -121,20 +118,20 @@ def measure(model, inputs: np.ndarray, batch_size: int, on_gpu: bool) -> list[tu
     if on_gpu:
         from openl3.batching import model_predictor
 
-        results = {}
-        for precision in ("faithful", "fast"):
-            predict = model_predictor(model, precision)
-            results[precision] = np.concatenate(
-                [predict(inputs[i : i + batch_size]) for i in range(0, len(inputs), batch_size)]
-            ).astype(np.float64)
-        return [("fast on the GPU", error_figures(results["fast"], results["faithful"]))]
+        faithful, fast = (
+            outputs_of(model_predictor(model, p), inputs, batch_size) for p in ("faithful", "fast")
+        )
+        return [("fast on the GPU", error_figures(fast, faithful))]
     from openl3.precision import TF32_ROUNDINGS, simulated_tf32
 
-    faithful = run_eagerly(model, inputs, batch_size)
+    def run_eagerly(batch: np.ndarray):
+        return model(batch, training=False)
+
+    faithful = outputs_of(run_eagerly, inputs, batch_size)
     rows = []
     for rounding in TF32_ROUNDINGS:
         with simulated_tf32(rounding):
-            fast = run_eagerly(model, inputs, batch_size)
+            fast = outputs_of(run_eagerly, inputs, batch_size)
         rows.append((f"simulated TF32 ({rounding})", error_figures(fast, faithful)))
     return rows
 
