@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .interrupt import raise_if_interrupted
 from .precision import check_precision, matmul_precision
 from .validation import check_positive_int, check_verbose
 
@@ -168,6 +169,7 @@ def _embed_events(
     """Run the model on each read batch; hand each source's embedding over when it is complete."""
     outputs: dict[int, list] = {}  # index -> [embedding being filled, items filled]
     for kind, batch, routes in events:
+        raise_if_interrupted()  # a Ctrl-C that a finaliser swallowed stops the run here
         if kind == "failed":
             outputs.pop(batch, None)
             continue

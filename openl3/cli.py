@@ -26,6 +26,7 @@ from . import remote
 from .dataset import DEFAULT_PART_SIZE_MB, DTYPES
 from .exceptions import OpenL3Error
 from .files import ENGINES, OUTPUT_FORMATS, FileInput, Report, run_files
+from .interrupt import sigint_stops_between_batches
 from .models import registry, store
 from .models.specs import (
     AUDIO_TOWER,
@@ -696,7 +697,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parse_args(sys.argv[1:] if argv is None else argv)
         except SystemExit as exc:  # argparse exits 2 on usage errors, 0 for --help/--version
             return int(exc.code or 0)
-        return args.handler(args)
+        with sigint_stops_between_batches():
+            return args.handler(args)
     except KeyboardInterrupt:
         print("openl3: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -203,7 +203,7 @@ def test_ctrl_c_stops_with_a_summary_and_exit_130(slow_folder, tmp_path, weights
     started = time.time()
     process.send_signal(signal.SIGINT)
     stderr = process.communicate(timeout=120)[1]
-    assert process.returncode == 130
+    assert process.returncode == 130, stderr[-3000:]
     assert time.time() - started < 30  # within a batch, not at the end of the long file
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     lines = [line for line in stderr.splitlines() if line.startswith("openl3 audio:")]

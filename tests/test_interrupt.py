@@ -1,0 +1,81 @@
+"""Ctrl-C stops a command's run even when a finaliser swallows the KeyboardInterrupt."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from openl3 import batching
+from openl3.interrupt import raise_if_interrupted, sigint_stops_between_batches
+
+
+class SigintInFinaliser:
+    """An object whose finaliser receives SIGINT: Python prints the KeyboardInterrupt and goes on."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # the handler runs here, inside the finaliser
+            time.sleep(0.001)
+
+
+@pytest.fixture
+def swallowed(monkeypatch):
+    """The exceptions Python reports as "Exception ignored" (and goes on)."""
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: seen.append(unraisable.exc_type))
+    return seen
+
+
+def swallow_a_ctrl_c() -> None:
+    SigintInFinaliser()
+    gc.collect()
+
+
+class Items:
+    """A source of ``n_items`` rows of ones."""
+
+    def __init__(self, n_items: int):
+        self.n_items = n_items
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        return np.ones((count, 2))
+
+
+def test_a_swallowed_ctrl_c_stops_the_next_batch(swallowed):
+    calls = []
+
+    def predict(batch):
+        calls.append(len(batch))
+        if len(calls) == 2:
+            swallow_a_ctrl_c()
+        return np.zeros((len(batch), 3))
+
+    with sigint_stops_between_batches(), pytest.raises(KeyboardInterrupt):
+        batching.embed_sources(predict, [Items(10)], 2, lambda index, emb: None, prefetch=0)
+    assert swallowed == [KeyboardInterrupt]
+    assert calls == [2, 2]  # the third batch was never run
+
+
+def test_ctrl_c_raises_at_once_and_the_handler_is_restored():
+    before = signal.getsignal(signal.SIGINT)
+    with sigint_stops_between_batches():
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        with pytest.raises(KeyboardInterrupt):
+            raise_if_interrupted()  # remembered until the block ends
+    assert signal.getsignal(signal.SIGINT) is before
+    raise_if_interrupted()  # forgotten: nothing raised
+
+
+def test_outside_the_block_the_library_remembers_nothing(swallowed):
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    swallow_a_ctrl_c()  # lost, as in any Python program
+    raise_if_interrupted()  # nothing raised: the library installs no handler of its own
+    assert swallowed == [KeyboardInterrupt]
