@@ -197,6 +197,8 @@ def test_ctrl_c_stops_with_a_summary_and_exit_130(slow_folder, tmp_path, weights
         env=environment,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a test run started in the background inherits SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     seen = _wait_for_outputs(process, out, 2)
     assert process.poll() is None, "the run ended before it could be interrupted"

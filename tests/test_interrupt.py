@@ -24,6 +24,14 @@ class SigintInFinaliser:
             time.sleep(0.001)
 
 
+@pytest.fixture(autouse=True)
+def python_s_sigint_handler():
+    """Python's own handler, as in a terminal (a test run started in the background ignores SIGINT)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.fixture
 def swallowed(monkeypatch):
     """The exceptions Python reports as "Exception ignored" (and goes on)."""
@@ -75,7 +83,16 @@ def test_ctrl_c_raises_at_once_and_the_handler_is_restored():
 
 
 def test_outside_the_block_the_library_remembers_nothing(swallowed):
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     swallow_a_ctrl_c()  # lost, as in any Python program
     raise_if_interrupted()  # nothing raised: the library installs no handler of its own
     assert swallowed == [KeyboardInterrupt]
+
+
+def test_an_ignored_sigint_stays_ignored():
+    """A process started in the background (or under nohup) is meant to outlive a Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with sigint_stops_between_batches():
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        raise_if_interrupted()  # nothing raised
