@@ -3,16 +3,20 @@
 Outputs and cached weight files are written to a temporary file beside their final path,
 then renamed into place. A temporary's name records its owner (host and process id), so
 that a later run removes only the temporaries of owners that are gone, never those of a
-run still writing. Temporaries are created with mode 0666 less the umask, as ``open``
-creates files, so the renamed file gets the same mode a plain write would give.
+run still writing (files or folders: a model export writes a folder). Temporaries are
+created with mode 0666 less the umask, as ``open`` creates files, so the renamed file gets
+the same mode a plain write would give. Files being replaced are kept aside (hard-linked,
+or copied) until every new file is in place, so a failed rename puts them all back.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import re
 import secrets
+import shutil
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +25,8 @@ from typing import Any
 #: Host name as written in temporary names (characters that could confuse parsing replaced).
 HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$")
+
+logger = logging.getLogger("openl3")
 
 
 def temporary_name(path: str) -> str:
@@ -56,26 +62,83 @@ def replacing(*paths: str) -> Iterator[list[str]]:
 
     Write each file to its temporary path inside the ``with`` block. When the block ends
     normally, every temporary is flushed to disk and renamed over its path; when it
-    raises (Ctrl-C included), every temporary is removed and no path is touched. So the
-    paths appear together, complete, or not at all.
+    raises (Ctrl-C included), every temporary is removed and no path is touched. When a
+    rename fails, the paths already replaced get their previous files back (those that
+    did not exist are removed). So the paths appear together, complete, or not at all.
     """
     temporaries: list[str] = []
-    moved: list[str] = []
     try:
         for path in paths:
             temporaries.append(_create_temporary(path))
         yield list(temporaries)
         for temporary in temporaries:
             sync_file(temporary)
+        _replace_all(temporaries, paths)
+    except BaseException:
+        for temporary in temporaries:  # those renamed into place are gone already
+            _remove(temporary)
+        raise
+
+
+def _replace_all(temporaries: list[str], paths: tuple[str, ...]) -> None:
+    """Rename each temporary over its path: all of them, or none (the old files restored)."""
+    backups: list[str | None] = []
+    replaced = 0
+    try:
+        for path in paths:
+            backups.append(_keep_aside(path))
         for temporary, path in zip(temporaries, paths, strict=True):
             os.replace(temporary, path)
-            moved.append(path)
+            replaced += 1
     except BaseException:
-        for leftover in temporaries[len(moved) :]:
-            _remove(leftover)
-        for path in moved:  # a later rename failed: take back the earlier ones (all or none)
-            _remove(path)
+        for index in range(replaced):
+            if not _restore(paths[index], backups[index]):
+                backups[index] = None  # the only copy left of what the path held: kept
         raise
+    finally:
+        for backup in backups:  # those restored are gone already
+            if backup is not None:
+                _remove(backup)
+
+
+def _keep_aside(path: str) -> str | None:
+    """Hard-link ``path`` (a copy where links fail) to a fresh temporary; None if it is absent.
+
+    The backup holds the file's bytes until the new file is safely in place; its name is a
+    temporary's, so a backup left by a killed process is removed as stale by a later run.
+    """
+    while True:
+        backup = temporary_name(path)
+        try:
+            os.link(path, backup, follow_symlinks=False)
+            return backup
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            return None
+        except (OSError, NotImplementedError):  # no hard links here (file system, platform): copy
+            break
+    try:
+        shutil.copy2(path, backup, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    return backup
+
+
+def _restore(path: str, backup: str | None) -> bool:
+    """Put back what ``path`` held before it was replaced (remove it if it did not exist).
+
+    Returns False, having logged where the previous content is, if that failed.
+    """
+    try:
+        if backup is None:
+            _remove(path)
+        else:
+            os.replace(backup, path)
+        return True
+    except OSError as exc:
+        logger.error("Could not restore %s (its previous content is in %s): %s", path, backup, exc)
+        return False
 
 
 def save_npz(path: str, **arrays: Any) -> None:
@@ -126,14 +189,30 @@ def owner_alive(host: str, pid: int) -> bool:
 def remove_stale_temporaries(directory: str, names: list[str] | None = None) -> int:
     """Remove the temporaries in ``directory`` whose owner process is gone; return how many.
 
-    ``names`` is the directory's listing when the caller already has it.
+    Temporaries may be files or folders (an export's). One that cannot be removed is
+    logged and left: cleaning up never stops a run. ``names`` is the directory's listing
+    when the caller already has it.
     """
     removed = 0
     for name in os.listdir(directory) if names is None else names:
         match = _TEMPORARY.match(name)
         if match and not owner_alive(match["host"], int(match["pid"])):
-            removed += _remove(os.path.join(directory, name))
+            removed += _remove_stale(os.path.join(directory, name))
     return removed
+
+
+def _remove_stale(path: str) -> int:
+    """Remove a dead owner's temporary, file or folder; return 1 if removed, else 0."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+            return 1
+        return _remove(path)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:  # another run removed it first
+            return 0
+        logger.warning("Cannot remove the stale temporary %s: %s", path, exc)
+        return 0
 
 
 def is_temporary(name: str) -> bool:

@@ -42,8 +42,8 @@ def test_all_or_none(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a.npz", "b.npz"]
 
 
-def test_a_failed_rename_takes_back_the_earlier_ones(tmp_path, monkeypatch):
-    first, second = str(tmp_path / "a.npz"), str(tmp_path / "b.npz")
+def _fail_second_rename(patch):
+    """Make the second call of ``os.replace`` fail (the first, and any later, succeed)."""
     real_replace, calls = os.replace, []
 
     def replace(source, target):
@@ -52,11 +52,42 @@ def test_a_failed_rename_takes_back_the_earlier_ones(tmp_path, monkeypatch):
             raise OSError("disk gone")
         real_replace(source, target)
 
-    monkeypatch.setattr(os, "replace", replace)
+    patch.setattr(os, "replace", replace)
+
+
+def test_a_failed_rename_takes_back_the_earlier_ones(tmp_path, monkeypatch):
+    first, second = str(tmp_path / "a.npz"), str(tmp_path / "b.npz")
+    _fail_second_rename(monkeypatch)
     with pytest.raises(OSError, match="disk gone"), atomic.replacing(first, second) as temporaries:
         for temporary in temporaries:
             atomic.write_npz(temporary, embedding=np.ones(1))
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard-links", "copies"])
+def test_a_failed_rename_keeps_the_files_it_was_replacing(tmp_path, monkeypatch, links):
+    first, second = tmp_path / "a_audio.npz", tmp_path / "a_image.npz"
+    first.write_bytes(b"the old audio output")
+    second.write_bytes(b"the old image output")
+    with monkeypatch.context() as patch:
+        if not links:  # a file system without hard links: the old files are copied aside
+            patch.setattr(os, "link", _no_hard_links)
+        _fail_second_rename(patch)
+        with pytest.raises(OSError, match="disk gone"), atomic.replacing(str(first), str(second)) as temps:
+            for temporary in temps:
+                atomic.write_npz(temporary, embedding=np.ones(1))
+    assert sorted(os.listdir(tmp_path)) == ["a_audio.npz", "a_image.npz"]  # no temporary or backup left
+    assert first.read_bytes() == b"the old audio output"
+    assert second.read_bytes() == b"the old image output"
+    with atomic.replacing(str(first), str(second)) as temps:  # a rename that succeeds drops the backups
+        for temporary in temps:
+            atomic.write_npz(temporary, embedding=np.zeros(2))
+    assert sorted(os.listdir(tmp_path)) == ["a_audio.npz", "a_image.npz"]
+    np.testing.assert_array_equal(np.load(first)["embedding"], np.zeros(2))
+
+
+def _no_hard_links(*args, **kwargs):
+    raise PermissionError(1, "Operation not permitted")
 
 
 def _dead_pid() -> int:

@@ -175,6 +175,27 @@ def test_planning_keeps_live_temporaries_and_removes_dead_ones(tmp_path):
     assert sorted(os.listdir(tmp_path)) == [live]
 
 
+def test_a_killed_exports_temporary_folder_is_removed_and_the_run_goes_on(tmp_path, mel128_model):
+    from test_atomic import _dead_pid
+
+    from openl3 import atomic
+
+    out = tmp_path / "out"
+    dead = out / f".model.{atomic.HOST}.{_dead_pid()}.0123abcd.tmp"  # what `models export` leaves
+    live = out / os.path.basename(atomic.temporary_name(str(out / "model")))  # an export running
+    for folder in (dead, live):
+        (folder / "variables").mkdir(parents=True)
+        (folder / "saved_model.pb").write_bytes(b"graph")
+    assert atomic.remove_stale_temporaries(str(out)) == 1
+    assert os.listdir(out) == [live.name]
+    (dead / "variables").mkdir(parents=True)
+    sf.write(tmp_path / "one.wav", tone(1.2, 44100), 44100)
+    report = openl3.process_audio_file(
+        str(tmp_path / "one.wav"), output_dir=str(out), model=mel128_model, verbose=False
+    )
+    assert report.failed == [] and sorted(os.listdir(out)) == sorted([live.name, "one.npz"])
+
+
 def test_a_file_failing_mid_read_is_collected_and_the_rest_is_written(tmp_path, mel128_model, monkeypatch):
     from openl3 import signal
 
