@@ -18,6 +18,7 @@ import numpy as np
 
 from .interrupt import raise_if_interrupted
 from .precision import check_precision, matmul_precision
+from .shared_cache import build_once
 from .validation import check_positive_int, check_verbose
 
 
@@ -74,7 +75,10 @@ def _read_ahead(events: Iterator, depth: int) -> Iterator:
     """Iterate ``events`` in a reader thread, up to ``depth`` items ahead of the caller.
 
     An exception of the reader is raised here, in order. When the caller stops early
-    (an error, Ctrl-C), the reader stops after its current item.
+    (an error, Ctrl-C), the reader stops after its current item (it never waits on a full
+    queue once told to stop), and the generator ends only when the reader has stopped: no
+    read, and no callback of the reader's (``on_error``), happens after it. A slow read is
+    waited for however long it takes; a second Ctrl-C interrupts the wait.
     """
     ahead: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -112,7 +116,7 @@ def _read_ahead(events: Iterator, depth: int) -> Iterator:
             yield value
     finally:
         stop.set()
-        reader.join(timeout=30)
+        reader.join()
 
 
 def embed_sources(
@@ -317,7 +321,17 @@ def progress_bar(total: int, enabled: bool, unit: str) -> Any:
     return tqdm(total=total, disable=not enabled, unit=unit, leave=False, dynamic_ncols=True)
 
 
+#: The traced inference pass of each model (TensorFlow), filled under its lock.
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_COMPILED_LOCK = threading.Lock()
+
+
+def _compiled(model: Any) -> Callable[[Any], Any]:
+    """Wrap ``model``'s inference pass in a ``tf.function`` of one signature for any batch size."""
+    import tensorflow as tf
+
+    signature = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)]
+    return tf.function(lambda x: model(x, training=False), input_signature=signature, autograph=False)
 
 
 def model_predictor(model: Any, precision: str = "faithful") -> Callable[[np.ndarray], np.ndarray]:
@@ -335,14 +349,7 @@ def model_predictor(model: Any, precision: str = "faithful") -> Callable[[np.nda
     if backend != "tensorflow":
         run = model.predict_on_batch
     else:
-        if model not in _COMPILED:
-            import tensorflow as tf
-
-            signature = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)]
-            _COMPILED[model] = tf.function(
-                lambda x: model(x, training=False), input_signature=signature, autograph=False
-            )
-        run = _COMPILED[model]
+        run = build_once(_COMPILED, _COMPILED_LOCK, model, lambda: _compiled(model))
 
     def predict(batch: np.ndarray) -> np.ndarray:
         with matmul_precision(precision, backend):

@@ -1,9 +1,11 @@
-"""Test helpers: weight files in the official OpenL3 layout, and generated signals."""
+"""Test helpers: weight files in the official OpenL3 layout, generated signals, thread races."""
 
 from __future__ import annotations
 
 import gzip
 import shutil
+import threading
+from collections.abc import Callable
 
 import h5py
 import numpy as np
@@ -110,3 +112,50 @@ def noise(seconds: float, sr: int, seed: int = 0, channels: int = 0) -> np.ndarr
     rng = np.random.default_rng(seed)
     n = round(seconds * sr)
     return rng.normal(0, 0.2, n if channels == 0 else (n, channels))
+
+
+class CountingBuilder:
+    """Wrap a cache's builder to count its calls, holding the first one open for a second.
+
+    The first call waits (up to ``patience`` seconds) for another call to start before it
+    builds, so a cache that checks and fills without a lock lets a second thread build the
+    same entry. A locked cache makes the first call wait the whole ``patience`` alone.
+    """
+
+    def __init__(self, build: Callable, patience: float = 1.0):
+        self.build, self.patience, self.calls = build, patience, 0
+        self._count_lock, self._second_call = threading.Lock(), threading.Event()
+
+    def __call__(self, *args, **kwargs):
+        with self._count_lock:
+            self.calls += 1
+            first = self.calls == 1
+        if first:
+            self._second_call.wait(self.patience)
+        else:
+            self._second_call.set()
+        return self.build(*args, **kwargs)
+
+
+def race(call: Callable, n_threads: int = 4) -> list:
+    """Return the results of ``call()`` made by ``n_threads`` threads released at once.
+
+    The first exception a thread raised is raised here.
+    """
+    start, results, errors = threading.Barrier(n_threads), [None] * n_threads, []
+
+    def worker(k: int) -> None:
+        try:
+            start.wait(timeout=30)
+            results[k] = call()
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(n_threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results

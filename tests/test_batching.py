@@ -1,12 +1,15 @@
-"""The batch runner: routing across sources, read-ahead, failures while reading, interruption."""
+"""The batch runner: routing across sources, read-ahead, failures while reading, interruption, caches."""
 
 from __future__ import annotations
 
 import threading
+import weakref
 
 import numpy as np
 import pytest
 
+from helpers import CountingBuilder, race
+from openl3 import batching
 from openl3.batching import embed_sources
 from openl3.exceptions import OpenL3Error
 
@@ -96,3 +99,75 @@ def test_reading_overlaps_the_model():
 
     embed_sources(model, [source], 4, lambda *a: None, prefetch=2)
     assert calls == [4, 4]
+
+
+def _reader_outlasting_any_finite_wait(monkeypatch, release):
+    """Make a join of the reader with a timeout give up at once, and one without let ``release`` go.
+
+    This stands for a read longer than any timeout: it ends only while the run waits
+    for it without a limit (or when the test lets it go after the run).
+    """
+    real_join = threading.Thread.join
+
+    def join(thread, timeout=None):
+        if thread.name == "openl3-reader":
+            if timeout is not None:
+                return real_join(thread, 0)
+            release.set()
+        return real_join(thread, timeout)
+
+    monkeypatch.setattr(threading.Thread, "join", join)
+
+
+def test_a_run_ends_only_after_its_reader_has_stopped(monkeypatch):
+    # The model fails while the reader is inside a slow read, which then fails too: the
+    # reader's on_error callback must come before the run ends, and no reader outlive it.
+    reading, release, log = threading.Event(), threading.Event(), []
+
+    def slow_read(start):
+        if start == 4:
+            reading.set()
+            assert release.wait(timeout=30)
+            raise OpenL3Error("late failure")
+
+    def model(batch):
+        assert reading.wait(timeout=30)
+        raise RuntimeError("model failed")
+
+    _reader_outlasting_any_finite_wait(monkeypatch, release)
+    source = Numbers(12, 0, on_read=slow_read)
+    with pytest.raises(RuntimeError, match="model failed"):
+        embed_sources(model, [source], 4, log.append, None, lambda i, exc: log.append("on_error") or True, 1)
+    readers_left = [t for t in threading.enumerate() if t.name == "openl3-reader"]
+    log.append("run ended")
+    release.set()  # lets a reader left behind finish, so that it can be seen
+    for reader in readers_left:
+        reader.join()
+    assert not readers_left
+    assert log == ["on_error", "run ended"]
+    assert source.reads == [(0, 4), (4, 4)]
+
+
+class Doubler:
+    """A stand-in for a Keras model: doubles its input."""
+
+    input_shape = (None, 2)
+
+    def __call__(self, x, training=False):
+        return 2 * x
+
+
+def test_threads_asking_at_once_compile_a_model_once(monkeypatch):
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("models are compiled with tf.function on TensorFlow only")
+    import tensorflow as tf
+
+    monkeypatch.setattr(batching, "_COMPILED", weakref.WeakKeyDictionary())
+    compile_ = CountingBuilder(tf.function)
+    monkeypatch.setattr(tf, "function", compile_)
+    model = Doubler()
+    predictors = race(lambda: batching.model_predictor(model))
+    assert compile_.calls == 1
+    for predict in predictors:
+        np.testing.assert_array_equal(predict(np.ones((3, 2))), 2 * np.ones((3, 2)))

@@ -183,6 +183,44 @@ def test_decibel_rule_of_kapre_0_1_4():
     np.testing.assert_allclose(wide, [[0.0, -30.0]])
 
 
+def _slaney_mel(n_fft, n_mels):
+    import librosa
+
+    return librosa.filters.mel(sr=48000, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=24000.0, norm="slaney")
+
+
+def test_threads_asking_at_once_build_a_mel_basis_once(monkeypatch):
+    import librosa
+
+    from helpers import CountingBuilder, race
+    from openl3.models import frontends
+
+    monkeypatch.setattr(frontends, "_MEL_BASES", {})
+    build = CountingBuilder(librosa.filters.mel)
+    monkeypatch.setattr(librosa.filters, "mel", build)
+    bases = race(lambda: frontends.mel_basis(2048, 128))
+    assert build.calls == 1
+    for basis in bases:
+        np.testing.assert_array_equal(basis, bases[0])
+
+
+def _scale_in_place(basis):
+    basis *= 2
+
+
+def test_a_mel_basis_is_read_only_and_its_cache_cannot_be_changed(monkeypatch):
+    from openl3.models import frontends
+
+    monkeypatch.setattr(frontends, "_MEL_BASES", {})
+    basis = frontends.mel_basis(2048, 256)
+    for write in (lambda: basis.__setitem__((0, 0), 1.0), lambda: _scale_in_place(basis)):
+        with pytest.raises(ValueError, match="read-only"):
+            write()
+    with pytest.raises(ValueError, match="WRITEABLE"):
+        basis.setflags(write=True)
+    np.testing.assert_array_equal(frontends.mel_basis(2048, 256), _slaney_mel(2048, 256))
+
+
 def test_kapre_and_librosa_linear_spectrograms_agree(weights_dir):
     import keras
 

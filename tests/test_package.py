@@ -1,10 +1,12 @@
-"""The public API: cheap import, and the signatures of the OpenL3 0.4.2 documentation."""
+"""The public API (cheap import, the signatures of the OpenL3 0.4.2 documentation), and the CI script."""
 
 from __future__ import annotations
 
 import inspect
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -120,3 +122,68 @@ def test_verbose_0_and_1_are_accepted(mel128_model):
     for verbose in (0, 1, True, False, np.bool_(True)):
         embedding, _ = openl3.get_audio_embedding(np.ones(48000), 48000, model=mel128_model, verbose=verbose)
         assert embedding.shape == (6, 512)
+
+
+CI_SCRIPT = Path(__file__).resolve().parents[1] / ".ci" / "run"
+
+#: The steps of .ci/run in order, as its stubs log them: the README's test command with
+#: the lint check before the tests, then the documentation site with warnings as errors.
+CI_STEPS = [
+    "python3 -m venv .venv",
+    "pip install -e .[tests]",
+    "ruff check openl3 tests scripts examples",
+    "python -m pytest",
+    "pip install -e .[docs]",
+    "sphinx-build -W -q -b html docs docs/_build/html",
+]
+
+#: Stands for python3 and each tool of the virtual environment: logs its call, and fails
+#: if it is the ``CI_FAIL_AT``-th call of the run.
+CI_STUB = """#!/usr/bin/env bash
+echo "$(basename "$0") $*" >> "$CI_LOG"
+if [ "$(wc -l < "$CI_LOG")" -eq "$CI_FAIL_AT" ]; then exit 1; fi
+"""
+
+
+def _ci_commands() -> list[str]:
+    """The lines of .ci/run that are not blank or comments."""
+    lines = (line.strip() for line in CI_SCRIPT.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_ci_script_runs_one_step_a_line_lint_before_tests():
+    commands = _ci_commands()
+    assert "set -euo pipefail" in commands
+    assert not [c for c in commands if "&&" in c or "||" in c]
+    lint, tests = ([k for k, c in enumerate(commands) if name in c] for name in ("ruff check", "-m pytest"))
+    assert lint and tests and max(lint) < min(tests)
+
+
+def _run_ci_with_stubs(tmp_path: Path, fail_at: int) -> tuple[int, list[str]]:
+    """Run a copy of .ci/run with stubs for python3 and the venv's tools; return its status and calls."""
+    repo, stubs = tmp_path / "repo", tmp_path / "stubs"
+    (repo / ".ci").mkdir(parents=True)
+    (repo / ".ci" / "run").write_text(CI_SCRIPT.read_text())
+    # python3 on PATH, and a .venv left by an earlier run (python3 -m venv keeps it).
+    venv_tools = (repo / ".venv" / "bin" / name for name in ("pip", "ruff", "python", "sphinx-build"))
+    for tool in (stubs / "python3", *venv_tools):
+        tool.parent.mkdir(parents=True, exist_ok=True)
+        tool.write_text(CI_STUB)
+        tool.chmod(0o755)
+    log = tmp_path / "calls.log"
+    log.touch()
+    env = {**os.environ, "PATH": f"{stubs}{os.pathsep}{os.environ['PATH']}"}
+    env.update(CI_LOG=str(log), CI_FAIL_AT=str(fail_at))
+    result = subprocess.run(["bash", str(repo / ".ci" / "run")], env=env, capture_output=True, timeout=60)
+    return result.returncode, log.read_text().splitlines()
+
+
+@pytest.mark.parametrize("fail_at", range(1, len(CI_STEPS) + 1))
+def test_ci_fails_at_the_first_failing_step(tmp_path, fail_at):
+    status, calls = _run_ci_with_stubs(tmp_path, fail_at)
+    assert status != 0
+    assert calls == CI_STEPS[:fail_at]
+
+
+def test_ci_passes_after_every_step(tmp_path):
+    assert _run_ci_with_stubs(tmp_path, 0) == (0, CI_STEPS)

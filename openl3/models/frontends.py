@@ -6,12 +6,14 @@ Both end with the decibel rule of kapre 0.1.4 that the L3-Net models were traine
 
 from __future__ import annotations
 
+import threading
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from ..exceptions import OpenL3Error
+from ..shared_cache import build_once
 from .specs import SPEC_HOP, TARGET_SR, InputRepr
 
 
@@ -115,25 +117,28 @@ def kapre_frontend(inputs: Any, spec: InputRepr, implementation: str = "auto") -
     return MagnitudeToDecibel(name="magnitude_to_decibel")(x)
 
 
-_MEL_BASES: dict[int, np.ndarray] = {}
+_MEL_BASES: dict[tuple[int, int], np.ndarray] = {}
+_MEL_LOCK = threading.Lock()
 
 
 def mel_basis(n_fft: int, n_mels: int) -> np.ndarray:
-    """Return the Slaney-normalised mel filterbank (n_mels, 1 + n_fft / 2), cached; fmin 0, fmax 24 kHz."""
-    key = (n_fft, n_mels)
-    if key not in _MEL_BASES:
-        import librosa
+    """Return the Slaney-normalised mel filterbank (n_mels, 1 + n_fft / 2); fmin 0, fmax 24 kHz.
 
-        _MEL_BASES[key] = librosa.filters.mel(
-            sr=TARGET_SR,
-            n_fft=n_fft,
-            n_mels=n_mels,
-            fmin=0.0,
-            fmax=TARGET_SR / 2,
-            htk=False,
-            norm="slaney",
-        )
-    return _MEL_BASES[key]
+    Built once per shape and shared between threads: the array is read-only (a view of
+    the cached one, which cannot be made writeable), so no caller can change the cache.
+    """
+    return build_once(_MEL_BASES, _MEL_LOCK, (n_fft, n_mels), lambda: _read_only_mel(n_fft, n_mels)).view()
+
+
+def _read_only_mel(n_fft: int, n_mels: int) -> np.ndarray:
+    """Compute a mel filterbank with librosa and make it read-only."""
+    import librosa
+
+    basis = librosa.filters.mel(
+        sr=TARGET_SR, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=TARGET_SR / 2, htk=False, norm="slaney"
+    )
+    basis.setflags(write=False)
+    return basis
 
 
 def librosa_frontend(windows: np.ndarray, spec: InputRepr) -> np.ndarray:
