@@ -50,19 +50,28 @@ def peak_rss_mb(command: list[str], env: dict) -> float:
     return usage.ru_maxrss / 1024  # kB on Linux
 
 
-def tiny_model_child(wav: str, output_dir: str, hop: float, batch_size: int) -> None:
-    """Child process: embed ``wav`` with ``process_audio_file`` and a tiny raw-window model."""
+def tiny_audio_model():
+    """Return a tiny Keras model taking raw (1, 48000) windows, as the kapre tower does (512-d)."""
     import keras
-
-    import openl3
 
     inputs = keras.Input(shape=(1, 48000))
     x = keras.layers.Reshape((48000, 1))(inputs)
     x = keras.layers.AveragePooling1D(480)(x)
     outputs = keras.layers.Dense(512)(keras.layers.Flatten()(x))
-    model = keras.Model(inputs, outputs)
+    return keras.Model(inputs, outputs)
+
+
+def tiny_model_child(wav: str, output_dir: str, hop: float, batch_size: int) -> None:
+    """Child process: embed ``wav`` with ``process_audio_file`` and a tiny raw-window model."""
+    import openl3
+
     openl3.process_audio_file(
-        wav, output_dir=output_dir, model=model, hop_size=hop, batch_size=batch_size, verbose=False
+        wav,
+        output_dir=output_dir,
+        model=tiny_audio_model(),
+        hop_size=hop,
+        batch_size=batch_size,
+        verbose=False,
     )
 
 

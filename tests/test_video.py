@@ -252,3 +252,57 @@ def test_image_model_follows_input_repr_with_a_kapre_audio_model(videos, models,
         verbose=False,
     )
     assert sorted(os.listdir(tmp_path)) == ["rising_audio.npz", "rising_image.npz"]
+
+
+def write_noise_video(path, seconds):
+    """A 1 fps video of ``seconds`` with pink noise at 44.1 kHz (AAC), made by ffmpeg's lavfi."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    noise = "anoisesrc=color=pink:sample_rate=44100:amplitude=0.3:seed=3"
+    sources = ["color=c=gray:size=64x48:rate=1", noise]
+    inputs = [arg for source in sources for arg in ("-f", "lavfi", "-i", source)]
+    codecs = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2"]
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", *inputs, "-t", str(seconds)]
+    subprocess.run([*command, *codecs, str(path)], check=True)
+    return str(path)
+
+
+# 1.02 s is one moviepy chunk (<= 50000 samples, read whole); the others straddle window
+# boundaries at hop 0.5 (1.98, 2.0, 2.02 s) or span many chunks and two signal blocks.
+@pytest.mark.parametrize("seconds", [1.02, 1.98, 2.0, 2.02, 7.3])
+def test_the_audio_track_is_decoded_in_chunks_with_the_samples_of_a_whole_decode(
+    tmp_path, models, monkeypatch, seconds
+):
+    from moviepy.audio.AudioClip import AudioClip
+
+    audio_model, image_model = models
+    path = write_noise_video(tmp_path / "noise.mp4", seconds)
+    with open_video(path) as clip:  # the oracle: 0.4.2's whole decode, then get_audio_embedding
+        sound = clip.audio.to_soundarray(fps=48000)
+    expected, expected_ts = openl3.get_audio_embedding(
+        sound, 48000, model=audio_model, hop_size=0.5, batch_size=4, verbose=False
+    )
+    real_to_soundarray, decoded = AudioClip.to_soundarray, []
+
+    def to_soundarray(self, *args, **kwargs):
+        samples = real_to_soundarray(self, *args, **kwargs)
+        decoded.append(len(samples))
+        return samples
+
+    monkeypatch.setattr(AudioClip, "to_soundarray", to_soundarray)
+    out = tmp_path / "out"
+    openl3.process_video_file(
+        path,
+        output_dir=str(out),
+        audio_model=audio_model,
+        image_model=image_model,
+        audio_hop_size=0.5,
+        audio_batch_size=4,
+        verbose=False,
+    )
+    with np.load(out / "noise_audio.npz") as got:
+        np.testing.assert_array_equal(got["embedding"], expected)
+        np.testing.assert_array_equal(got["timestamps"], expected_ts)
+    assert sum(decoded) == len(sound) and max(decoded) <= 50000  # never the whole track at once
