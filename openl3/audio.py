@@ -88,8 +88,8 @@ class AudioWindows:
 
     Parameters
     ----------
-    audio : np.ndarray [shape=(N,) or (N, C)] or AudioFile
-        Validated audio, or a file decoded as it is read.
+    audio : np.ndarray [shape=(N,) or (N, C)] or ForwardSamples
+        Validated audio, or samples decoded as they are read (an :class:`AudioFile`).
     sr : float
         Its sample rate.
     hop_size : float
@@ -137,41 +137,34 @@ class AudioWindows:
         return windows
 
 
-class AudioFile:
-    """An audio file's samples, decoded forward in blocks as they are sliced.
+class ForwardSamples:
+    """Samples decoded forward in blocks as they are sliced, checked as they come.
 
-    Slicing gives what the (frames,) or (frames, channels) float64 array that soundfile
-    reads whole would give, for the non-decreasing slices that :class:`AudioWindows`
-    takes; only the last block decoded is held. Samples are checked as they are decoded:
-    NaN or infinite samples, and a file ending before the frame count its header
-    declares, raise :class:`OpenL3Error`; an all-zero file warns when its end is reached.
+    Slicing gives what the whole (frames,) or (frames, channels) float64 array would give,
+    for the non-decreasing slices that :class:`AudioWindows` takes; only the last block
+    decoded is held. NaN or infinite samples raise :class:`OpenL3Error`; all-zero samples
+    warn once the end is reached. Subclasses decode with :meth:`_read`.
 
     Parameters
     ----------
-    path : str
-        The file (any format soundfile reads).
+    name : str
+        What the samples are, for messages ("audio file x.wav").
+    length : int
+        Number of frames.
+    channels : int
+        Number of channels (1 gives 1-d slices).
     """
 
     dtype = np.dtype(np.float64)
 
-    def __init__(self, path: str):
-        import soundfile as sf
-
-        if not is_uri(path) and not os.path.isfile(path):
-            raise OpenL3Error(f"Audio file not found: {path}")
-        try:
-            with local_copy(path) as local:  # a URI's copy is removed once open
-                self._file = sf.SoundFile(local)
-        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-            raise OpenL3Error(f"Cannot read audio file {path}: {exc}") from exc
-        self.path, self.samplerate = path, self._file.samplerate
-        self.ndim = 1 if self._file.channels == 1 else 2
-        self._length = self._file.frames
-        if self._length <= 0:
-            self._file.close()
-            raise OpenL3Error(f"Invalid audio file {path}: the array is empty.")
-        self._cache = np.zeros((0,) if self.ndim == 1 else (0, self._file.channels))
-        self._cache_start, self._any_nonzero = 0, False
+    def __init__(self, name: str, length: int, channels: int):
+        if length <= 0:
+            self._close()
+            raise OpenL3Error(f"Invalid {name}: the array is empty.")
+        self.name, self._length = name, length
+        self.ndim = 1 if channels == 1 else 2
+        self._cache = np.zeros((0,) if self.ndim == 1 else (0, channels))
+        self._cache_start, self._position, self._any_nonzero = 0, 0, False
 
     def __len__(self) -> int:
         return self._length
@@ -179,7 +172,7 @@ class AudioFile:
     def __getitem__(self, key: slice) -> np.ndarray:
         start, stop = key.start or 0, min(key.stop, self._length)
         if start < self._cache_start:
-            raise ValueError(f"{self.path}: audio files are read forward only")
+            raise ValueError(f"{self.name}: read forward only")
         cache_end = self._cache_start + len(self._cache)
         if stop > cache_end:
             while cache_end < start:  # decode and drop what no slice needs
@@ -192,6 +185,51 @@ class AudioFile:
 
     def _decode(self, count: int) -> np.ndarray:
         """Decode the next ``count`` frames, checking them."""
+        block = self._read(count)
+        if not np.isfinite(block).all():
+            raise OpenL3Error(f"Invalid {self.name}: it contains NaN or infinite samples.")
+        self._any_nonzero = self._any_nonzero or bool(block.any())
+        self._position += count
+        if self._position == self._length:
+            self._close()
+            if not self._any_nonzero:
+                warn_all_zeros(self.name)
+        return block
+
+    def _read(self, count: int) -> np.ndarray:
+        """Return exactly the next ``count`` frames (float64), or raise :class:`OpenL3Error`."""
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Release the decoder once every frame is read (nothing to release by default)."""
+
+
+class AudioFile(ForwardSamples):
+    """An audio file's samples, decoded forward in blocks as they are sliced.
+
+    Slices give what soundfile's whole read would give (see :class:`ForwardSamples`); a
+    file ending before the frame count its header declares raises :class:`OpenL3Error`.
+
+    Parameters
+    ----------
+    path : str
+        The file (any format soundfile reads).
+    """
+
+    def __init__(self, path: str):
+        import soundfile as sf
+
+        if not is_uri(path) and not os.path.isfile(path):
+            raise OpenL3Error(f"Audio file not found: {path}")
+        try:
+            with local_copy(path) as local:  # a URI's copy is removed once open
+                self._file = sf.SoundFile(local)
+        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+            raise OpenL3Error(f"Cannot read audio file {path}: {exc}") from exc
+        self.path, self.samplerate = path, self._file.samplerate
+        super().__init__(f"audio file {path}", self._file.frames, self._file.channels)
+
+    def _read(self, count: int) -> np.ndarray:
         import soundfile as sf
 
         position = self._file.tell()
@@ -204,14 +242,10 @@ class AudioFile:
                 f"Cannot read audio file {self.path}: it ends after {position + len(block)} of the "
                 f"{self._length} frames its header declares (truncated or damaged)."
             )
-        if not np.isfinite(block).all():
-            raise OpenL3Error(f"Invalid audio file {self.path}: it contains NaN or infinite samples.")
-        self._any_nonzero = self._any_nonzero or bool(block.any())
-        if position + count == self._length:
-            self._file.close()
-            if not self._any_nonzero:
-                warn_all_zeros(f"audio file {self.path}")
         return block
+
+    def _close(self) -> None:
+        self._file.close()
 
 
 def _model_input_repr(model: Any) -> str | None:
@@ -303,7 +337,7 @@ class AudioEmbedder(Embedder):
         return {"hop_size": self.hop_size, "center": self.center, "frontend": self.frontend}
 
     def windows(self, audio: Any, sr: float, name: str = "provided audio") -> AudioWindows:
-        """Return the window source of validated audio (an array or an :class:`AudioFile`)."""
+        """Return the window source of validated audio (an array or :class:`ForwardSamples`)."""
         return AudioWindows(audio, sr, self.hop_size, self.center, window_dtype(self.frontend), name)
 
     def open_file(self, path: str) -> AudioWindows:

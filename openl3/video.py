@@ -1,32 +1,34 @@
 """Video files: the audio track and every frame, embedded as OpenL3 0.4.2 does.
 
 A video is opened with moviepy at 0.4.2's settings (frames resized to 256x256, audio at
-48 kHz). Its audio goes through an :class:`~openl3.audio.AudioEmbedder` and its frames
-through an :class:`~openl3.image.ImageEmbedder`; the two outputs are written together or
-not at all, and an output that exists is kept (unless ``overwrite``) while the other is
-written.
+48 kHz). Its audio track is decoded in moviepy's chunks as its windows are read (the
+samples of 0.4.2's whole decode, never the whole track at once) and goes through an
+:class:`~openl3.audio.AudioEmbedder`; its frames go through an
+:class:`~openl3.image.ImageEmbedder`. The two outputs are written together or not at all,
+and an output that exists is kept (unless ``overwrite``) while the other is written.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from .audio import AudioEmbedder, AudioWindows
+from .audio import AudioEmbedder, AudioWindows, ForwardSamples
 from .exceptions import OpenL3Error
 from .files import FileInput, FileJob, FileRun, Report, process_paths
 from .image import ImageEmbedder, ImageFrames
 from .models.specs import DEFAULT_INPUT_REPR, IMAGE_SIZE, TARGET_SR
 from .remote import is_uri, local_copy
-from .validation import check_audio
 
 #: Frame size (height, width) at which videos are read, as in 0.4.2.
 VIDEO_RESOLUTION = (256, 256)
+#: moviepy's ``to_soundarray`` default ``buffersize``: the chunks in which it decodes a track.
+SOUNDARRAY_CHUNK = 50000
 
 
 @contextmanager
@@ -45,6 +47,56 @@ def open_video(path: str) -> Iterator[Any]:
             yield clip
         finally:
             clip.close()
+
+
+class VideoAudio(ForwardSamples):
+    """The audio track of an open video at 48 kHz, decoded forward in chunks as it is sliced.
+
+    The samples are those of ``clip.audio.to_soundarray(fps=48000)``, 0.4.2's whole
+    decode, bit for bit: for a track longer than one chunk (about 1.04 s), moviepy's
+    ``to_soundarray`` stacks ``iter_chunks(fps=48000, chunksize=50000)``, the chunks taken
+    here one at a time; a shorter track is one chunk, read whole. Only the chunk being
+    sliced is held (and moviepy's own read buffer).
+
+    Parameters
+    ----------
+    clip : moviepy.VideoFileClip
+        The open video (with an audio track).
+    path : str
+        The video, for messages.
+    """
+
+    def __init__(self, clip: Any, path: str):
+        self.path, audio = path, clip.audio
+        self._pending = np.zeros((0, audio.nchannels))
+        if audio.duration > SOUNDARRAY_CHUNK / TARGET_SR:
+            length = int(TARGET_SR * audio.duration)  # iter_chunks' total size
+            self._chunks = audio.iter_chunks(chunksize=SOUNDARRAY_CHUNK, fps=TARGET_SR)
+        else:
+            whole = self._decoded(lambda: audio.to_soundarray(fps=TARGET_SR))
+            length, self._chunks = len(whole), iter([whole])
+        super().__init__(f"audio of {path}", length, audio.nchannels)
+
+    def _read(self, count: int) -> np.ndarray:
+        pieces, wanted = [], count
+        while wanted > 0:
+            if not len(self._pending):
+                self._pending = self._decoded(lambda: next(self._chunks, None))
+                if self._pending is None:
+                    raise OpenL3Error(
+                        f"Cannot decode the audio of video file {self.path}: it ended after "
+                        f"{self._position + count - wanted} of its {len(self)} samples."
+                    )
+            pieces.append(self._pending[:wanted])
+            self._pending, wanted = self._pending[wanted:], wanted - len(pieces[-1])
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+    def _decoded(self, decode: Callable[[], Any]) -> Any:
+        """Return ``decode()``, moviepy's errors raised as :class:`OpenL3Error`."""
+        try:
+            return decode()
+        except Exception as exc:  # moviepy and ffmpeg raise OSError, IndexError...
+            raise OpenL3Error(f"Cannot decode the audio of video file {self.path}: {exc}") from exc
 
 
 def frame_rate(clip: Any, path: str) -> int:
@@ -108,11 +160,7 @@ class VideoEmbedder:
         return {"audio": self.audio.settings(), "image": self.image.settings()}
 
     def _audio_windows(self, clip: Any, path: str) -> AudioWindows:
-        try:
-            audio = clip.audio.to_soundarray(fps=TARGET_SR)
-        except Exception as exc:
-            raise OpenL3Error(f"Cannot decode the audio of video file {path}: {exc}") from exc
-        return self.audio.windows(check_audio(audio, f"audio of {path}"), TARGET_SR, f"audio of {path}")
+        return self.audio.windows(VideoAudio(clip, path), TARGET_SR, f"audio of {path}")
 
     def _embed(self, job: FileJob, bar: Any) -> dict[str, dict[str, np.ndarray]]:
         """Return the arrays of each output of ``job`` that is to be written."""
@@ -173,9 +221,11 @@ def process_video_file(
     ``timestamps`` of the audio windows) and ``<name>_image[_<suffix>].npz``
     (``embedding``, ``timestamps`` of every frame: ``arange(N) / int(fps)``). Frames
     are read at 256x256 and audio at 48 kHz, as in 0.4.2; frames are streamed in
-    batches (decoded twice: once for 0.4.2's scaling by the maximum over all frames).
-    The two outputs are written together or not at all. A video without an audio
-    track, or under 1 fps, is an error and nothing is written for it.
+    batches (decoded twice: once for 0.4.2's scaling by the maximum over all frames),
+    and the audio track is decoded in chunks as its windows are embedded (the samples
+    of 0.4.2's whole decode), so memory does not grow with its length. The two
+    outputs are written together or not at all. A video without an audio track, or
+    under 1 fps, is an error and nothing is written for it.
 
     Parameters
     ----------
