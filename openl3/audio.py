@@ -601,3 +601,12 @@ def process_audio_file(
         precision=precision,
     )
     return process_paths(embedder, filepath, locals())
+    shard: tuple[int, int] | None = None,
+    break_lock: bool = False,
+    shard : (int, int) or None
+        ``(K, N)`` embeds only shard K of N (from 0) of the inputs, split by a stable
+        hash of each path as named, so the N jobs of a job array share the work without
+        talking; they may write into one Parquet dataset at once (:mod:`openl3.shard`).
+    break_lock : bool
+        Remove the locks of other runs on the Parquet dataset that cover these inputs:
+        for runs you know are dead (:mod:`openl3.locks`).

@@ -38,6 +38,7 @@ from .models.specs import (
     TARGET_SR,
 )
 from .precision import PRECISIONS
+from .shard import parse_shard
 from .version import version
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -79,6 +80,14 @@ def positive_float(value: Any) -> float:
     if not math.isfinite(number) or number <= 0:
         raise argparse.ArgumentTypeError(f"Expected a positive float, got {value!r}")
     return number
+
+
+def shard_argument(value: str) -> tuple[int, int]:
+    """Return the ``K/N`` text of ``--shard`` as ``(K, N)`` (argparse type)."""
+    try:
+        return parse_shard(value)
+    except OpenL3Error as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def positive_int(value: Any) -> int:
@@ -351,6 +360,19 @@ def _embedding_parent() -> argparse.ArgumentParser:
     collection.add_argument(
         "--ray-address", default=None, help="the Ray cluster to join (default: start a local Ray instance)"
     )
+    collection.add_argument(
+        "--shard",
+        type=shard_argument,
+        default=None,
+        metavar="K/N",
+        help="embed only shard K of N (from 0) of the inputs, split by a stable hash of each path: the N "
+        "jobs of a job array may write into one Parquet dataset at once",
+    )
+    collection.add_argument(
+        "--break-lock",
+        action="store_true",
+        help="remove the locks of other runs on the dataset that cover these inputs (runs you know are dead)",
+    )
     return parent
 
 
@@ -445,7 +467,7 @@ def _run_embeddings(args: argparse.Namespace) -> int:
 
 def _collection(args: argparse.Namespace) -> dict:
     """Return the output settings of parsed ``audio|image|video`` arguments."""
-    names = ("output_format", "dtype", "part_size_mb", "engine", "ray_address")
+    names = ("output_format", "dtype", "part_size_mb", "engine", "ray_address", "shard", "break_lock")
     return {name: getattr(args, name) for name in names}
 
 

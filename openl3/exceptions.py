@@ -7,3 +7,17 @@ class OpenL3Error(Exception):
 
 class OpenL3Warning(UserWarning):
     """Warned for input that is processed but probably not what was meant."""
+
+
+class CommitError(OpenL3Error):
+    """Raised when buffered outputs cannot be committed: every input of the commit failed.
+
+    Attributes
+    ----------
+    paths : list of str
+        The inputs whose outputs were in the failed commit (none of them was written).
+    """
+
+    def __init__(self, paths: list[str], cause: BaseException):
+        super().__init__(f"Cannot commit the outputs of {len(paths)} inputs: {cause}")
+        self.paths, self.cause = list(paths), cause

@@ -344,6 +344,8 @@ def process_image_file(
     suffix : str or None
         Appended to the output name, i.e. ``<base filename>_<suffix>.npz``.
     model : keras.Model or None
+    shard: tuple[int, int] | None = None,
+    break_lock: bool = False,
         Loaded image model; if given, ``input_repr``, ``content_type`` and
         ``embedding_size`` are ignored.
     input_repr : "linear", "mel128" or "mel256"
@@ -363,7 +365,7 @@ def process_image_file(
         logs it, writes nothing for it, goes on, and lists it in the report.
     precision : "faithful" or "fast"
         Model precision on GPUs (see :func:`openl3.get_audio_embedding`).
-    output_format, dtype, part_size_mb, engine, ray_address
+    output_format, dtype, part_size_mb, engine, ray_address, shard, break_lock
         Parquet datasets and the Ray engine, as in :func:`openl3.process_audio_file`.
 
     Returns

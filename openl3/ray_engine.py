@@ -10,12 +10,17 @@ The job has three stages (``pip install openl3[ray]``; Ray is imported only here
    actor; with GPUs in the cluster each actor takes one. Each call embeds a few whole
    files in shared model batches and returns their rows.
 
-Ray's Parquet writer writes the rows into a staging folder inside the dataset
-(``_ray-<host>-<pid>-<id>``, skipped by dataset discovery). Blocks are not split, so each
-file written holds whole inputs. When the job ends, the files are renamed into the
-dataset as parts, and the failures table is updated: the same rows, in the same layout,
-as the local engine gives (their order may differ). A job that is killed leaves only its
-staging folder, which the next run removes; that run embeds the inputs again.
+Ray's Parquet writer writes the rows into a staging folder of the dataset's own folder
+(``_openl3/staging/ray-<host>-<pid>-<id>``, skipped by dataset discovery). Blocks are not
+split, so each file written holds whole inputs. When the job ends, the files are renamed
+into the dataset as parts of the run's generation, and the failures table is updated: the
+same rows, in the same layout, as the local engine gives (their order may differ). A job
+that is killed leaves only its staging folder, which the next run removes; that run
+embeds the inputs again. The driver holds the dataset's writer lock for the whole job.
+
+Only what a file can cause fails a file: a file that cannot be decoded or framed is a
+failure row and the job goes on; an error of the model or the machine (out of memory,
+a broken worker) stops the job with its message.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import numpy as np
 from .atomic import HOST, owner_alive
 from .exceptions import OpenL3Error
 from .files import FileInput, FileRun, Report, failure_reason
+from .manifest import OWN_FOLDER
 
 logger = logging.getLogger("openl3")
 
@@ -45,7 +51,9 @@ FORWARDED_ENV = (
 )
 #: Files embedded per call of a model actor.
 FILES_PER_CALL = 8
-STAGING_PREFIX = "_ray-"
+#: The staging folders of Ray jobs, inside the dataset's own folder.
+STAGING_FOLDER = "staging"
+STAGING_PREFIX = "ray-"
 
 
 def import_ray() -> Any:
@@ -161,10 +169,13 @@ class EmbedFiles:
         self.embedder = make_embedder(settings, batch_size)
 
     def _source(self, path: str, data: np.ndarray) -> Any:
+        """Return the window source of one decoded file (checked again: it crossed processes)."""
         from .models.specs import TARGET_SR
+        from .validation import check_audio
 
         if self.settings["modality"] == "audio":
-            return self.embedder.windows(data, TARGET_SR, f"audio file {path}")
+            name = f"audio file {path}"
+            return self.embedder.windows(check_audio(data, name), TARGET_SR, name)
         return PreparedFrames(data)
 
     def _rows(self, path: str, source: Any, embedding: np.ndarray) -> Any:
@@ -176,30 +187,30 @@ class EmbedFiles:
         return rows_table(path, arrays, self.settings["dtype"], self.settings)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> Any:
-        """Embed the files of ``batch`` in shared model batches; return their rows."""
+        """Embed the files of ``batch`` in shared model batches; return their rows.
+
+        A file whose windows cannot be made is a failure; an error of the model call is
+        not a file's and ends the job.
+        """
         import pyarrow as pa
         import ray
 
-        paths = [str(p) for p in batch["path"]]
-        sources = [self._source(p, d) for p, d in zip(paths, batch["data"], strict=True)]
-        try:
-            embeddings = self.embedder.embed(sources)
-            tables = [self._rows(p, s, e) for p, s, e in zip(paths, sources, embeddings, strict=True)]
-        except Exception:  # find the failing files: one at a time
-            tables = []
-            for path, data in zip(paths, batch["data"], strict=True):
-                try:
-                    source = self._source(path, data)
-                    [embedding] = self.embedder.embed([source])
-                    tables.append(self._rows(path, source, embedding))
-                except Exception as exc:
-                    ray.get(self.log.add.remote(path, failure_reason(path, exc)))
-        if not tables:
+        paths, sources = [], []
+        for path, data in zip((str(p) for p in batch["path"]), batch["data"], strict=True):
+            try:
+                sources.append(self._source(path, data))
+                paths.append(path)
+            except OpenL3Error as exc:
+                ray.get(self.log.add.remote(path, failure_reason(path, exc)))
+        if not sources:
             from .dataset import row_schema
 
             dim = self.settings["embedding_size"]
             return row_schema(dim, self.settings["dtype"], self.settings).empty_table()
-        return pa.concat_tables(tables)
+        embeddings = self.embedder.embed(sources)
+        return pa.concat_tables(
+            [self._rows(p, s, e) for p, s, e in zip(paths, sources, embeddings, strict=True)]
+        )
 
 
 class PreparedFrames:
@@ -224,17 +235,22 @@ def _actor_pool(ray: Any) -> dict[str, Any]:
     return {"compute": ActorPoolStrategy(min_size=1, max_size=nodes), "num_cpus": 1}
 
 
-def remove_stale_staging(folder: Any) -> None:
+def staging_folder(outputs: Any) -> Any:
+    """Return the folder of the Ray jobs' staging folders in the dataset of ``outputs``."""
+    return outputs.top.child(OWN_FOLDER).child(STAGING_FOLDER)
+
+
+def remove_stale_staging(staging: Any) -> None:
     """Remove the staging folders of Ray jobs whose driver process is gone (this host's only)."""
     from pyarrow import fs
 
-    infos = folder.fs.get_file_info(fs.FileSelector(folder.base, allow_not_found=True))
+    infos = staging.fs.get_file_info(fs.FileSelector(staging.base, allow_not_found=True))
     for info in infos:
         if info.type != fs.FileType.Directory or not info.base_name.startswith(STAGING_PREFIX):
             continue
         host, pid = _staging_owner(info.base_name)
         if host is not None and not owner_alive(host, pid):
-            folder.fs.delete_dir(info.path)
+            staging.fs.delete_dir(info.path)
 
 
 def _staging_owner(name: str) -> tuple[str | None, int]:
@@ -285,29 +301,36 @@ def run_on_ray(
     if embedder.user_model is not None:
         raise OpenL3Error("The Ray engine loads its models by name in each actor: pass no model object.")
     run = FileRun(inputs, outputs, overwrite, errors, report)
-    folder, settings = outputs.folders[None], outputs.settings[None]
-    remove_stale_staging(folder)
     failures: list[tuple[str, str]] = []
-    if run.jobs:
-        with ray_session(address, embedder.verbose) as ray:
-            failures = _run_job(ray, run, outputs, settings, embedder.batch_size, embedder.verbose)
-    attempted = [job.path for job in run.jobs]
-    run.report.failed += failures
-    complete = outputs.committed_elsewhere(replaced=overwrite)
-    run.report.processed += [path for path in attempted if path in complete]
-    outputs.close(run.report, attempted)
+    committed: list[str] = []
+    try:
+        remove_stale_staging(staging_folder(outputs))
+        if run.jobs:
+            with ray_session(address, embedder.verbose) as ray:
+                failures, committed = _run_job(ray, run, outputs, embedder.batch_size, embedder.verbose)
+        run.report.failed += failures
+        run.report.processed += committed
+        outputs.committed_elsewhere(replaced=overwrite)
+        outputs.close(run.report, [job.path for job in run.jobs])
+    finally:
+        outputs.release()
     if errors == "raise" and run.report.failed:
         raise OpenL3Error(run.report.failed[0][1])
     return run.report
 
 
 def _run_job(
-    ray: Any, run: FileRun, outputs: Any, settings: dict[str, Any], batch_size: int, verbose: bool
-) -> list[tuple[str, str]]:
-    """Run the Ray Data job of ``run``; move its files into ``folder``; return the failures."""
+    ray: Any, run: FileRun, outputs: Any, batch_size: int, verbose: bool
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """Run the Ray Data job of ``run``; move its files into the dataset as parts.
+
+    Returns the failures and the inputs whose rows are now in the dataset.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
     from ray.data import DataContext
 
-    from .dataset import COMPRESSION, part_name
+    from .dataset import COMPRESSION
 
     context = DataContext.get_current()
     saved = context.target_max_block_size, context.enable_progress_bars
@@ -315,10 +338,10 @@ def _run_job(
     context.enable_progress_bars = verbose
     log = ray.remote(FailureLog).remote()
     paths = [{"path": job.path} for job in run.jobs]
-    folder = outputs.folders[None]
+    folder, settings = outputs.folders[None], outputs.settings[None]
     value_bytes = 2 if settings["dtype"] == "float16" else 4
     rows_per_part = max(1, outputs.part_bytes // (settings["embedding_size"] * value_bytes + 64))
-    staged = folder.child(f"{STAGING_PREFIX}{HOST}-{os.getpid()}-{secrets.token_hex(4)}")
+    staged = staging_folder(outputs).child(f"{STAGING_PREFIX}{HOST}-{os.getpid()}-{secrets.token_hex(4)}")
     dataset = (
         ray.data.from_items(paths, override_num_blocks=min(len(paths), 1000))
         .flat_map(decode_row, fn_kwargs={"settings": settings, "log": log})
@@ -330,14 +353,30 @@ def _run_job(
             **_actor_pool(ray),
         )
     )
+    committed: list[str] = []
     try:
-        dataset.write_parquet(
-            staged.base, filesystem=folder.fs, compression=COMPRESSION, min_rows_per_file=rows_per_part
-        )
+        try:
+            dataset.write_parquet(
+                staged.base, filesystem=folder.fs, compression=COMPRESSION, min_rows_per_file=rows_per_part
+            )
+        except Exception as exc:  # the model's or the machine's: the job cannot go on
+            raise OpenL3Error(f"The Ray job writing {outputs.root} stopped: {_cause(exc)}") from exc
         failures = ray.get(log.items.remote())
-        for name in staged.parts():
-            folder.fs.move(staged.path_of(name), folder.path_of(part_name(f"ray-{HOST}-{os.getpid()}")))
+        if outputs.writer is not None:
+            outputs.writer.check()
+        for name in staged.names():
+            if not name.endswith(".parquet"):
+                continue
+            table = pq.read_table(staged.path_of(name), columns=["path"], filesystem=folder.fs)
+            folder.fs.move(staged.path_of(name), folder.path_of(outputs.namer.next()))
+            committed += pc.unique(table["path"]).to_pylist()
     finally:
         staged.remove()
         context.target_max_block_size, context.enable_progress_bars = saved
-    return failures
+    return failures, committed
+
+
+def _cause(exc: BaseException) -> str:
+    """Return the message of the error a Ray task raised (Ray wraps it in its own)."""
+    cause = getattr(exc, "cause", None)
+    return f"{type(cause).__name__}: {cause}" if isinstance(cause, BaseException) else str(exc)

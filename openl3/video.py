@@ -214,6 +214,8 @@ def process_video_file(
     part_size_mb: float | None = None,
     engine: str = "local",
     ray_address: str | None = None,
+    shard: tuple[int, int] | None = None,
+    break_lock: bool = False,
 ) -> Report:
     """Compute and save L3 audio and image embeddings for video files.
 
@@ -265,7 +267,7 @@ def process_video_file(
         logs it, writes nothing for it, goes on, and lists it in the report.
     precision : "faithful" or "fast"
         Model precision on GPUs (see :func:`openl3.get_audio_embedding`).
-    output_format, dtype, part_size_mb, engine, ray_address
+    output_format, dtype, part_size_mb, engine, ray_address, shard, break_lock
         Parquet datasets and the Ray engine, as in :func:`openl3.process_audio_file`.
 
     Returns

@@ -159,3 +159,76 @@ def race(call: Callable, n_threads: int = 4) -> list:
     if errors:
         raise errors[0]
     return results
+
+
+#: A dataset writer in its own process (``python -c WRITER_SCRIPT JSON``): runs
+#: ``process_audio_file`` into a Parquet dataset and prints its report as JSON (exit 0), or
+#: the error (exit 3). With ``"go"``, it creates the file ``"ready"`` at its first model
+#: call and waits there until the file ``"go"`` exists: the test decides when it goes on.
+WRITER_SCRIPT = """
+import json, os, sys, time
+import openl3
+from openl3 import audio
+from openl3.exceptions import OpenL3Error
+
+args = json.loads(sys.argv[1])
+if args.get("go"):
+    real = audio.model_predictor
+
+    def gated(model, precision="faithful"):
+        predict = real(model, precision)
+
+        def call(batch):
+            open(args["ready"], "w").close()
+            while not os.path.exists(args["go"]):
+                time.sleep(0.01)
+            return predict(batch)
+
+        return call
+
+    audio.model_predictor = gated
+options = {"output_format": "parquet", "errors": "collect", **args["options"]}
+try:
+    report = openl3.process_audio_file(args["paths"], output_dir=args["out"], **options)
+except OpenL3Error as exc:
+    print(json.dumps({"error": str(exc)}))
+    sys.exit(3)
+failed = [path for path, _ in report.failed]
+print(json.dumps({"processed": report.processed, "skipped": report.skipped, "failed": failed}))
+"""
+
+
+def start_writer(paths, out, options, go=None, ready=None, env=None):
+    """Start a :data:`WRITER_SCRIPT` process; return its ``subprocess.Popen``."""
+    import json
+    import subprocess
+    import sys
+
+    args = {"paths": list(paths), "out": str(out), "options": options, "go": go, "ready": ready}
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER_SCRIPT, json.dumps(args)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def writer_result(process, timeout=300):
+    """Return ``(exit status, report or error as a dict)`` of a finished writer process."""
+    import json
+
+    out, err = process.communicate(timeout=timeout)
+    lines = out.strip().splitlines()
+    assert lines, f"writer printed nothing; stderr:\n{err}"
+    return process.returncode, json.loads(lines[-1])
+
+
+def wait_for(condition, timeout=180.0, what="a condition"):
+    """Poll ``condition()`` until it is true; fail after ``timeout`` seconds (a hang, not a measure)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.02)

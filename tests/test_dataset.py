@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 import openl3
-from helpers import noise
+from helpers import noise, start_writer, wait_for, writer_result
 from openl3.exceptions import OpenL3Error
 
 pa = pytest.importorskip("pyarrow")
@@ -33,7 +33,9 @@ def write_clips(folder, seconds, sr=16000):
 
 
 def read_rows(folder):
-    table = ds.dataset(str(folder)).to_table()
+    """The rows of the dataset in ``folder``: its part files only (a user's files may be there)."""
+    files = sorted(os.path.join(folder, name) for name in parts(folder))
+    table = ds.dataset(files, format="parquet").to_table()
     return table.sort_by([("path", "ascending"), ("index", "ascending")])
 
 
@@ -43,7 +45,10 @@ def embeddings_of(table, path):
 
 
 def parts(folder):
-    return sorted(n for n in os.listdir(folder) if n.startswith("part-"))
+    """The names of the dataset's part files (by name: a user's "part-0001.parquet" is not one)."""
+    from openl3.manifest import part_order
+
+    return sorted(n for n in os.listdir(folder) if part_order(n))
 
 
 @pytest.fixture(scope="module")
@@ -199,14 +204,18 @@ def test_image_rows_have_no_timestamp(weights_env, tmp_path):
 def test_a_newer_part_wins_over_an_older_one(clips, weights_env, tmp_path):
     """A run stopped between committing an input's new rows and removing its old ones."""
     from openl3.dataset import PartFolder
+    from openl3.manifest import Manifest, PartNamer
 
     out = str(tmp_path / "out")
     openl3.process_audio_file(clips[:2], output_dir=out, output_format="parquet", **AUDIO)
     table = read_rows(out)
     newer = table.filter(pa.compute.equal(table["path"], clips[1]))
     changed = newer.set_column(3, "timestamp", pa.array(np.full(newer.num_rows, 7.0)))
-    PartFolder(out).commit(
-        [changed.replace_schema_metadata(pq.read_schema(os.path.join(out, parts(out)[0])).metadata)]
+    folder = PartFolder(out)
+    namer = PartNamer(Manifest(folder.fs, folder.base, out).next_generation())
+    folder.write(
+        changed.replace_schema_metadata(pq.read_schema(os.path.join(out, parts(out)[0])).metadata),
+        namer.next(),
     )
     assert len(read_rows(out)) == table.num_rows + newer.num_rows  # duplicated for now
 
@@ -338,3 +347,319 @@ def test_readers_see_one_table(clips, weights_env, tmp_path):
     duckdb = pytest.importorskip("duckdb")
     [(count,)] = duckdb.sql(f"SELECT count(*) FROM read_parquet('{out}/part-*.parquet')").fetchall()
     assert count == n_rows
+
+
+# Ownership: the dataset touches only what it wrote.
+
+
+def users_files(out, clips):
+    """A user's own files in a dataset folder: a Parquet table naming inputs, a CSV, a subfolder."""
+    out.mkdir(exist_ok=True)
+    pq.write_table(pa.table({"path": clips[:2], "label": ["dog", "cat"]}), out / "manifest.parquet")
+    (out / "notes.csv").write_text("path,label\nclip00.wav,dog\n")
+    (out / "mine").mkdir()
+    (out / "mine" / "keep.txt").write_text("mine")
+    pq.write_table(pa.table({"x": [1, 2]}), out / "part-0001.parquet")  # named like a part, not ours
+    return {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def assert_intact(files):
+    for path, content in files.items():
+        assert path.read_bytes() == content, path
+
+
+def assert_rows_once(out, paths, expected_rows):
+    rows = read_rows(out)
+    counts = pa.compute.value_counts(rows["path"]).to_pylist()
+    assert {c["values"]: c["counts"] for c in counts} == {p: expected_rows[p] for p in paths}
+
+
+def test_a_users_files_survive_runs_reruns_overwrite_and_a_killed_run(clips, weights_env, tmp_path, caplog):
+    out = tmp_path / "out"
+    files = users_files(out, clips)
+    expected = tmp_path / "expected"
+    openl3.process_audio_file(clips, output_dir=str(expected), output_format="parquet", **AUDIO)
+    windows = {
+        c["values"]: c["counts"] for c in pa.compute.value_counts(read_rows(expected)["path"]).to_pylist()
+    }
+    settings = {"output_dir": str(out), "output_format": "parquet", **AUDIO}
+
+    with caplog.at_level("WARNING", logger="openl3"):
+        report = openl3.process_audio_file(clips, **settings)
+    assert report.processed == clips
+    assert "manifest.parquet" in caplog.text and "part-0001.parquet" in caplog.text  # named, left alone
+    assert_intact(files)
+    assert openl3.process_audio_file(clips, **settings).skipped == clips
+    assert_intact(files)
+    assert openl3.process_audio_file(clips, overwrite=True, **settings).processed == clips
+    assert_intact(files)
+    assert_rows_once(out, clips, windows)
+
+    # A run killed after its first commit, then a rerun.
+    args = ["audio", *clips, "-i", "mel128", "-as", "512", "-t", "0.5", "-ab", "1", "--overwrite"]
+    args += ["--output-format", "parquet", "-o", str(out), "--part-size-mb", "1e-6", "-q"]
+    before = set(parts(out))
+    process = _cli(args, {**os.environ, "OPENL3_WEIGHTS_DIR": str(weights_env)})
+    wait_for(lambda: set(parts(out)) - before or process.poll() is not None, what="a first commit")
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert openl3.process_audio_file(clips, **settings).skipped == clips
+    assert_intact(files)
+    assert_rows_once(out, clips, windows)
+
+
+def test_a_folder_with_a_users_parquet_files_is_not_refused_for_settings(clips, weights_env, tmp_path):
+    """A user's table was read as a part: "made with other settings: center=None", which misled."""
+    out = tmp_path / "out"
+    users_files(out, clips)
+    report = openl3.process_audio_file(clips[:1], output_dir=str(out), output_format="parquet", **AUDIO)
+    assert report.processed == clips[:1]
+
+
+def test_a_legacy_dataset_is_opened_as_it_is_and_marked_without_rewriting_rows(clips, weights_env, tmp_path):
+    """Datasets of the previous version: parts named part-<16 hex>-<writer>, no manifest."""
+    from openl3.manifest import OWN_FOLDER, Manifest
+    from openl3.parts import PartFolder
+
+    out = tmp_path / "out"
+    openl3.process_audio_file(clips[:2], output_dir=str(out), output_format="parquet", **AUDIO)
+    legacy = "part-0000018a2b3c4d5e-oldhost-42.parquet"
+    [current] = parts(out)
+    os.replace(out / current, out / legacy)
+    for name in os.listdir(out / OWN_FOLDER):
+        if os.path.isfile(out / OWN_FOLDER / name):
+            os.unlink(out / OWN_FOLDER / name)
+    content = (out / legacy).read_bytes()
+
+    report = openl3.process_audio_file(clips, output_dir=str(out), output_format="parquet", **AUDIO)
+    assert report.skipped == clips[:2] and report.processed == clips[2:]
+    assert (out / legacy).read_bytes() == content
+    folder = PartFolder(str(out))
+    assert Manifest(folder.fs, folder.base, str(out)).read()["generation"] == 1
+    assert folder.parts()[0] == legacy  # generation 0: older than every new part
+
+
+def test_the_newest_rows_win_by_generation_not_by_the_clock(clips, weights_env, tmp_path, monkeypatch):
+    """A clock stepped back during an overwrite must not make the old rows win."""
+    out = str(tmp_path / "out")
+    settings = {"output_dir": out, "output_format": "parquet", **AUDIO}
+    openl3.process_audio_file(clips[:2], **settings)
+    real = openl3.audio.model_predictor
+
+    def shifted(model, precision="faithful"):
+        predict = real(model, precision)
+        return lambda batch: predict(batch) + 1.0
+
+    monkeypatch.setattr("openl3.audio.model_predictor", shifted)
+    monkeypatch.setattr(time, "time_ns", lambda: 1)  # the clock of the old part names, stepped back
+    first = read_rows(out)
+    openl3.process_audio_file(clips[:1], overwrite=True, **settings)
+    openl3.process_audio_file(clips[:2], **settings)  # the next run repairs, if anything is left twice
+    rows = read_rows(out)
+    assert rows.num_rows == first.num_rows
+    new, _ = embeddings_of(rows, clips[0])
+    old, _ = embeddings_of(first, clips[0])
+    # new rows: the old ones + 1 (to the model's rounding in other batch sizes), not the old ones
+    np.testing.assert_allclose(new, old + 1.0, rtol=0, atol=1e-4)
+
+
+# Writers that never double a row.
+
+
+def test_a_second_run_on_the_same_inputs_is_refused_naming_the_live_one(clips, weights_env, tmp_path):
+    from openl3.atomic import HOST
+
+    out = tmp_path / "out"
+    go, ready = str(tmp_path / "go"), str(tmp_path / "ready")
+    env = {**os.environ, "OPENL3_WEIGHTS_DIR": str(weights_env)}
+    first = start_writer(clips, out, AUDIO, go=go, ready=ready, env=env)
+    wait_for(lambda: os.path.exists(ready) or first.poll() is not None, what="the first writer")
+    second = start_writer(clips[1:3], out, AUDIO, env=env)
+    status, result = writer_result(second)
+    open(go, "w").close()
+    first_status, first_result = writer_result(first)
+    assert first_status == 0 and first_result["processed"] == clips
+    assert status == 3, result
+    assert f"process {first.pid} on {HOST}" in result["error"] and "--break-lock" in result["error"]
+    rows = read_rows(out)
+    assert rows.num_rows == len(rows.group_by(["path", "index"]).aggregate([]))  # no row twice
+
+
+def test_three_shards_at_once_then_a_plain_rerun_that_finds_nothing_to_do(weights_env, tmp_path):
+    from openl3.shard import select_shard
+
+    clip_paths = write_clips(tmp_path / "in", [0.4, 1.1, 2.0, 0.9, 1.6, 2.4, 0.7, 1.3, 3.0])
+    bad = tmp_path / "in" / "bad.wav"
+    bad.write_bytes(b"not audio")
+    inputs = [*clip_paths, str(bad)]
+    assert all(select_shard(inputs, (k, 3)) for k in range(3))  # every shard has work
+    expected = tmp_path / "expected"
+    openl3.process_audio_file(clip_paths, output_dir=str(expected), output_format="parquet", **AUDIO)
+
+    out, go = tmp_path / "out", str(tmp_path / "go")
+    env = {**os.environ, "OPENL3_WEIGHTS_DIR": str(weights_env)}
+    ready = [str(tmp_path / f"ready{k}") for k in range(3)]
+    writers = [
+        start_writer(inputs, out, {**AUDIO, "shard": [k, 3]}, go=go, ready=ready[k], env=env)
+        for k in range(3)
+    ]
+    for writer, flag in zip(writers, ready, strict=True):  # all three hold their locks at once
+        wait_for(lambda w=writer, f=flag: os.path.exists(f) or w.poll() is not None, what="a shard")
+    open(go, "w").close()
+    results = [writer_result(w) for w in writers]
+    for k, (_, result) in enumerate(results):
+        assert sorted(result["processed"] + result["failed"]) == sorted(select_shard(inputs, (k, 3))), result
+    assert sum(len(r["failed"]) for _, r in results) == 1
+
+    got, want = read_rows(out), read_rows(expected)
+    assert got.select(["path", "index", "timestamp"]).equals(want.select(["path", "index", "timestamp"]))
+    failures = pq.read_table(out / "_failures.parquet")
+    assert failures["path"].to_pylist() == [str(bad)]
+
+    report = openl3.process_audio_file(
+        inputs, output_dir=str(out), output_format="parquet", errors="collect", **AUDIO
+    )
+    assert report.processed == [] and report.skipped == clip_paths
+    assert [p for p, _ in report.failed] == [str(bad)]
+    assert read_rows(out).equals(got)
+
+
+def test_a_run_whose_lock_was_broken_stops_before_its_next_commit(clips, weights_env, tmp_path, monkeypatch):
+    from openl3.locks import LOCKS_FOLDER
+    from openl3.manifest import OWN_FOLDER
+
+    out = tmp_path / "out"
+    locks = out / OWN_FOLDER / LOCKS_FOLDER
+    real = openl3.audio.model_predictor
+
+    def breaking(model, precision="faithful"):
+        predict = real(model, precision)
+
+        def call(batch):
+            for name in os.listdir(locks):  # what --break-lock by another run does
+                if name.startswith("writer-"):
+                    os.unlink(locks / name)
+            return predict(batch)
+
+        return call
+
+    monkeypatch.setattr("openl3.audio.model_predictor", breaking)
+    with pytest.raises(OpenL3Error, match="lock was removed"):
+        openl3.process_audio_file(clips, output_dir=str(out), output_format="parquet", **AUDIO)
+    assert parts(out) == []
+
+
+# Every input is processed or failed, never both, never neither.
+
+
+def test_a_failed_commit_fails_every_input_in_it_and_keeps_no_rows(clips, weights_env, tmp_path, monkeypatch):
+    from openl3.parts import PartFolder
+
+    real, calls = PartFolder.move_into_place, []
+
+    def failing_first(self, temporary, name):
+        calls.append(name)
+        if len(calls) == 1:
+            raise OpenL3Error(f"Cannot write {name}: [Errno 28] No space left on device")
+        return real(self, temporary, name)
+
+    monkeypatch.setattr(PartFolder, "move_into_place", failing_first)
+    out = tmp_path / "out"
+    report = openl3.process_audio_file(
+        clips, output_dir=str(out), output_format="parquet", errors="collect", part_size_mb=0.011, **AUDIO
+    )
+    failed = [path for path, _ in report.failed]
+    assert len(calls) >= 2 and len(failed) >= 2  # a commit of several inputs failed; a later one did not
+    assert sorted(report.processed + failed) == sorted(clips) and not set(report.processed) & set(failed)
+    assert set(read_rows(out)["path"].to_pylist()) == set(report.processed)
+    assert sorted(pq.read_table(out / "_failures.parquet")["path"].to_pylist()) == sorted(failed)
+    assert all("No space left" in reason for _, reason in report.failed)
+
+
+def test_a_failed_commit_of_a_video_removes_the_part_already_placed(weights_env, tmp_path, monkeypatch):
+    """A video's commit writes an audio part and an image part: both or neither."""
+    from openl3.dataset import ParquetOutputs
+    from openl3.files import FileJob, Report
+    from openl3.parts import PartFolder
+
+    settings = {"modality": "audio", "embedding_size": 4}
+    outputs = ParquetOutputs(
+        str(tmp_path / "out"), {"audio": settings, "image": {**settings, "modality": "image"}}
+    )
+    outputs.begin(["v.mp4"])
+    real = PartFolder.move_into_place
+
+    def failing_image(self, temporary, name):
+        if self.location.endswith("image"):
+            raise OpenL3Error("Cannot write: permission denied")
+        return real(self, temporary, name)
+
+    monkeypatch.setattr(PartFolder, "move_into_place", failing_image)
+    arrays = {
+        m: {"embedding": np.ones((2, 4), np.float32), "timestamps": np.arange(2.0)}
+        for m in ("audio", "image")
+    }
+    job = FileJob("v.mp4", {m: f"rows of v.mp4 in {m}" for m in ("audio", "image")})
+    assert outputs.save(job, arrays) == []
+    with pytest.raises(openl3.exceptions.CommitError) as failure:
+        outputs.flush()
+    assert failure.value.paths == ["v.mp4"]
+    for modality in ("audio", "image"):
+        assert not [n for n in os.listdir(tmp_path / "out" / modality) if not n.startswith("_")]
+    outputs.close(Report(failed=[("v.mp4", "commit")]), ["v.mp4"])
+
+
+def test_damaged_files_of_the_dataset_are_named_with_what_to_do(clips, weights_env, tmp_path):
+    out = tmp_path / "out"
+    settings = {"output_dir": str(out), "output_format": "parquet", "errors": "collect", **AUDIO}
+    openl3.process_audio_file([*clips[:2], str(tmp_path / "missing.wav")], **settings)
+    failures = out / "_failures.parquet"
+    failures.write_bytes(failures.read_bytes()[:40])
+    with pytest.raises(OpenL3Error, match="_failures.parquet is damaged.*Remove it"):
+        openl3.process_audio_file(clips, **settings)
+    failures.unlink()
+    [part] = parts(out)
+    (out / part).write_bytes((out / part).read_bytes()[:-100])
+    with pytest.raises(OpenL3Error, match=f"{part} is damaged.*Remove it"):
+        openl3.process_audio_file(clips, **settings)
+
+
+def test_a_failures_table_of_the_users_is_refused_not_overwritten(clips, weights_env, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    pq.write_table(pa.table({"x": [1]}), out / "_failures.parquet")
+    with pytest.raises(OpenL3Error, match="not an openl3 failures table"):
+        openl3.process_audio_file(clips[:1], output_dir=str(out), output_format="parquet", **AUDIO)
+    assert pq.read_table(out / "_failures.parquet").column_names == ["x"]
+
+
+READ_ONLY_RUN = """
+import sys
+import openl3
+from openl3.exceptions import OpenL3Error
+
+def no_model(*args, **kwargs):
+    raise AssertionError("the model was used")
+
+openl3.audio.model_predictor = no_model
+try:
+    openl3.process_audio_file(sys.argv[1], output_dir=sys.argv[2], output_format="parquet",
+                              input_repr="mel128", embedding_size=512, verbose=False)
+except OpenL3Error as exc:
+    print("refused:", exc)
+"""
+
+
+def test_a_read_only_dataset_folder_is_refused_before_any_model_work(clips, weights_env, tmp_path):
+    out = tmp_path / "ro"
+    out.mkdir()
+    mount = f'mount -t tmpfs -o ro tmpfs {out} && exec {sys.executable} -c "$0" "$1" "$2"'
+    command = ["unshare", "-rm", "sh", "-c", mount, READ_ONLY_RUN, clips[0], str(out)]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    except FileNotFoundError:
+        pytest.skip("unshare is not installed: no read-only folder can be made")
+    if "mount" in result.stderr and result.returncode:
+        pytest.skip(f"no read-only mount here: {result.stderr.strip()}")
+    assert "refused:" in result.stdout and str(out) in result.stdout, result.stdout + result.stderr
+    assert "not writable" in result.stdout

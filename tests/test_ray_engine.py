@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-from test_dataset import AUDIO, parts, read_rows, write_clips
+from test_dataset import AUDIO, assert_intact, parts, read_rows, users_files, write_clips
 
 import openl3
 from helpers import noise
@@ -70,7 +70,8 @@ def test_the_same_rows_as_the_local_engine_and_a_failures_table(ray_session, wei
     assert got.schema.metadata == want.schema.metadata  # the settings, recorded the same way
     failures = pq.read_table(tmp_path / "ray" / "_failures.parquet").to_pylist()
     assert [row["path"] for row in failures] == [bad]
-    assert not [name for name in os.listdir(tmp_path / "ray") if not name.startswith(("part-", "_failures"))]
+    names = os.listdir(tmp_path / "ray")
+    assert not [name for name in names if not name.startswith(("part-", "_failures", "_openl3"))]
 
 
 def test_a_rerun_skips_completed_inputs(ray_session, weights_env, folder, tmp_path, capsys):
@@ -141,3 +142,55 @@ def test_without_ray_the_error_says_how_to_install_it(weights_env, folder, tmp_p
         openl3.process_audio_file(
             inputs, output_dir=str(tmp_path), output_format="parquet", engine="ray", **AUDIO
         )
+
+
+def test_a_users_files_survive_ray_runs(ray_session, weights_env, folder, tmp_path):
+    inputs = [path for path in inputs_of(folder) if not path.endswith("bad.wav")]
+    out = tmp_path / "out"
+    files = users_files(out, inputs)
+    settings = {"output_dir": str(out), "output_format": "parquet", "engine": "ray", **AUDIO}
+    assert sorted(openl3.process_audio_file(inputs, **settings).processed) == sorted(inputs)
+    assert_intact(files)
+    assert sorted(openl3.process_audio_file(inputs, overwrite=True, **settings).processed) == sorted(inputs)
+    assert_intact(files)
+    pairs = list(zip(read_rows(out)["path"].to_pylist(), read_rows(out)["index"].to_pylist(), strict=True))
+    assert len(pairs) == len(set(pairs)) and {p for p, _ in pairs} == set(inputs)
+
+
+def test_an_input_that_fails_on_overwrite_is_failed_not_processed(ray_session, weights_env, folder, tmp_path):
+    import shutil
+
+    inputs = [str(tmp_path / name) for name in ("a.wav", "b.wav")]
+    good = [path for path in inputs_of(folder) if not path.endswith("bad.wav")]
+    for path, source in zip(inputs, good, strict=False):
+        shutil.copy(source, path)
+    out = str(tmp_path / "out")
+    settings = {"output_dir": out, "output_format": "parquet", "engine": "ray", "errors": "collect", **AUDIO}
+    openl3.process_audio_file(inputs, **settings)
+    with open(inputs[1], "wb") as handle:
+        handle.write(b"not audio any more")
+    report = openl3.process_audio_file(inputs, overwrite=True, **settings)
+    assert report.processed == [inputs[0]] and [p for p, _ in report.failed] == [inputs[1]]
+
+
+def test_a_files_error_fails_the_file_and_a_models_error_stops_the_job(ray_session, weights_env, tmp_path):
+    """The model stage retried any error file by file: an out-of-memory error failed every file."""
+    from openl3.ray_engine import EmbedFiles, FailureLog
+
+    settings = {"modality": "audio", "input_repr": "mel128", "content_type": "music", "embedding_size": 512}
+    settings.update(center=True, hop_size=0.5, frontend="kapre", precision="faithful", dtype="float32")
+    log = ray.remote(FailureLog).remote()
+    stage = EmbedFiles(settings, 8, log)
+    good = noise(1.2, 48000, seed=1).astype(np.float32)
+    batch = {"path": np.array(["good.wav", "nan.wav"]), "data": [good, np.full(48000, np.nan, np.float32)]}
+    rows = stage(batch)
+    assert set(rows["path"].to_pylist()) == {"good.wav"}
+    assert [path for path, _ in ray.get(log.items.remote())] == ["nan.wav"]
+
+    def out_of_memory(sources, bar=None):
+        raise MemoryError("the model ran out of memory")
+
+    stage.embedder.embed = out_of_memory
+    with pytest.raises(MemoryError, match="ran out of memory"):
+        stage({"path": np.array(["good.wav"]), "data": [good]})
+    assert len(ray.get(log.items.remote())) == 1  # no file was blamed
