@@ -8,6 +8,8 @@ callers of it.
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +42,8 @@ from .validation import (
     pair_inputs,
     warn_all_zeros,
 )
+
+logger = logging.getLogger("openl3")
 
 
 class _HeldSamples:
@@ -204,11 +208,73 @@ class ForwardSamples:
         """Release the decoder once every frame is read (nothing to release by default)."""
 
 
+def _libsndfile_reads(file: Any) -> Callable[[int], np.ndarray] | None:
+    """Return a reader of the next frames of ``file`` straight from libsndfile (or None).
+
+    soundfile's ``read`` seeks back to the position it reached after every read, to keep
+    its read and write positions together. For MP3, libsndfile passes that seek to mpg123,
+    which restarts decoding a few frames earlier with a reset synthesis filter and bit
+    reservoir: the samples after it differ from an uninterrupted decode (by 1e-7, or by
+    up to 0.6 where the reservoir reaches further back than mpg123 restarts). This reader
+    calls ``sf_readf_double`` as soundfile's ``read`` does inside, without the seeks, so
+    consecutive reads give the samples of one whole read, in every format. It needs
+    soundfile's private ``_snd``/``_ffi``/``_file``; None if a soundfile lacks them.
+    """
+    import soundfile as sf
+
+    try:
+        from soundfile import _ffi, _snd
+
+        handle, readf = file._file, _snd.sf_readf_double
+    except (ImportError, AttributeError):
+        return None
+
+    def read(count: int) -> np.ndarray:
+        block = np.empty((count, file.channels), dtype=np.float64)
+        done = readf(handle, _ffi.cast("double *", block.ctypes.data), count)
+        error = _snd.sf_error(handle)
+        if error:
+            raise sf.LibsndfileError(error)
+        return block[:done]
+
+    return read
+
+
+def _whole_read(file: Any) -> Callable[[int], np.ndarray]:
+    """Return a reader of the next frames of ``file`` from one read of the whole file.
+
+    The fallback where :func:`_libsndfile_reads` is unavailable: exactly ``sf.read``'s
+    samples, at the cost of holding them all (8 bytes per sample per channel).
+    """
+    whole: list[np.ndarray] = []
+    position = 0
+
+    def read(count: int) -> np.ndarray:
+        nonlocal position
+        if not whole:
+            whole.append(file.read(dtype="float64", always_2d=True))
+        position += count
+        return whole[0][position - count : position]
+
+    return read
+
+
+@functools.cache
+def _warn_whole_reads() -> None:
+    """Log, once a process, that audio files are read whole."""
+    logger.warning(
+        "This soundfile does not expose libsndfile's read function: audio files are read "
+        "whole (as sf.read does), not in blocks."
+    )
+
+
 class AudioFile(ForwardSamples):
     """An audio file's samples, decoded forward in blocks as they are sliced.
 
-    Slices give what soundfile's whole read would give (see :class:`ForwardSamples`); a
-    file ending before the frame count its header declares raises :class:`OpenL3Error`.
+    Slices give ``sf.read(path)``'s samples bit for bit, in every format: like ``sf.read``
+    the file is seeked to frame 0 once opened, then read forward without another seek
+    (see :func:`_libsndfile_reads`). A file ending before the frame count its header
+    declares raises :class:`OpenL3Error`.
 
     Parameters
     ----------
@@ -224,25 +290,32 @@ class AudioFile(ForwardSamples):
         try:
             with local_copy(path) as local:  # a URI's copy is removed once open
                 self._file = sf.SoundFile(local)
+            if self._file.seekable():  # as sf.read does: MP3 decodes differently without it
+                self._file.seek(0)
         except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
             raise OpenL3Error(f"Cannot read audio file {path}: {exc}") from exc
+        self._reads = _libsndfile_reads(self._file)
+        if self._reads is None:
+            _warn_whole_reads()
+            self._reads = _whole_read(self._file)
         self.path, self.samplerate = path, self._file.samplerate
         super().__init__(f"audio file {path}", self._file.frames, self._file.channels)
 
     def _read(self, count: int) -> np.ndarray:
         import soundfile as sf
 
-        position = self._file.tell()
         try:
-            block = self._file.read(count, dtype="float64", always_2d=False)
+            block = self._reads(count)
         except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-            raise OpenL3Error(f"Cannot decode audio file {self.path} after frame {position}: {exc}") from exc
+            raise OpenL3Error(
+                f"Cannot decode audio file {self.path} after frame {self._position}: {exc}"
+            ) from exc
         if len(block) < count:
             raise OpenL3Error(
-                f"Cannot read audio file {self.path}: it ends after {position + len(block)} of the "
+                f"Cannot read audio file {self.path}: it ends after {self._position + len(block)} of the "
                 f"{self._length} frames its header declares (truncated or damaged)."
             )
-        return block
+        return block[:, 0] if self.ndim == 1 else block
 
     def _close(self) -> None:
         self._file.close()
@@ -525,6 +598,8 @@ def process_audio_file(
     part_size_mb: float | None = None,
     engine: str = "local",
     ray_address: str | None = None,
+    shard: tuple[int, int] | None = None,
+    break_lock: bool = False,
 ) -> Report:
     """Compute and save L3 embeddings for audio files.
 
@@ -582,6 +657,13 @@ def process_audio_file(
         "ray" runs the job on Ray Data (Parquet output only; :mod:`openl3.ray_engine`).
     ray_address : str or None
         The Ray cluster of ``engine="ray"`` (default: a new local Ray instance).
+    shard : (int, int) or None
+        ``(K, N)`` embeds only shard K of N (from 0) of the inputs, split by a stable
+        hash of each path as named, so the N jobs of a job array share the work without
+        talking; they may write into one Parquet dataset at once (:mod:`openl3.shard`).
+    break_lock : bool
+        Remove the locks of other runs on the Parquet dataset that cover these inputs:
+        for runs you know are dead (:mod:`openl3.locks`).
 
     Returns
     -------
@@ -601,12 +683,3 @@ def process_audio_file(
         precision=precision,
     )
     return process_paths(embedder, filepath, locals())
-    shard: tuple[int, int] | None = None,
-    break_lock: bool = False,
-    shard : (int, int) or None
-        ``(K, N)`` embeds only shard K of N (from 0) of the inputs, split by a stable
-        hash of each path as named, so the N jobs of a job array share the work without
-        talking; they may write into one Parquet dataset at once (:mod:`openl3.shard`).
-    break_lock : bool
-        Remove the locks of other runs on the Parquet dataset that cover these inputs:
-        for runs you know are dead (:mod:`openl3.locks`).

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import collections
 import functools
-import importlib.util
+import hashlib
+import io
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
@@ -25,8 +27,11 @@ from .models.specs import TARGET_SR
 
 #: Output samples produced per block (about 5.5 s at 48 kHz).
 BLOCK_SAMPLES = 1 << 18
-#: The resampy filter of OpenL3 0.4.2.
-RESAMPLE_FILTER = "kaiser_best"
+#: OpenL3 0.4.2's resampling filter: resampy 0.2's ``kaiser_best`` table, carried as
+#: package data (resampy 0.3+ changed it) and rebuilt by ``scripts/make_kaiser_best.py``.
+FILTER_FILE = Path(__file__).resolve().parent / "data" / "kaiser_best.npz"
+#: SHA-256 of :data:`FILTER_FILE` (resampy 0.2.2's ``data/kaiser_best.npz``, byte for byte).
+FILTER_SHA256 = "67fab90360555b1704a6e84f75335eb306b166617f5b4de45a28ea225e69b0bb"
 #: Blocks of one signal resampled at once, in threads.
 RESAMPLE_THREADS = max(1, min(8, os.cpu_count() or 1))
 
@@ -54,25 +59,33 @@ def resampled_length(n_samples: int, sr: float) -> int:
 
 
 @functools.cache
-def _resampy_filter(name: str) -> tuple[np.ndarray, int]:
-    """Return resampy 0.2's pre-computed filter ``name``: its half window and table size.
+def _resample_filter() -> tuple[np.ndarray, int]:
+    """Return 0.4.2's filter: resampy 0.2's ``kaiser_best`` half window and table size.
 
-    The table is read from the data file resampy ships, without importing resampy:
-    resampy 0.2 imports ``pkg_resources``, which Python 3.12+ environments (no
-    setuptools) and setuptools 81+ no longer have.
+    The table is read from openl3's own copy, checked against :data:`FILTER_SHA256`, so
+    that whichever resampy is installed (if any) cannot change the numbers.
     """
-    spec = importlib.util.find_spec("resampy")
-    if spec is None or not spec.submodule_search_locations:
-        raise OpenL3Error("resampy 0.2 is required to resample audio: pip install 'resampy>=0.2.1,<0.3'.")
-    path = os.path.join(spec.submodule_search_locations[0], "data", f"{name}.npz")
-    with np.load(path) as data:
-        return data["half_window"], int(data["precision"])
+    try:
+        data = FILTER_FILE.read_bytes()
+    except OSError as exc:
+        raise OpenL3Error(
+            f"The openl3 package is damaged: its resampling filter {FILTER_FILE} cannot be read "
+            f"({exc}). Reinstall openl3."
+        ) from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != FILTER_SHA256:
+        raise OpenL3Error(
+            f"The openl3 package is damaged: its resampling filter {FILTER_FILE} has SHA-256 "
+            f"{digest}, not {FILTER_SHA256}. Reinstall openl3."
+        )
+    with np.load(io.BytesIO(data)) as table:
+        return table["half_window"], int(table["precision"])
 
 
 @functools.lru_cache(maxsize=8)
 def _filter_tables(ratio: float) -> tuple[np.ndarray, np.ndarray, int]:
     """Return the ``kaiser_best`` table scaled for ``ratio``, its differences and its size."""
-    window, table_size = _resampy_filter(RESAMPLE_FILTER)
+    window, table_size = _resample_filter()
     if ratio < 1:
         window = window * ratio
     delta = np.zeros_like(window)

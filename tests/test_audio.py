@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -384,3 +386,139 @@ def test_windowing_sweep_against_pad_then_stride(monkeypatch, sr):
                     np.testing.assert_array_equal(
                         windows, expected[start : start + len(windows)].astype(np.float32)
                     )
+
+
+# Files of every kind users bring, decoded by soundfile. MP3 at the three common rates,
+# mono and stereo, constant and variable bit rate (soundfile applies ``bitrate_mode`` only
+# with a ``compression_level``; without one libsndfile writes VBR).
+MP3_CASES = [
+    (f"mp3-{sr}-{'mono' if channels == 0 else 'stereo'}-{mode.lower()}", "mp3", sr, channels,
+     {"format": "MP3", "compression_level": 0.5, "bitrate_mode": mode})
+    for sr in (22050, 44100, 48000)
+    for channels in (0, 2)
+    for mode in ("CONSTANT", "VARIABLE")
+]  # fmt: skip
+CODED_CASES = [
+    *MP3_CASES,
+    ("ogg-vorbis-22050-mono", "ogg", 22050, 0, {"format": "OGG", "subtype": "VORBIS"}),
+    ("ogg-vorbis-44100-stereo", "ogg", 44100, 2, {"format": "OGG", "subtype": "VORBIS"}),
+    ("ogg-opus-48000-stereo", "opus", 48000, 2, {"format": "OGG", "subtype": "OPUS"}),
+    ("flac-16bit-22050-mono", "flac", 22050, 0, {"subtype": "PCM_16"}),
+    ("flac-24bit-44100-stereo", "flac", 44100, 2, {"subtype": "PCM_24"}),
+    ("wav-16bit-16000-mono", "wav", 16000, 0, {"subtype": "PCM_16"}),
+    ("wav-float-48000-stereo", "wav", 48000, 2, {"subtype": "FLOAT"}),
+]
+CODED_IDS = [case[0] for case in CODED_CASES]
+
+
+def _music(seconds, sr, channels):
+    """A tone over noise that grows from quiet to loud (so VBR frames vary), under 1."""
+    rise = np.linspace(0.02, 1.0, round(seconds * sr))
+    if channels:
+        rise = rise[:, np.newaxis]
+    return 0.4 * (tone(seconds, sr, 330.0, channels) + rise * noise(seconds, sr, seed=sr, channels=channels))
+
+
+@pytest.fixture(scope="session")
+def coded_files(tmp_path_factory):
+    """Each of CODED_CASES written once, 6.5 s long (two signal blocks at 48 kHz): id -> path."""
+    import soundfile as sf
+
+    folder = tmp_path_factory.mktemp("coded")
+    paths = {}
+    for name, extension, sr, channels, options in CODED_CASES:
+        paths[name] = str(folder / f"{name}.{extension}")
+        sf.write(paths[name], _music(6.5, sr, channels), sr, **options)
+    return paths
+
+
+def _mp3_frame_bitrates(path):
+    """The bit rate (kb/s) of every MPEG audio frame of an MP3 file without ID3 tags."""
+    data, rates, position = Path(path).read_bytes(), [], 0
+    table = {3: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+             2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)}  # fmt: skip
+    while position + 4 <= len(data):
+        header = int.from_bytes(data[position : position + 4], "big")
+        assert header >> 21 == 0x7FF, f"no frame sync at byte {position}"
+        version = (header >> 19) & 3  # 3: MPEG-1, 2: MPEG-2
+        rate = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000)}[version][(header >> 10) & 3]
+        kbps = table[version][(header >> 12) & 15]
+        rates.append(kbps)
+        position += (144 if version == 3 else 72) * kbps * 1000 // rate + ((header >> 9) & 1)
+    return rates
+
+
+@pytest.mark.parametrize("case", MP3_CASES, ids=[case[0] for case in MP3_CASES])
+def test_the_mp3_files_are_cbr_and_vbr(coded_files, case):
+    rates = set(_mp3_frame_bitrates(coded_files[case[0]])[1:])  # the first frame is the Xing/Info tag
+    assert len(rates) == 1 if case[4]["bitrate_mode"] == "CONSTANT" else len(rates) > 2
+
+
+@pytest.mark.parametrize("sizes", [(1 << 18,), (4096,), (1, 7, 1000, 33_333)], ids=["256k", "4096", "mixed"])
+@pytest.mark.parametrize("name", CODED_IDS)
+def test_file_samples_equal_sf_read_bit_for_bit(coded_files, name, sizes):
+    """Any forward reads of a file give sf.read's samples: 0.4.2 read whole files with it."""
+    import soundfile as sf
+
+    from openl3.audio import AudioFile
+
+    expected, sr = sf.read(coded_files[name])
+    audio, pieces, start = AudioFile(coded_files[name]), [], 0
+    assert (len(audio), audio.samplerate) == (len(expected), sr)
+    for size in itertools.cycle(sizes):
+        if start >= len(expected):
+            break
+        pieces.append(audio[start : start + size].copy())
+        start += size
+    np.testing.assert_array_equal(np.concatenate(pieces), expected)
+
+
+def test_file_embeddings_equal_embeddings_of_sf_read(coded_files, mel128_model, tmp_path):
+    """Each file's embeddings equal get_audio_embedding(*sf.read(path)) within 1e-6.
+
+    The samples are the same bits, so only the model's batches differ (windows of
+    consecutive files share them): float32 rounding, far below 1e-6.
+    """
+    import soundfile as sf
+
+    paths = list(coded_files.values())
+    openl3.process_audio_file(
+        paths, output_dir=str(tmp_path), model=mel128_model, hop_size=1.0, batch_size=5, verbose=False
+    )
+    differences = {}
+    for name, path in coded_files.items():
+        saved = np.load(tmp_path / f"{name}.npz")
+        embedding, timestamps = openl3.get_audio_embedding(
+            *sf.read(path), model=mel128_model, hop_size=1.0, verbose=False
+        )
+        np.testing.assert_array_equal(saved["timestamps"], timestamps)
+        differences[name] = float(np.abs(saved["embedding"] - embedding).max())
+    assert max(differences.values()) <= 1e-6, differences
+
+
+def test_without_libsndfile_reads_files_are_read_whole(coded_files, monkeypatch, caplog):
+    """A soundfile that hides libsndfile's read function: sf.read's samples all the same."""
+    import soundfile as sf
+
+    from openl3 import audio as audio_module
+
+    monkeypatch.setattr(audio_module, "_libsndfile_reads", lambda file: None)
+    audio_module._warn_whole_reads.cache_clear()
+    for name in ("mp3-22050-mono-variable", "flac-24bit-44100-stereo"):
+        audio = audio_module.AudioFile(coded_files[name])
+        expected = sf.read(coded_files[name])[0]
+        pieces = [audio[start : start + 4096].copy() for start in range(0, len(expected), 4096)]
+        np.testing.assert_array_equal(np.concatenate(pieces), expected)
+    assert "read whole" in caplog.text
+    audio_module._warn_whole_reads.cache_clear()
+
+
+def test_a_truncated_mp3_is_named(coded_files, tmp_path):
+    from openl3.audio import AudioFile
+
+    truncated = tmp_path / "truncated.mp3"
+    data = Path(coded_files["mp3-44100-stereo-constant"]).read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    audio = AudioFile(str(truncated))
+    with pytest.raises(OpenL3Error, match="truncated.mp3"):
+        audio[0 : len(audio)]
