@@ -21,8 +21,8 @@ the whole folder would read it too).
 
 A part is written under a temporary name and renamed into place, so it appears whole or
 not at all. An input is complete when its rows are in a part; a rerun skips complete
-inputs. If an input's rows are in two parts (a rerun with ``overwrite``, or one killed
-between a video's two commits), the rows of the newest generation are kept and the older
+inputs. If an input's rows are in two parts (a rerun with ``overwrite`` stopped between
+committing the new rows and removing the old ones), the rows of the newest generation are kept and the older
 ones are removed, rewriting the older part in place (again atomically, under the dataset
 lock, since another writer may share that part).
 
@@ -52,11 +52,11 @@ from .parts import (
     REMOVE_PART,
     SETTINGS_KEY,
     PartFolder,
-    damaged,
     is_local,
     recorded_settings,
     row_schema,
     rows_table,
+    unreadable,
 )
 from .shard import Shard, check_shard
 from .validation import check_bool, check_choice, check_positive_real
@@ -136,23 +136,27 @@ class ParquetOutputs:
         self._pending: list[str] = []
         self._buffered = 0
         self._committed = time.monotonic()
-        self._replaced = False
+        self._replaced = self._reindex = False
         self._named: dict[str, tuple[str | None, str, str]] = {}
 
     def begin(self, paths: Sequence[str]) -> None:
-        """Start writing: lock the inputs ``paths``, take a generation, read what is there.
+        """Start writing: check what is there, lock the inputs ``paths``, take a generation.
 
-        Refuses (before any model work) a folder that cannot be written, a live writer
-        of any of these inputs, and rows made with other settings.
+        Refuses, before any model work and before writing anything: a folder that cannot
+        be written, a damaged or foreign dataset file, rows made with other settings, and
+        a live writer of any of these inputs.
         """
         if is_local(self.top.fs):
             prepare_output_dir(self.top.base)
+        for modality, folder in self.folders.items():
+            folder.check_settings(self.settings[modality])
+        self.failures.read()
+        newest = max((folder.newest_generation() for folder in self.folders.values()), default=0)
         try:
             with self.locks.exclusive():
                 self.writer = self.locks.claim(input_keys(paths), self.shard, self.break_lock)
-                self.namer = PartNamer(self.manifest.next_generation())
-                self._open_folders()
-                self.failures.read()
+                self.namer = PartNamer(self.manifest.next_generation(newest))
+            self._open_folders()
         except BaseException as exc:
             self.release()
             if isinstance(exc, OSError):
@@ -160,12 +164,13 @@ class ParquetOutputs:
             raise
 
     def _open_folders(self) -> None:
-        """Check each folder's settings, repair rows left twice, and note the complete inputs."""
+        """Note the complete inputs of each folder; repair rows left twice (under the lock)."""
         for modality, folder in self.folders.items():
             folder.clean()
-            folder.check_settings(self.settings[modality])
             index = folder.index()
-            if folder.drop_older_rows(index):  # a run stopped after committing replacements
+            if any(len(parts) > 1 for parts in index.values()):  # a run stopped after replacing rows
+                with self.locks.exclusive():
+                    folder.drop_older_rows()
                 index = folder.index()
             self.complete[modality] = set(index)
             foreign = folder.foreign_parquet()
@@ -222,7 +227,10 @@ class ParquetOutputs:
         if not pending:
             return []
         if self.writer is not None:
-            self.writer.check()
+            try:
+                self.writer.check()
+            except OpenL3Error as exc:
+                raise CommitError(pending, exc, fatal=True) from exc
         staged: list[tuple[PartFolder, str, str]] = []
         placed: list[tuple[PartFolder, str]] = []
         try:
@@ -242,12 +250,12 @@ class ParquetOutputs:
         return pending
 
     def committed_elsewhere(self, replaced: bool) -> None:
-        """Take note of parts another writer of this run (a Ray job) committed.
+        """Take note that another writer of this run (a Ray job) committed parts.
 
-        ``replaced``: whether those parts may replace rows already in the dataset.
+        ``replaced``: whether those parts may replace rows already in the dataset. The
+        folders are indexed again when the run closes, under the dataset lock.
         """
-        for modality, folder in self.folders.items():
-            self.complete[modality] = set(folder.index())
+        self._reindex = True
         self._replaced = self._replaced or replaced
 
     def close(self, report: Report, attempted: Sequence[str]) -> None:
@@ -256,9 +264,11 @@ class ParquetOutputs:
             if self.writer is None or self.writer.lost:
                 return
             with self.locks.exclusive():
-                if self._replaced:
-                    for folder in self.folders.values():
+                for modality, folder in self.folders.items():
+                    if self._replaced:
                         folder.drop_older_rows()
+                    if self._reindex:
+                        self.complete[modality] = set(folder.index())
                 complete = set.intersection(*self.complete.values())
                 self.failures.update(report.failed, set(attempted) | complete)
         finally:
@@ -288,8 +298,10 @@ class FailureTable:
         remedy = "Remove it: the inputs that failed are then tried again by the next run."
         try:
             table = pq.read_table(self.path, filesystem=self.folder.fs)
+        except FileNotFoundError:
+            return {}
         except (OSError, ValueError) as exc:
-            raise damaged(self.path, exc, remedy) from exc
+            raise unreadable(self.path, exc, remedy) from exc
         columns = {"path": pa.string(), "reason": pa.string()}
         if dict(zip(table.column_names, table.schema.types, strict=True)) != columns:
             raise OpenL3Error(

@@ -16,8 +16,12 @@ class CommitError(OpenL3Error):
     ----------
     paths : list of str
         The inputs whose outputs were in the failed commit (none of them was written).
+    cause : BaseException
+        Why the commit failed.
+    fatal : bool
+        Whether the run must stop, whatever its error policy (its lock was taken away).
     """
 
-    def __init__(self, paths: list[str], cause: BaseException):
+    def __init__(self, paths: list[str], cause: BaseException, fatal: bool = False):
         super().__init__(f"Cannot commit the outputs of {len(paths)} inputs: {cause}")
-        self.paths, self.cause = list(paths), cause
+        self.paths, self.cause, self.fatal = list(paths), cause, fatal

@@ -8,25 +8,29 @@ The locks of a dataset folder ``OUT`` live in ``OUT/_openl3/locks/``:
   which the system releases when its process dies, on this host and on network
   filesystems that support POSIX locks (NFSv4: when the dead client's lease ends).
 - ``writer-<host>-<pid>-<id>.json`` (and ``.keys``): the **writer lock** of a live run:
-  its host, process id, start, heartbeat, shard and the 64-bit hashes of the inputs it
-  embeds (:func:`openl3.shard.path_hash`). A run whose inputs meet a live writer's is
-  refused at start, naming that writer.
+  its host, process id, start and shard, and the 64-bit hashes of the inputs it embeds
+  (:func:`openl3.shard.path_hash`). A run whose inputs meet a live writer's is refused
+  at start, naming that writer. The lock's **heartbeat** is its file's modification
+  time, renewed in place every :data:`HEARTBEAT_S` seconds while the run lives (a lock
+  removed meanwhile is never written back).
 
 A writer lock is stale when its writer is gone: on this host, when its process is gone;
-on another host (whose processes cannot be checked), when its heartbeat, refreshed every
-:data:`HEARTBEAT_S` seconds while the run lives, is older than :data:`STALE_S`. Stale
-locks are removed by the next run; ``break_lock`` (``--break-lock``) removes the locks of
-writers the user knows are dead. A writer checks that its lock is still there before
-each commit and stops if it was removed, so it never writes rows another run now writes.
+on another host (whose processes cannot be checked), when its heartbeat is older than
+:data:`STALE_S`. A lock file that cannot be read is an unknown writer covering every
+input until it is that old. Stale locks are removed by the next run, with a warning;
+``break_lock`` (``--break-lock``) removes the locks of writers the user knows are dead. A
+writer checks that its lock is still there before each commit and stops if it was
+removed, so it never writes rows that another run now writes.
 
 Object stores (``s3://``, ``gs://``) have neither exclusive creation nor file locks:
-there, writer locks are still written and checked (which catches a run started earlier),
-but two runs started at the same moment are not told apart; run one writer at a time.
+there a run is refused while any live writer lock is there, whatever its inputs, but two
+runs started at the same moment are not told apart: run one writer at a time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -69,7 +73,7 @@ def _is_local(filesystem: Any) -> bool:
 
 
 class WriterLock:
-    """The lock of one live writer: its record, refreshed by a heartbeat thread until released."""
+    """The lock of one live writer: its record, kept fresh by a heartbeat thread until released."""
 
     def __init__(self, folder: LockFolder, name: str, record: dict[str, Any]):
         self.folder, self.name, self.record = folder, name, record
@@ -84,20 +88,27 @@ class WriterLock:
                 return
 
     def refresh(self) -> bool:
-        """Write a new heartbeat; False (and :attr:`lost` set) if the lock was removed meanwhile."""
-        found = self.folder.read_record(self.name)
-        if found is None or found.get("token") != self.record["token"]:
+        """Renew the heartbeat; False (and :attr:`lost` set) if the lock is gone.
+
+        The heartbeat is the record file's modification time, renewed in place: a lock
+        removed meanwhile is never written back. An error of the filesystem is logged and
+        the next beat tries again.
+        """
+        try:
+            alive = self.folder.touch(self.name)
+        except OSError as exc:
+            logger.warning(
+                "%s: could not renew this run's lock (%s); trying again.", self.folder.location, exc
+            )
+            return True
+        if not alive:
             self.lost = "its lock was removed (by --break-lock, or as stale by another run)"
             logger.warning("%s: %s.", self.folder.location, self.lost)
-            return False
-        self.record["heartbeat"] = time.time()
-        self.folder.write_record(self.name, self.record)
-        return True
+        return alive
 
     def check(self) -> None:
         """Raise if this writer's lock is gone: another run may now write its inputs."""
-        found = self.folder.read_record(self.name)
-        if self.lost is None and (found is None or found.get("token") != self.record["token"]):
+        if self.lost is None and not self.folder.exists(self.name):
             self.lost = "its lock was removed (by --break-lock, or as stale by another run)"
         if self.lost is not None:
             raise OpenL3Error(
@@ -106,7 +117,7 @@ class WriterLock:
             )
 
     def release(self) -> None:
-        """Stop the heartbeat and remove the lock (if it is still this writer's)."""
+        """Stop the heartbeat and remove the lock (if it is still there)."""
         self._stop.set()
         if self._beat is not threading.current_thread():
             self._beat.join()
@@ -137,21 +148,21 @@ class LockFolder:
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
-        """Hold the dataset lock (waiting for another writer that holds it)."""
+        """Hold the dataset lock (waiting while another writer holds it)."""
         with _PROCESS_LOCK:
             if not self.local:
                 yield
                 return
-            import fcntl
-
+            try:
+                import fcntl
+            except ImportError:  # no POSIX file locks (Windows)
+                _warn_once(f"{self.location}: this system has no file locks: run one writer at a time.")
+                yield
+                return
             os.makedirs(self.base, exist_ok=True)
             handle = os.open(self._path(DATASET_LOCK), os.O_RDWR | os.O_CREAT, 0o666)
             try:
-                try:
-                    fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
-                    logger.info("%s: waiting for another writer's update of the dataset.", self.location)
-                    fcntl.lockf(handle, fcntl.LOCK_EX)
+                _lock(fcntl, handle, self.location)
                 yield
             finally:
                 os.close(handle)  # releases the lock
@@ -172,6 +183,29 @@ class LockFolder:
             stream.write(json.dumps(record, sort_keys=True).encode())
         self.fs.move(temporary, self._path(name))
 
+    def exists(self, name: str) -> bool:
+        """Whether writer record ``name`` is there (an error other than its absence says yes)."""
+        from pyarrow import fs
+
+        try:
+            return self.fs.get_file_info(self._path(name)).type != fs.FileType.NotFound
+        except OSError:
+            return True
+
+    def touch(self, name: str) -> bool:
+        """Renew the modification time of record ``name`` in place; False if it is gone."""
+        if self.local:
+            try:
+                os.utime(self._path(name))
+            except FileNotFoundError:
+                return False
+            return True
+        record = self.read_record(name)  # object stores: one writer at a time, rewrite it
+        if record is None:
+            return self.exists(name)
+        self.write_record(name, record)
+        return True
+
     def remove_record(self, name: str) -> None:
         """Remove writer record ``name`` and its keys."""
         for each in (name, _keys_name(name)):
@@ -179,13 +213,25 @@ class LockFolder:
                 self.fs.delete_file(self._path(each))
 
     def records(self) -> list[tuple[str, dict[str, Any]]]:
-        """Return the writer records in the folder (name, record)."""
+        """Return the writer records in the folder (name, record), each with its heartbeat.
+
+        A record that cannot be read is an unknown writer that covers every input, until
+        its file is older than :data:`STALE_S`.
+        """
         from pyarrow import fs
 
         infos = self.fs.get_file_info(fs.FileSelector(self.base, allow_not_found=True))
-        names = sorted(i.base_name for i in infos if i.base_name.startswith(_WRITER_PREFIX))
-        found = [(n, self.read_record(n)) for n in names if n.endswith(".json")]
-        return [(n, r) for n, r in found if r is not None]
+        found = []
+        for info in infos:
+            if info.base_name.startswith(_WRITER_PREFIX) and info.base_name.endswith(".json"):
+                record = self.read_record(info.base_name) or {
+                    "host": "an unknown host",
+                    "pid": "?",
+                    "unreadable": True,
+                }
+                record["heartbeat"] = info.mtime.timestamp() if info.mtime else 0.0
+                found.append((info.base_name, record))
+        return sorted(found, key=lambda item: item[0])
 
     def keys(self, name: str) -> np.ndarray | None:
         """Return the input hashes of writer ``name`` (None if unreadable: it covers everything)."""
@@ -199,18 +245,22 @@ class LockFolder:
         """Lock the inputs of ``keys`` for this run; call it under :meth:`exclusive`.
 
         Stale locks are removed on the way; with ``break_lock`` the locks that cover any
-        of these inputs are removed too. Raises if a live writer covers any of them.
+        of these inputs are removed too. Raises if a live writer covers any of them (on
+        object stores, if there is any live writer at all).
         """
         if self.local and os.path.isdir(self.base):
             remove_stale_temporaries(self.base)
         conflicts = []
         for name, record in self.records():
             reason = stale_reason(record)
-            covered = self._overlap(name, keys)
+            covered = self._overlap(name, record, keys)
             if reason is not None or (covered and break_lock):
-                what = reason or "--break-lock"
-                log = logger.info if reason else logger.warning
-                log("%s: removed the lock of %s (%s).", self.location, describe_writer(record), what)
+                logger.warning(
+                    "%s: removed the lock of %s (%s).",
+                    self.location,
+                    describe_writer(record),
+                    reason or "--break-lock",
+                )
                 self.remove_record(name)
             elif covered:
                 conflicts.append((record, covered))
@@ -218,31 +268,30 @@ class LockFolder:
             raise OpenL3Error(self._conflict_message(conflicts))
         return self._create(keys, shard)
 
-    def _overlap(self, name: str, keys: np.ndarray) -> int:
-        theirs = self.keys(name)
+    def _overlap(self, name: str, record: dict[str, Any], keys: np.ndarray) -> int:
+        """Return how many of ``keys`` writer ``name`` covers (all, on object stores or unreadable)."""
+        theirs = self.keys(name) if self.local and not record.get("unreadable") else None
         if theirs is None:
-            return len(keys)
+            return max(1, len(keys))
         return len(np.intersect1d(theirs, keys, assume_unique=True))
 
     def _conflict_message(self, conflicts: list[tuple[dict[str, Any], int]]) -> str:
         runs = "; ".join(f"{describe_writer(r)}, which embeds {n} of this run's inputs" for r, n in conflicts)
+        rule = "" if self.local else " (object stores take one writer at a time)"
         return (
-            f"{self.location} is being written by another run: {runs}. Wait for it to end, or give "
-            "each run other inputs (--shard K/N, shard=(K, N)). If you know that run is dead, rerun "
-            "with --break-lock (break_lock=True)."
+            f"{self.location} is being written by another run{rule}: {runs}. Wait for it to end, or "
+            "give each run other inputs (--shard K/N, shard=(K, N)). If you know that run is dead, "
+            "rerun with --break-lock (break_lock=True)."
         )
 
     def _create(self, keys: np.ndarray, shard: Shard | None) -> WriterLock:
         name = f"{_WRITER_PREFIX}{HOST}-{os.getpid()}-{secrets.token_hex(4)}.json"
-        now = time.time()
         record = {
             "host": HOST,
             "pid": os.getpid(),
-            "started": now,
-            "heartbeat": now,
+            "started": time.time(),
             "shard": None if shard is None else list(shard),
             "inputs": len(keys),
-            "token": secrets.token_hex(8),
         }
         self.fs.create_dir(self.base, recursive=True)
         with self.fs.open_output_stream(self._path(_keys_name(name))) as stream:
@@ -251,26 +300,54 @@ class LockFolder:
         return WriterLock(self, name, record)
 
 
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        logger.warning("%s", message)
+
+
+def _lock(fcntl: Any, handle: int, location: str) -> None:
+    """Take the POSIX lock of ``handle``, waiting for its holder; raise where locks do not work."""
+    try:
+        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.EAGAIN, errno.EACCES):
+            raise OpenL3Error(
+                f"{location}: its filesystem does not support file locks ({exc.strerror}), which "
+                "writers of a dataset need (Lustre: mount with -o flock; NFS: not with nolock)."
+            ) from exc
+    logger.info("%s: waiting for another writer's update of the dataset.", location)
+    fcntl.lockf(handle, fcntl.LOCK_EX)
+
+
 def _keys_name(name: str) -> str:
     return name[: -len(".json")] + ".keys"
 
 
 def stale_reason(record: dict[str, Any], now: float | None = None) -> str | None:
-    """Return why a writer record is stale ("its process is gone", ...), or None if it may be live."""
+    """Return why a writer record is stale ("its process is gone", ...), or None if it may be live.
+
+    ``record["heartbeat"]`` is the time its file was last renewed.
+    """
     now = time.time() if now is None else now
-    host, pid = str(record.get("host")), int(record.get("pid", 0))
-    if host == HOST:
-        return None if owner_alive(host, pid) else "its process is gone"
+    host = str(record.get("host"))
+    if host == HOST and str(record.get("pid")).isdigit():
+        return None if owner_alive(host, int(record["pid"])) else "its process is gone"
     age = now - float(record.get("heartbeat", 0))
     return f"no heartbeat for {age:.0f} s" if age > STALE_S else None
 
 
 def describe_writer(record: dict[str, Any]) -> str:
     """Return a writer as a message names it: process, host, shard, start, heartbeat."""
-    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(record.get("started", 0))))
+    started = record.get("started")
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(started))) if started else "unknown"
     shard = record.get("shard")
     age = time.time() - float(record.get("heartbeat", 0))
     return (
         f"process {record.get('pid')} on {record.get('host')} "
-        f"({describe(tuple(shard) if shard else None)}, started {started}, last heartbeat {age:.0f} s ago)"
+        f"({describe(tuple(shard) if shard else None)}, started {when}, last heartbeat {age:.0f} s ago)"
     )

@@ -33,7 +33,7 @@ MANIFEST_NAME = "dataset.json"
 FORMAT = "openl3 parquet dataset"
 VERSION = 1
 
-_PART = re.compile(r"^part-g(?P<generation>\d{10})-(?P<sequence>\d{6})-(?P<writer>[A-Za-z0-9-]+)\.parquet$")
+_PART = re.compile(r"^part-g(?P<generation>\d{10,})-(?P<sequence>\d{6,})-(?P<writer>[A-Za-z0-9-]+)\.parquet$")
 _LEGACY_PART = re.compile(r"^part-(?P<stamp>[0-9a-f]{16})-(?P<writer>[A-Za-z0-9-]+)\.parquet$")
 
 
@@ -101,7 +101,7 @@ class Manifest:
         except (OSError, ValueError) as exc:
             raise OpenL3Error(
                 f"Cannot read the manifest {self.path} of dataset {self.location}: {exc}. "
-                "Restore it, or move the dataset's part-*.parquet files to a new folder."
+                "Remove it: the next run writes a new one (the parts and their order are kept)."
             ) from exc
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise OpenL3Error(f"{self.path} is not the manifest of an openl3 dataset.")
@@ -119,13 +119,15 @@ class Manifest:
             stream.write(json.dumps(manifest, indent=1, sort_keys=True).encode())
         self.fs.move(temporary, self.path)
 
-    def next_generation(self) -> int:
+    def next_generation(self, newest: int = 0) -> int:
         """Take the next generation for a run that starts; mark the folder if it is not yet.
 
-        Call it under the dataset lock (:meth:`openl3.locks.LockFolder.exclusive`).
+        ``newest`` is the newest generation among the folder's part names: the next one is
+        above it even when the manifest was lost or is older than the parts. Call it
+        under the dataset lock (:meth:`openl3.locks.LockFolder.exclusive`).
         """
         manifest = self.read() or {"format": FORMAT, "version": VERSION, "generation": 0, "files": {}}
-        manifest["generation"] = int(manifest.get("generation", 0)) + 1
+        manifest["generation"] = max(int(manifest.get("generation", 0)), newest) + 1
         self._write(manifest)
         return manifest["generation"]
 

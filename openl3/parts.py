@@ -89,8 +89,14 @@ def _differences(found: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
 REMOVE_PART = "Remove it: the next run embeds its inputs again."
 
 
-def damaged(path: str, exc: BaseException, remedy: str) -> OpenL3Error:
-    """Return the error for a file of ours that cannot be read: what, why, and what to do."""
+def unreadable(path: str, exc: BaseException, remedy: str) -> OpenL3Error:
+    """Return the error for a file of ours that cannot be read: what, why, and what to do.
+
+    ``remedy`` (what to do with a damaged file) is not given for a file the user may not
+    read: that file is whole.
+    """
+    if isinstance(exc, PermissionError):
+        return OpenL3Error(f"Cannot read {path}: permission denied. Give this user read access to it.")
     return OpenL3Error(f"{path} is damaged and cannot be read ({exc}). {remedy}")
 
 
@@ -141,8 +147,10 @@ class PartFolder:
             try:
                 metadata = pq.read_schema(self.path_of(name), filesystem=self.fs).metadata or {}
                 settings = json.loads(metadata[SETTINGS_KEY]) if SETTINGS_KEY in metadata else None
+            except FileNotFoundError:  # removed by another writer since the folder was listed
+                return None
             except (OSError, ValueError) as exc:
-                raise damaged(self.path_of(name), exc, REMOVE_PART) from exc
+                raise unreadable(self.path_of(name), exc, REMOVE_PART) from exc
             self._settings[name] = settings if isinstance(settings, dict) else None
         return self._settings[name]
 
@@ -150,6 +158,11 @@ class PartFolder:
         """Return the names of our parts, oldest first (part names whose schema has our settings)."""
         candidates = sorted((order, name) for name in self.names() if (order := part_order(name)))
         return [name for _, name in candidates if self._settings_of(name) is not None]
+
+    def newest_generation(self) -> int:
+        """Return the newest generation among the folder's part names (0 if none)."""
+        orders = [order for name in self.names() if (order := part_order(name))]
+        return max((order[0] for order in orders), default=0)
 
     def foreign_parquet(self) -> list[str]:
         """Return the Parquet files of the folder that are not ours (the user's)."""
@@ -174,8 +187,10 @@ class PartFolder:
         for name in self.parts():
             try:
                 paths = pq.read_table(self.path_of(name), columns=["path"], filesystem=self.fs)["path"]
+            except FileNotFoundError:  # removed by another writer since the folder was listed
+                continue
             except (OSError, ValueError, KeyError) as exc:
-                raise damaged(self.path_of(name), exc, REMOVE_PART) from exc
+                raise unreadable(self.path_of(name), exc, REMOVE_PART) from exc
             for path in pc.unique(paths).to_pylist():
                 holders.setdefault(path, []).append(name)
         return holders
@@ -261,7 +276,7 @@ class PartFolder:
             try:
                 table = pq.read_table(self.path_of(name), filesystem=self.fs)
             except (OSError, ValueError) as exc:
-                raise damaged(self.path_of(name), exc, REMOVE_PART) from exc
+                raise unreadable(self.path_of(name), exc, REMOVE_PART) from exc
             kept = table.filter(pc.invert(pc.is_in(table["path"], pa.array(paths))))
             if kept.num_rows:
                 self.write(kept, name)

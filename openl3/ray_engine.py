@@ -302,14 +302,12 @@ def run_on_ray(
         raise OpenL3Error("The Ray engine loads its models by name in each actor: pass no model object.")
     run = FileRun(inputs, outputs, overwrite, errors, report)
     failures: list[tuple[str, str]] = []
-    committed: list[str] = []
     try:
         remove_stale_staging(staging_folder(outputs))
         if run.jobs:
             with ray_session(address, embedder.verbose) as ray:
-                failures, committed = _run_job(ray, run, outputs, embedder.batch_size, embedder.verbose)
+                failures = _run_job(ray, run, outputs, embedder.batch_size, embedder.verbose)
         run.report.failed += failures
-        run.report.processed += committed
         outputs.committed_elsewhere(replaced=overwrite)
         outputs.close(run.report, [job.path for job in run.jobs])
     finally:
@@ -319,12 +317,10 @@ def run_on_ray(
     return run.report
 
 
-def _run_job(
-    ray: Any, run: FileRun, outputs: Any, batch_size: int, verbose: bool
-) -> tuple[list[tuple[str, str]], list[str]]:
-    """Run the Ray Data job of ``run``; move its files into the dataset as parts.
+def _run_job(ray: Any, run: FileRun, outputs: Any, batch_size: int, verbose: bool) -> list[tuple[str, str]]:
+    """Run the Ray Data job of ``run``; move its files into the dataset as parts; return the failures.
 
-    Returns the failures and the inputs whose rows are now in the dataset.
+    The inputs whose rows are moved into the dataset are reported processed as they are.
     """
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -353,7 +349,6 @@ def _run_job(
             **_actor_pool(ray),
         )
     )
-    committed: list[str] = []
     try:
         try:
             dataset.write_parquet(
@@ -367,13 +362,19 @@ def _run_job(
         for name in staged.names():
             if not name.endswith(".parquet"):
                 continue
-            table = pq.read_table(staged.path_of(name), columns=["path"], filesystem=folder.fs)
-            folder.fs.move(staged.path_of(name), folder.path_of(outputs.namer.next()))
-            committed += pc.unique(table["path"]).to_pylist()
+            try:
+                table = pq.read_table(staged.path_of(name), columns=["path"], filesystem=folder.fs)
+                folder.fs.move(staged.path_of(name), folder.path_of(outputs.namer.next()))
+            except (OSError, ValueError) as exc:
+                raise OpenL3Error(
+                    f"The Ray job's rows could not be moved into {outputs.root}: {exc}. The inputs "
+                    "already moved are complete; rerun to embed the others."
+                ) from exc
+            run.report.processed += pc.unique(table["path"]).to_pylist()
     finally:
         staged.remove()
         context.target_max_block_size, context.enable_progress_bars = saved
-    return failures, committed
+    return failures
 
 
 def _cause(exc: BaseException) -> str:

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -463,6 +464,34 @@ def test_the_newest_rows_win_by_generation_not_by_the_clock(clips, weights_env, 
     np.testing.assert_allclose(new, old + 1.0, rtol=0, atol=1e-4)
 
 
+def test_a_lost_manifest_does_not_restart_the_generations(clips, weights_env, tmp_path):
+    """Without its manifest a dataset counted from 1 again: an overwrite's fresh rows were dropped."""
+    import shutil
+
+    from openl3.manifest import OWN_FOLDER
+
+    out = tmp_path / "out"
+    settings = {"output_dir": str(out), "output_format": "parquet", **AUDIO}
+    for _ in range(3):
+        openl3.process_audio_file(clips[:1], overwrite=True, **settings)
+    first = read_rows(out)
+    shutil.rmtree(out / OWN_FOLDER)
+    real = openl3.audio.model_predictor
+
+    def shifted(model, precision="faithful"):
+        predict = real(model, precision)
+        return lambda batch: predict(batch) + 1.0
+
+    openl3.audio.model_predictor = shifted
+    try:
+        openl3.process_audio_file(clips[:1], overwrite=True, **settings)
+    finally:
+        openl3.audio.model_predictor = real
+    new, _ = embeddings_of(read_rows(out), clips[0])
+    old, _ = embeddings_of(first, clips[0])
+    np.testing.assert_allclose(new, old + 1.0, rtol=0, atol=1e-4)
+
+
 # Writers that never double a row.
 
 
@@ -489,10 +518,12 @@ def test_three_shards_at_once_then_a_plain_rerun_that_finds_nothing_to_do(weight
     from openl3.shard import select_shard
 
     clip_paths = write_clips(tmp_path / "in", [0.4, 1.1, 2.0, 0.9, 1.6, 2.4, 0.7, 1.3, 3.0])
-    bad = tmp_path / "in" / "bad.wav"
-    bad.write_bytes(b"not audio")
-    inputs = [*clip_paths, str(bad)]
-    assert all(select_shard(inputs, (k, 3)) for k in range(3))  # every shard has work
+    candidates = [str(tmp_path / "in" / f"bad{k}.wav") for k in range(12)]
+    bad = [select_shard(candidates, (k, 3))[0] for k in (0, 1)]  # failures in two shards
+    for path in bad:
+        Path(path).write_bytes(b"not audio")
+    inputs = [*clip_paths, *bad]
+    assert all(select_shard(clip_paths, (k, 3)) for k in range(3))  # every shard has work
     expected = tmp_path / "expected"
     openl3.process_audio_file(clip_paths, output_dir=str(expected), output_format="parquet", **AUDIO)
 
@@ -509,18 +540,18 @@ def test_three_shards_at_once_then_a_plain_rerun_that_finds_nothing_to_do(weight
     results = [writer_result(w) for w in writers]
     for k, (_, result) in enumerate(results):
         assert sorted(result["processed"] + result["failed"]) == sorted(select_shard(inputs, (k, 3))), result
-    assert sum(len(r["failed"]) for _, r in results) == 1
+    assert sorted(p for _, r in results for p in r["failed"]) == sorted(bad)
 
     got, want = read_rows(out), read_rows(expected)
     assert got.select(["path", "index", "timestamp"]).equals(want.select(["path", "index", "timestamp"]))
-    failures = pq.read_table(out / "_failures.parquet")
-    assert failures["path"].to_pylist() == [str(bad)]
+    failures = pq.read_table(out / "_failures.parquet")  # both shards' entries: no update lost
+    assert sorted(failures["path"].to_pylist()) == sorted(bad)
 
     report = openl3.process_audio_file(
         inputs, output_dir=str(out), output_format="parquet", errors="collect", **AUDIO
     )
     assert report.processed == [] and report.skipped == clip_paths
-    assert [p for p, _ in report.failed] == [str(bad)]
+    assert sorted(p for p, _ in report.failed) == sorted(bad)
     assert read_rows(out).equals(got)
 
 
@@ -546,6 +577,23 @@ def test_a_run_whose_lock_was_broken_stops_before_its_next_commit(clips, weights
     monkeypatch.setattr("openl3.audio.model_predictor", breaking)
     with pytest.raises(OpenL3Error, match="lock was removed"):
         openl3.process_audio_file(clips, output_dir=str(out), output_format="parquet", **AUDIO)
+    assert parts(out) == []
+    report = openl3.Report()  # collect: the run still stops, and every input it held is failed
+    with pytest.raises(OpenL3Error, match="lock was removed"):
+        openl3.files.run_files(
+            openl3.audio.AudioEmbedder(None, "mel128", "music", 512, True, 0.5, 32, "kapre", False),
+            [(path, str(out)) for path in clips],
+            str(out),
+            None,
+            False,
+            "collect",
+            output_format="parquet",
+            part_size_mb=1e-6,
+            report=report,
+        )
+    failed = [path for path, _ in report.failed]
+    assert report.processed == [] and failed and set(failed) <= set(clips)
+    assert all("lock was removed" in reason for _, reason in report.failed)
     assert parts(out) == []
 
 

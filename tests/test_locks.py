@@ -31,15 +31,20 @@ def dead_pid():
 
 
 def plant(folder, host, pid, heartbeat, paths, name="writer-planted.json"):
-    """A writer record as another run leaves it."""
+    """A writer record as another run leaves it, its heartbeat (the file's time) at ``heartbeat``."""
     os.makedirs(folder.base, exist_ok=True)
-    record = {"host": host, "pid": pid, "started": heartbeat, "heartbeat": heartbeat, "shard": None}
-    record.update(inputs=len(paths), token="t")
-    with open(os.path.join(folder.base, name), "w") as handle:
+    record = {"host": host, "pid": pid, "started": heartbeat, "shard": None, "inputs": len(paths)}
+    path = os.path.join(folder.base, name)
+    with open(path, "w") as handle:
         json.dump(record, handle)
+    os.utime(path, (heartbeat, heartbeat))
     with open(os.path.join(folder.base, name[:-5] + ".keys"), "wb") as handle:
         handle.write(input_keys(paths).astype("<u8").tobytes())
     return name
+
+
+def heartbeat(folder, name):
+    return os.stat(os.path.join(folder.base, name)).st_mtime
 
 
 def lock_files(folder):
@@ -101,20 +106,62 @@ def test_unreadable_keys_cover_every_input(folder):
 def test_the_heartbeat_is_refreshed_while_the_run_lives(folder, monkeypatch):
     monkeypatch.setattr(locks, "HEARTBEAT_S", 0.01)
     writer = folder.claim(input_keys(["a.wav"]), None, break_lock=False)
-    first = folder.read_record(writer.name)["heartbeat"]
-    wait_for(lambda: folder.read_record(writer.name)["heartbeat"] > first, 30, "a heartbeat")
+    path = os.path.join(folder.base, writer.name)
+    os.utime(path, (1.0, 1.0))
+    wait_for(lambda: heartbeat(folder, writer.name) > 1.0, 30, "a heartbeat")
     writer.release()
-    assert folder.read_record(writer.name) is None and not writer._beat.is_alive()
+    assert not os.path.exists(path) and not writer._beat.is_alive()
 
 
-def test_a_writer_whose_lock_was_removed_knows_it(folder):
+def test_a_removed_lock_is_never_written_back_and_its_writer_knows_it(folder):
+    """--break-lock between a heartbeat's read and write used to bring the lock back."""
     writer = folder.claim(input_keys(["a.wav"]), None, break_lock=False)
     writer.check()
     folder.remove_record(writer.name)
     assert not writer.refresh()
+    assert not os.path.exists(os.path.join(folder.base, writer.name))
     with pytest.raises(OpenL3Error, match="lock was removed"):
         writer.check()
     writer.release()
+    folder.claim(input_keys(["a.wav"]), None, break_lock=False).release()
+
+
+def test_a_filesystem_error_of_one_heartbeat_is_not_a_lost_lock(folder, monkeypatch, caplog):
+    writer = folder.claim(input_keys(["a.wav"]), None, break_lock=False)
+
+    def failing(name):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(folder, "touch", failing)
+    with caplog.at_level("WARNING", logger="openl3"):
+        assert writer.refresh()
+    assert "could not renew" in caplog.text and writer.lost is None
+    writer.check()
+    writer.release()
+    assert not [n for n in lock_files(folder) if n.startswith("writer-")]
+
+
+def test_an_unreadable_record_covers_every_input_until_its_file_is_stale(folder):
+    name = plant(folder, "otherhost", 77, time.time(), ["a.wav"])
+    with open(os.path.join(folder.base, name), "w") as handle:
+        handle.write("{torn")
+    with pytest.raises(OpenL3Error, match="an unknown host"):
+        folder.claim(input_keys(["zzz.wav"]), None, break_lock=False)
+    old = time.time() - locks.STALE_S - 5
+    os.utime(os.path.join(folder.base, name), (old, old))
+    folder.claim(input_keys(["zzz.wav"]), None, break_lock=False).release()
+
+
+def test_on_an_object_store_any_live_writer_refuses_a_second(tmp_path):
+    """No exclusive create there: one writer at a time, whatever the inputs."""
+    (tmp_path / "store").mkdir()
+    store = fs.SubTreeFileSystem(str(tmp_path / "store"), fs.LocalFileSystem())
+    folder = LockFolder(store, "OUT/_openl3", "s3://bucket/OUT")
+    first = folder.claim(input_keys(["a.wav"]), None, break_lock=False)
+    with pytest.raises(OpenL3Error, match="one writer at a time"):
+        folder.claim(input_keys(["b.wav"]), None, break_lock=False)
+    first.release()
+    folder.claim(input_keys(["b.wav"]), None, break_lock=False).release()
 
 
 def test_a_stale_record_is_told_by_process_on_this_host_and_by_heartbeat_elsewhere():
