@@ -30,5 +30,5 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 
-html_theme = "alabaster"
+html_theme = "furo"
 html_title = f"openl3 {release}"

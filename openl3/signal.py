@@ -95,10 +95,15 @@ def _filter_tables(ratio: float) -> tuple[np.ndarray, np.ndarray, int]:
 
 @functools.cache
 def _kernel():
-    """Compile (once, cached on disk) the band-limited interpolation loop."""
+    """Compile (once a process) the band-limited interpolation loop.
+
+    Not cached on disk: numba writes its cache beside this module, into the installed
+    package, and a library must not write there. Compiling costs 0.3-0.5 s of CPU once
+    a process (docs/performance.md).
+    """
     import numba
 
-    @numba.njit(nogil=True, cache=True)
+    @numba.njit(nogil=True, cache=False)
     def interpolate(x, x_start, n_input, y, time, step, scale, window, delta, table_size):
         # Output k sits at input position `time`, which grows by `step` per output.
         index_step = int(scale * table_size)
@@ -127,10 +132,10 @@ def _kernel():
 
 @functools.cache
 def _replay_kernel():
-    """Compile (once, cached on disk) the loop that replays resampy's running position."""
+    """Compile (once a process, not cached on disk) the loop that replays resampy's running position."""
     import numba
 
-    @numba.njit(nogil=True, cache=True)
+    @numba.njit(nogil=True, cache=False)
     def block_times(n_output, step, block):
         # The position at the first output of each block, after exactly the additions of
         # `step` that the interpolation loop makes up to there (bit for bit the same value).

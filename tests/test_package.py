@@ -1,11 +1,15 @@
-"""The public API (cheap import, the signatures of the OpenL3 0.4.2 documentation), and the CI script."""
+"""The public API (cheap import, the 0.4.2 signatures), the CI script, and the installed package."""
 
 from __future__ import annotations
 
 import inspect
 import os
+import re
+import shutil
 import subprocess
 import sys
+import sysconfig
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -187,3 +191,133 @@ def test_ci_fails_at_the_first_failing_step(tmp_path, fail_at):
 
 def test_ci_passes_after_every_step(tmp_path):
     assert _run_ci_with_stubs(tmp_path, 0) == (0, CI_STEPS)
+
+
+REPO = Path(__file__).resolve().parents[1]
+#: Variables that would change where things are written or what is imported.
+UNSET = ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "NUMBA_CACHE_DIR", "VIRTUAL_ENV")
+
+
+def _clone(target: Path) -> Path:
+    """Copy this checkout to ``target`` as a clone holds it: without .git and what .gitignore names."""
+    ignored = [Path(line.strip("/")).name for line in (REPO / ".gitignore").read_text().splitlines()]
+    skip = shutil.ignore_patterns(".git", *(name for name in ignored if name and not name.startswith("#")))
+    shutil.copytree(REPO, target, ignore=skip)
+    return target
+
+
+def _site_packages(prefix: str) -> Path:
+    """The ``site-packages`` folder of the environment at ``prefix``."""
+    return Path(sysconfig.get_path("purelib", vars={"base": prefix, "platbase": prefix}))
+
+
+def _fresh_venv(root: Path) -> Path:
+    """A new virtual environment that sees this one's packages but not openl3: no downloads.
+
+    A ``.pth`` file names a folder of links to this environment's packages (pip and
+    setuptools among them); openl3 is there only once installed into the new one.
+    """
+    venv, deps = root / "venv", root / "deps"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    deps.mkdir()
+    for folder in {_site_packages(sys.prefix), Path(sysconfig.get_path("platlib"))}:
+        for entry in folder.iterdir():
+            skipped = entry.name.startswith(("openl3", "__editable__", "__pycache__"))
+            if not skipped and entry.suffix != ".pth" and not (deps / entry.name).exists():
+                (deps / entry.name).symlink_to(entry)
+    (_site_packages(str(venv)) / "dependencies.pth").write_text(f"{deps}\n")
+    return venv
+
+
+def _run(command: list, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in UNSET}
+    env.update(PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1", TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run(
+        [str(c) for c in command], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def _unrecorded_files(venv: Path) -> list[str]:
+    """Files in the installed package that its wheel did not install (Python's bytecode aside)."""
+    site = _site_packages(str(venv))
+    (record,) = site.glob("openl3-*.dist-info/RECORD")
+    recorded = {line.rsplit(",", 2)[0] for line in record.read_text().splitlines()}
+    present = (p.relative_to(site).as_posix() for p in (site / "openl3").rglob("*") if p.is_file())
+    return sorted(p for p in present if p not in recorded and not p.endswith(".pyc"))
+
+
+def test_readme_set_up_commands_run_in_order_in_one_clone(tmp_path):
+    # The README's install-and-run command, then its test command, in one clone: the
+    # benchmark must write nothing into the installed package (numba's cache had gone
+    # to site-packages/openl3/__pycache__, which then hid the editable install).
+    clone, venv, elsewhere = _clone(tmp_path / "clone"), _fresh_venv(tmp_path), tmp_path / "elsewhere"
+    pip = [venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
+    installed = _run([*pip, "."], clone)
+    assert installed.returncode == 0, installed.stderr
+    bench = _run(
+        [venv / "bin" / "python", "scripts/bench_audio.py", "--seconds", "10", "--hop", "0.5"], clone
+    )
+    assert bench.returncode == 0, bench.stderr
+    written = _unrecorded_files(venv)
+    editable = _run([*pip, "-e", "."], clone)
+    assert editable.returncode == 0, editable.stderr
+    elsewhere.mkdir()
+    help_ = _run([venv / "bin" / "openl3", "--help"], elsewhere)
+    assert (written, help_.returncode) == ([], 0), help_.stderr[-2000:]
+    assert "usage: openl3" in help_.stdout
+
+
+def test_plain_pytest_says_why_tests_are_skipped(tmp_path):
+    # The README promises that skipped tests say so: the configuration asks for -rs.
+    test = tmp_path / "test_skipped.py"
+    test.write_text("import pytest\n\n\ndef test_a():\n    pytest.skip('no reference outputs here')\n")
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-c",
+        str(REPO / "pyproject.toml"),
+        "-p",
+        "no:cacheprovider",
+        str(test),
+    ]
+    result = _run(command, tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert "SKIPPED [1]" in result.stdout and "no reference outputs here" in result.stdout
+
+
+def _sdist(tmp_path: Path) -> tuple[Path, set[str]]:
+    """Build the sdist of a clone of this checkout, as ``python -m build --sdist`` does (offline).
+
+    Returns the clone and the paths the sdist holds, relative to its top folder.
+    """
+    clone, dist = _clone(tmp_path / "clone"), tmp_path / "dist"
+    code = (
+        "import sys; from setuptools import build_meta; print('sdist:', build_meta.build_sdist(sys.argv[1]))"
+    )
+    result = _run([sys.executable, "-c", code, dist], clone)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (name,) = re.findall(r"^sdist: (.+)$", result.stdout, re.MULTILINE)
+    with tarfile.open(dist / name) as sdist:
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python 3.10.12+
+        sdist.extractall(tmp_path / "unpacked", **safe)
+        return clone, {m.name.split("/", 1)[1] for m in sdist.getmembers() if m.isfile()}
+
+
+def test_sdist_holds_the_docs_sources_and_the_examples(tmp_path):
+    clone, held = _sdist(tmp_path)
+    wanted = {p.relative_to(clone).as_posix() for d in ("docs", "examples") for p in (clone / d).rglob("*")}
+    wanted = {name for name in wanted if (clone / name).is_file()}
+    assert {"docs/conf.py", "docs/reference.rst", "examples/stream_file.py"} <= wanted
+    assert sorted(wanted - held) == []
+
+
+@pytest.mark.slow
+def test_docs_build_from_the_unpacked_sdist(tmp_path):
+    pytest.importorskip("sphinx", reason="the docs extra is not installed: pip install -e '.[docs]'")
+    _sdist(tmp_path)
+    (top,) = (tmp_path / "unpacked").iterdir()
+    command = [sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", "docs", tmp_path / "html"]
+    result = _run(command, top)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "html" / "reference.html").is_file()
