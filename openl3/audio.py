@@ -252,7 +252,7 @@ def _whole_read(file: Any) -> Callable[[int], np.ndarray]:
     def read(count: int) -> np.ndarray:
         nonlocal position
         if not whole:
-            whole.append(file.read(dtype="float64", always_2d=True))
+            whole.append(file.read(file.frames, dtype="float64", always_2d=True))  # as sf.read
         position += count
         return whole[0][position - count : position]
 
