@@ -82,6 +82,28 @@ class _HeldSamples:
         return self._held[: stop - self._start]
 
 
+def window_count(n_samples: int, sr: float, hop_size: float, center: bool) -> int:
+    """Return how many windows OpenL3 0.4.2 frames from ``n_samples`` samples at ``sr``.
+
+    Centred windows start half a window before the signal; zeros after it complete the
+    last hop. A file's count follows from its header (frames and rate), without decoding.
+    """
+    padded = resampled_length(n_samples, sr) + (WINDOW_SAMPLES // 2 if center else 0)
+    return 1 + max(0, -(-(padded - WINDOW_SAMPLES) // int(hop_size * TARGET_SR)))
+
+
+def _open_failure(exc: Exception) -> str:
+    """Return why soundfile could not open an audio file that exists, in words that fit it.
+
+    libsndfile says "File does not exist or is not a regular file" of a file it cannot
+    decode at all (a damaged MP3): the file exists, and it could not be decoded.
+    """
+    reason = getattr(exc, "error_string", None) or str(exc)
+    if "does not exist" in reason:
+        return "it could not be decoded (damaged, or not in a format libsndfile reads)."
+    return reason
+
+
 class AudioWindows:
     """The one-second analysis windows of one audio input, as OpenL3 0.4.2 frames them.
 
@@ -124,8 +146,7 @@ class AudioWindows:
                 OpenL3Warning,
                 stacklevel=4,
             )
-        padded = length + self.offset
-        self.n_items = 1 + max(0, -(-(padded - WINDOW_SAMPLES) // self.hop))
+        self.n_items = window_count(len(audio), sr, hop_size, center)
         self.timestamps = np.arange(self.n_items) * hop_size
         self.dtype = dtype
         self._samples = _HeldSamples(iter_signal_blocks(audio, sr), length)
@@ -293,7 +314,7 @@ class AudioFile(ForwardSamples):
             if self._file.seekable():  # as sf.read does: MP3 decodes differently without it
                 self._file.seek(0)
         except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-            raise OpenL3Error(f"Cannot read audio file {path}: {exc}") from exc
+            raise OpenL3Error(f"Cannot read audio file {path}: {_open_failure(exc)}") from exc
         self._reads = _libsndfile_reads(self._file)
         if self._reads is None:
             _warn_whole_reads()
@@ -418,6 +439,21 @@ class AudioEmbedder(Embedder):
         audio = AudioFile(path)
         return self.windows(audio, audio.samplerate, f"audio file {path}")
 
+    def count_items(self, path: str) -> int | None:
+        """Return the windows of audio file ``path`` from its header, without decoding.
+
+        None for a URI, or a file soundfile cannot open (it fails when it is opened).
+        """
+        import soundfile as sf
+
+        if is_uri(path):
+            return None
+        try:
+            info = sf.info(path)
+        except (sf.LibsndfileError, RuntimeError, ValueError, OSError):
+            return None
+        return window_count(info.frames, info.samplerate, self.hop_size, self.center)
+
     def dimension(self) -> int:
         """Return the embedding size D (the model is loaded if it is not yet)."""
         if self.model is None:
@@ -450,7 +486,9 @@ class AudioEmbedder(Embedder):
         def open_source(job: FileJob) -> AudioWindows:
             return self.open_file(job.path)
 
-        return run.embed(open_source, self.predict, arrays, self.batch_size, self.verbose, "window")
+        return run.embed(
+            open_source, self.predict, arrays, self.batch_size, self.verbose, "window", self.count_items
+        )
 
 
 def checked_audio(audio: Any, sr: Any) -> tuple[list[np.ndarray], list[float], bool]:

@@ -201,10 +201,12 @@ def embed_all(
 ) -> list[np.ndarray]:
     """Embed every source in shared batches; return one array per source.
 
-    Progress goes to ``bar`` if given (a run-wide bar), else to a bar of its own.
+    Progress goes to ``bar`` if given (a run-wide bar, whose total grows by the sources'
+    items), else to a bar of its own.
     """
     embeddings: list[np.ndarray | None] = [None] * len(sources)
     if bar is not None:
+        add_to_total(bar, sum(s.n_items for s in sources))
         embed_sources(predict, sources, batch_size, embeddings.__setitem__, bar.update)
         return embeddings
     with progress_bar(sum(s.n_items for s in sources), verbose, unit) as own_bar:
@@ -314,11 +316,37 @@ def has_accelerator() -> bool:
     return False
 
 
-def progress_bar(total: int, enabled: bool, unit: str) -> Any:
-    """Return a tqdm progress bar on stderr over ``total`` items; silent unless ``enabled``."""
+#: The progress line once the total is known: ``37%|███▋   | 47/128 windows [00:23<00:40,
+#: 2.02 windows/s, 3/10 files]`` (without a total, tqdm's ``47 windows [00:23, 2.02 windows/s]``).
+BAR_FORMAT = (
+    "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{unit} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+)
+
+
+def progress_bar(total: int | None, enabled: bool, unit: str) -> Any:
+    """Return a tqdm progress bar on stderr over ``total`` items; silent unless ``enabled``.
+
+    ``unit`` is the singular name of an item ("window"); a total of None (unknown) or 0
+    shows no bar and no time left, only the items done and the rate.
+    """
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, disable=not enabled, unit=unit, leave=False, dynamic_ncols=True)
+    total = total or None
+    return tqdm(
+        total=total,
+        disable=not enabled,
+        unit=f" {unit}s",
+        leave=False,
+        dynamic_ncols=True,
+        bar_format=BAR_FORMAT if total else None,
+    )
+
+
+def add_to_total(bar: Any, items: int) -> None:
+    """Add ``items`` (may be negative) to the total of a progress bar, which shows it once positive."""
+    total = (bar.total or 0) + items
+    bar.total = total if total > 0 else None
+    bar.bar_format = BAR_FORMAT if bar.total else None
 
 
 #: The traced inference pass of each model (TensorFlow), filled under its lock.
@@ -326,12 +354,28 @@ _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _COMPILED_LOCK = threading.Lock()
 
 
+class _Inference:
+    """``model``'s inference pass, one object per model.
+
+    TensorFlow counts the traces of a ``tf.function`` by the code of the Python function
+    it wraps: one lambda for every model made each new model's single trace count as a
+    retrace of the last, and the fifth model warned of "excessive retracing". An object
+    of this class has no code of its own, so each model's function is counted apart.
+    """
+
+    def __init__(self, model: Any):
+        self.model = model
+
+    def __call__(self, x: Any) -> Any:
+        return self.model(x, training=False)
+
+
 def _compiled(model: Any) -> Callable[[Any], Any]:
     """Wrap ``model``'s inference pass in a ``tf.function`` of one signature for any batch size."""
     import tensorflow as tf
 
     signature = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)]
-    return tf.function(lambda x: model(x, training=False), input_signature=signature, autograph=False)
+    return tf.function(_Inference(model), input_signature=signature, autograph=False)
 
 
 def model_predictor(model: Any, precision: str = "faithful") -> Callable[[np.ndarray], np.ndarray]:

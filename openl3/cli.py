@@ -13,16 +13,18 @@ OpenL3 0.4.2's names in this module (``positive_int``, ``positive_float``,
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import math
 import os
 import sys
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from . import remote
+from .console import quiet_tensorflow
 from .dataset import DEFAULT_PART_SIZE_MB, DTYPES
 from .exceptions import OpenL3Error
 from .files import ENGINES, OUTPUT_FORMATS, FileInput, Report, run_files
@@ -37,11 +39,14 @@ from .models.specs import (
     INPUT_REPRS,
     TARGET_SR,
 )
+from .models.weights import check_weight_file
 from .precision import PRECISIONS
 from .shard import parse_shard
 from .version import version
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: The help text of a flag whose default is worth showing.
+_DEFAULT = "default: %(default)s"
 MODALITIES = ("audio", "image", "video")
 
 #: File extensions taken from folders, per modality (a file named explicitly is always tried).
@@ -160,26 +165,50 @@ def _folder_files(
 
 def _collect_inputs(
     paths: Sequence[str], modality: str, recursive: bool, output_dir: str | None
-) -> tuple[list[FileInput], list[str]]:
-    """Return (inputs with their output directories, missing paths): folders give their files."""
-    inputs, missing = [], []
+) -> tuple[list[FileInput], list[str], list[str]]:
+    """Return (inputs with their output directories, missing paths, folders without inputs)."""
+    inputs, missing, empty = [], [], []
     extensions = tuple("." + e for e in EXTENSIONS[modality])
     for path in paths:
-        if remote.is_uri(path):
-            found = remote.kind(path)
-            if found == "directory":
-                inputs += [(uri, output_dir) for uri in remote.list_files(path, extensions, recursive)]
-            elif found == "file":
-                inputs.append((path, output_dir))
-            else:
-                missing.append(path)
-        elif os.path.isdir(path):
-            inputs += _folder_files(path, extensions, recursive, output_dir)
-        elif os.path.exists(path):
+        found = remote.kind(path) if remote.is_uri(path) else _local_kind(path)
+        if found == "directory":
+            files = (
+                [(uri, output_dir) for uri in remote.list_files(path, extensions, recursive)]
+                if remote.is_uri(path)
+                else list(_folder_files(path, extensions, recursive, output_dir))
+            )
+            inputs += files
+            if not files:
+                empty.append(path)
+        elif found == "file":
             inputs.append((path, output_dir))
         else:
             missing.append(path)
-    return inputs, missing
+    return inputs, missing, empty
+
+
+def _local_kind(path: str) -> str | None:
+    """Return "directory", "file" (anything else that exists) or None for a local path."""
+    if os.path.isdir(path):
+        return "directory"
+    return "file" if os.path.exists(path) else None
+
+
+def _report_inputs(args: argparse.Namespace, missing: list[str], empty: list[str], found: bool) -> None:
+    """Print one line for each input path that gives no file: an error, or a warning.
+
+    A folder without files of the modality is an error when no input gives any file
+    (nothing is done), else a warning (not with ``--quiet``): it may be a mistake (a
+    folder named ``x.wav``).
+    """
+    for path in missing:
+        print(f"error: {path}: no such file or directory", file=sys.stderr)
+    if found and args.quiet:
+        return
+    kind = "warning" if found else "error"
+    where = "" if args.recursive else " (--recursive takes those of its subfolders)"
+    for path in empty:
+        print(f"{kind}: {path}: a folder with no {args.command} files in it{where}", file=sys.stderr)
 
 
 def _embedder(modality: str, **settings: Any) -> Any:
@@ -280,55 +309,7 @@ def _embedding_parent() -> argparse.ArgumentParser:
     parent.add_argument(
         "--suffix", "-x", default=None, help="appended to output names: <name>[_<suffix>].npz"
     )
-    parent.add_argument(
-        "--input-repr",
-        "-i",
-        default=DEFAULT_INPUT_REPR,
-        choices=tuple(INPUT_REPRS),
-        help="default: %(default)s",
-    )
-    parent.add_argument("--content-type", "-c", default=video["content_type"], choices=CONTENT_TYPES)
-    parent.add_argument(
-        "--audio-embedding-size",
-        "-as",
-        type=int,
-        default=video["audio_embedding_size"],
-        choices=AUDIO_TOWER.embedding_sizes,
-    )
-    parent.add_argument(
-        "--no-audio-centering", "-n", action="store_true", help="timestamps are window starts"
-    )
-    parent.add_argument(
-        "--audio-hop-size", "-t", type=hop_size, default=video["audio_hop_size"], help="seconds"
-    )
-    parent.add_argument(
-        "--audio-batch-size",
-        "-ab",
-        type=positive_int,
-        default=DefaultBatchSize(video["audio_batch_size"]),
-        help="default: 32 on CPUs, 256 on GPUs",
-    )
-    parent.add_argument(
-        "--image-embedding-size",
-        "-is",
-        type=int,
-        default=video["image_embedding_size"],
-        choices=IMAGE_TOWER.embedding_sizes,
-    )
-    parent.add_argument(
-        "--image-batch-size",
-        "-ib",
-        type=positive_int,
-        default=DefaultBatchSize(video["image_batch_size"]),
-        help="default: 32 on CPUs, 256 on GPUs",
-    )
-    parent.add_argument("--audio-frontend", "-af", default=video["audio_frontend"], choices=FRONTENDS)
-    parent.add_argument(
-        "--precision",
-        default=video["precision"],
-        choices=PRECISIONS,
-        help="model precision on GPUs: true float32 (default) or fast (TF32 allowed)",
-    )
+    _add_model_options(parent, video)
     parent.add_argument("--overwrite", "-ow", action="store_true", help="recompute existing outputs")
     parent.add_argument("--quiet", "-q", action="store_true", help="print errors only")
     parent.add_argument("--recursive", "-r", action="store_true", help="also take files in subfolders")
@@ -376,6 +357,124 @@ def _embedding_parent() -> argparse.ArgumentParser:
     return parent
 
 
+def _add_model_options(parent: argparse.ArgumentParser, video: dict) -> None:
+    """Add the model flags: shared ones, then audio and image options in their own groups."""
+    parent.add_argument(
+        "--input-repr", "-i", default=DEFAULT_INPUT_REPR, choices=tuple(INPUT_REPRS), help=_DEFAULT
+    )
+    parent.add_argument(
+        "--content-type", "-c", default=video["content_type"], choices=CONTENT_TYPES, help=_DEFAULT
+    )
+    parent.add_argument(
+        "--precision",
+        default=video["precision"],
+        choices=PRECISIONS,
+        help="model precision on GPUs: true float32 (default) or fast (TF32 allowed)",
+    )
+    audio = parent.add_argument_group("audio options (audio files, and the audio of videos)")
+    audio.add_argument(
+        "--audio-embedding-size",
+        "-as",
+        type=int,
+        default=video["audio_embedding_size"],
+        choices=AUDIO_TOWER.embedding_sizes,
+        help=_DEFAULT,
+    )
+    audio.add_argument("--no-audio-centering", "-n", action="store_true", help="timestamps are window starts")
+    audio.add_argument(
+        "--audio-hop-size",
+        "-t",
+        type=hop_size,
+        default=video["audio_hop_size"],
+        help="seconds between windows (default: %(default)s)",
+    )
+    audio.add_argument(
+        "--audio-batch-size",
+        "-ab",
+        type=positive_int,
+        default=DefaultBatchSize(video["audio_batch_size"]),
+        help="default: 32 on CPUs, 256 on GPUs",
+    )
+    audio.add_argument(
+        "--audio-frontend", "-af", default=video["audio_frontend"], choices=FRONTENDS, help=_DEFAULT
+    )
+    image = parent.add_argument_group("image options (image files, and the frames of videos)")
+    image.add_argument(
+        "--image-embedding-size",
+        "-is",
+        type=int,
+        default=video["image_embedding_size"],
+        choices=IMAGE_TOWER.embedding_sizes,
+        help=_DEFAULT,
+    )
+    image.add_argument(
+        "--image-batch-size",
+        "-ib",
+        type=positive_int,
+        default=DefaultBatchSize(video["image_batch_size"]),
+        help="default: 32 on CPUs, 256 on GPUs",
+    )
+
+
+def _output_usage(args: argparse.Namespace) -> str | None:
+    """Return what is wrong with the output flags of ``audio|image|video`` together, or None."""
+    parquet = args.output_format == "parquet"
+    if parquet and not args.output_dir:
+        return "--output-format parquet needs --output-dir (-o), the dataset folder"
+    if parquet and args.suffix:
+        return "--suffix (-x) names .npz outputs: it cannot be used with --output-format parquet"
+    if not parquet and args.dtype != "float32":
+        return f"--dtype {args.dtype} is the type of Parquet values: add --output-format parquet"
+    if not parquet and args.engine == "ray":
+        return "--engine ray writes a Parquet dataset: add --output-format parquet"
+    return None
+
+
+def _flags_like(name: str, flags: Sequence[str]) -> list[str]:
+    """Return the flags ``name`` probably meant: those that contain it, else the closest one."""
+    stem = name.split("=", 1)[0].lstrip("-")
+    containing = [flag for flag in flags if stem and stem in flag.lstrip("-")]
+    return containing[:3] or difflib.get_close_matches("--" + stem, flags, n=1, cutoff=0.7)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that refuses its own usage errors, a subcommand's included.
+
+    argparse hands a subcommand's unknown arguments to the top-level parser, whose error
+    shows the top-level usage (``openl3 audio f.wav --hop-size 0.5`` printed ``usage:
+    openl3 [-h] [--version] COMMAND ...``). Here the parser given them refuses them with
+    its own usage and the flags meant (``did you mean --audio-hop-size?``), and
+    ``check(namespace)`` (a message, or None) refuses flags that do not go together.
+    Both exit with status 2, as argparse's usage errors do.
+    """
+
+    def __init__(
+        self, *args: Any, check: Callable[[argparse.Namespace], str | None] | None = None, **kw: Any
+    ):
+        super().__init__(*args, **kw)
+        self.check = check
+
+    def parse_known_args(
+        self, args: Any = None, namespace: Any = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(self._unrecognized(extras))
+        problem = self.check(namespace) if self.check is not None else None
+        if problem:
+            self.error(problem)
+        return namespace, extras
+
+    def _unrecognized(self, extras: list[str]) -> str:
+        flags = [flag for action in self._actions for flag in action.option_strings if flag.startswith("--")]
+        hints = [
+            f"{extra}: did you mean {' or '.join(like)}?"
+            for extra in extras
+            if extra.startswith("-") and (like := _flags_like(extra, flags))
+        ]
+        return f"unrecognized arguments: {' '.join(extras)}" + (f" ({'; '.join(hints)})" if hints else "")
+
+
 class _LevelPrefix(logging.Formatter):
     """Format log records as one line, errors and warnings prefixed as the command prints them."""
 
@@ -392,7 +491,7 @@ def _console(quiet: bool) -> Iterator[None]:
     machines without a GPU) are off unless ``TF_CPP_MIN_LOG_LEVEL`` is set, and its
     Python logger shows errors only.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    quiet_tensorflow()
     tensorflow_logger = logging.getLogger("tensorflow")  # its Python-side warnings
     tensorflow_level = tensorflow_logger.level
     tensorflow_logger.setLevel(logging.ERROR)
@@ -429,13 +528,9 @@ def _summary(command: str, report: Report, missing: int) -> str:
 
 
 def _run_embeddings(args: argparse.Namespace) -> int:
-    inputs, missing = _collect_inputs(args.inputs, args.command, args.recursive, args.output_dir)
-    for path in missing:
-        print(f"error: {path}: no such file or directory", file=sys.stderr)
-    if missing and args.fail_fast:
-        return EXIT_FAILED
-    if not inputs:
-        print(f"error: no {args.command} files found in {' '.join(args.inputs)}", file=sys.stderr)
+    inputs, missing, empty = _collect_inputs(args.inputs, args.command, args.recursive, args.output_dir)
+    _report_inputs(args, missing, empty, bool(inputs))
+    if (missing and args.fail_fast) or not inputs:
         return EXIT_FAILED
     report = Report()
     errors = "raise" if args.fail_fast else "collect"
@@ -561,19 +656,33 @@ def _models_verify(args: argparse.Namespace) -> int:
     for entry in _selected(args):
         state, path = store.cache_status(entry)
         if state != "missing":
-            bad += state == "corrupt"
-            print(f"{'ok' if state == 'cached' else 'MISMATCH':12s}{path}")
+            bad += state != "cached"
+            note = " (imported with --no-verify: not the official file)" if state == "unverified" else ""
+            print(f"{'ok' if state == 'cached' else 'MISMATCH':12s}{path}{note}")
         user_path = store.find_in_weights_dir(entry)
-        if user_path is None:
-            continue
-        if not user_path.endswith(".gz"):
-            print(f"{'unchecked':12s}{user_path} (decompressed: no published id to compare)")
-        elif store.git_blob_id(user_path) == entry.blob_id:
-            print(f"{'ok':12s}{user_path}")
-        else:
-            bad += 1
-            print(f"{'MISMATCH':12s}{user_path} (not the official file; used as it is)")
+        if user_path is not None:
+            verdict, good = _verify_user_file(entry, user_path)
+            bad += not good
+            print(verdict)
     return EXIT_FAILED if bad else EXIT_OK
+
+
+def _verify_user_file(entry: registry.WeightFile, path: str) -> tuple[str, bool]:
+    """Return the ``models verify`` line of a file in the user's weights folder, and if it is good.
+
+    A published ``.h5.gz`` is compared with its git blob id; a decompressed file has none,
+    so it is read whole as a weight file of its tower ("unchecked" if it reads, "BAD" if
+    it does not: not HDF5, a link to something else, truncated).
+    """
+    if path.endswith(".gz"):
+        if store.git_blob_id(path) == entry.blob_id:
+            return f"{'ok':12s}{path}", True
+        return f"{'MISMATCH':12s}{path} (not the official file; used as it is)", False
+    try:
+        check_weight_file(path, AUDIO_TOWER if entry.modality == "audio" else IMAGE_TOWER)
+    except OpenL3Error as exc:
+        return f"{'BAD':12s}{path} ({exc})", False
+    return f"{'unchecked':12s}{path} (decompressed: it reads whole; no published id to compare)", True
 
 
 def _models_path(args: argparse.Namespace) -> int:
@@ -584,7 +693,7 @@ def _models_path(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``openl3`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="openl3", description="Deep audio and image embeddings with the OpenL3 L3-Net models."
     )
     parser.add_argument("--version", action="version", version=f"openl3 {version}")
@@ -603,6 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
             description=f"Compute {text}. From folders, files of these formats are taken: {formats}. "
             "A file named explicitly is always attempted. Failures are reported and the run goes on "
             "(exit status 1 at the end) unless --fail-fast.",
+            check=_output_usage,
         )
         command.set_defaults(handler=_run_embeddings)
     models = commands.add_parser(

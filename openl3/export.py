@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .console import captured_output
 from .exceptions import OpenL3Error
 from .validation import check_choice
 
@@ -157,7 +158,8 @@ def _export_atomically(model: Any, path: str, format: str) -> None:
     try:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         model.predict(np.zeros((1, *model.input_shape[1:]), np.float32), verbose=0)  # traced once
-        model.export(temporary, format=FORMATS[format], verbose=False, **options)
+        with captured_output(f"the {format} exporter"):  # Keras' and the converters' messages
+            model.export(temporary, format=FORMATS[format], verbose=False, **options)
         if format == "onnx":
             _name_onnx_output(temporary)
         os.replace(temporary, path)

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from .atomic import remove_stale_temporaries, replacing, save_npz, write_npz
-from .batching import WindowSource, embed_sources, progress_bar
+from .batching import WindowSource, add_to_total, embed_sources, progress_bar
 from .exceptions import OpenL3Error
 from .remote import is_uri
-from .validation import check_choice
+from .validation import check_choice, check_flag, check_suffix
 
 logger = logging.getLogger("openl3")
 
@@ -137,6 +137,7 @@ def run_files(
     of a Parquet run); ``report`` is filled as the run goes.
     """
     check_choice(engine, "engine", ENGINES)
+    overwrite = check_flag(overwrite, "overwrite")
     if engine == "ray" and output_format != "parquet":
         raise OpenL3Error("engine='ray' writes a Parquet dataset: use output_format='parquet'.")
     outputs = output_layout(embedder, output_dir, suffix, output_format, dtype, part_size_mb)
@@ -160,6 +161,7 @@ def output_layout(
     Checks the arguments and creates the output directory, before any model work.
     """
     check_choice(output_format, "output_format", OUTPUT_FORMATS)
+    check_suffix(suffix)
     if output_format == "npz":
         check_choice(dtype, "dtype", ("float32",))
         prepare_output_dir(output_dir)
@@ -279,6 +281,79 @@ class NpzOutputs:
         """Nothing to do: every output was written when its input was saved."""
 
 
+class _ReadCount:
+    """A window source that counts the items read from it (what a failing input still gives)."""
+
+    def __init__(self, source: WindowSource):
+        self.source, self.n_items, self.count = source, source.n_items, 0
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        items = self.source.read(start, count)
+        self.count = start + count
+        return items
+
+
+class RunProgress:
+    """The progress line of a run: items done of the inputs' total, time left, files done.
+
+    The total is known before any input is decoded where ``count(path)`` gives an
+    input's items from its header (an audio file's windows from its frame count and
+    rate); it is corrected as each input opens (its real count) or fails (the items it
+    will not give). Inputs whose count is unknown (None) add theirs when they open. No
+    bar is shown when there is nothing to do.
+
+    Parameters
+    ----------
+    paths : sequence of str
+        The inputs to embed, in order.
+    verbose : bool
+        Whether to show the bar (inputs are counted only then).
+    unit : str
+        Singular name of an item ("window").
+    count : callable, optional
+        An input's items from its header, or None where unknown.
+    """
+
+    def __init__(self, paths: Sequence[str], verbose: bool, unit: str, count: Callable | None = None):
+        shown = verbose and bool(paths)
+        self.expected = {path: (count(path) if count and shown else None) or 0 for path in paths}
+        self.n_files, self.files_done = len(paths), 0
+        self.bar = progress_bar(sum(self.expected.values()), shown, unit)
+        self._show_files()
+
+    def __enter__(self) -> RunProgress:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.bar.close()
+
+    def update(self, items: int) -> None:
+        """Count ``items`` embedded."""
+        self.bar.update(items)
+
+    def opened(self, path: str, n_items: int) -> None:
+        """Input ``path`` opened with ``n_items`` items: correct the total."""
+        add_to_total(self.bar, n_items - self.expected[path])
+        self.expected[path] = n_items
+
+    def dropped(self, path: str, items_read: int = 0) -> None:
+        """Input ``path`` failed after ``items_read`` items: its other items will not come."""
+        add_to_total(self.bar, items_read - self.expected[path])
+        self.finished()
+
+    def finished(self) -> None:
+        """Count one input done."""
+        self.files_done += 1
+        self._show_files()
+
+    def settle(self) -> None:
+        """Make the total what was done (for totals that only hold inputs opened and done)."""
+        add_to_total(self.bar, self.bar.n - (self.bar.total or 0))
+
+    def _show_files(self) -> None:
+        self.bar.set_postfix_str(f"{self.files_done}/{self.n_files} files", refresh=False)
+
+
 class FileRun:
     """One run over input files: the plan, the error policy and the report.
 
@@ -360,9 +435,6 @@ class FileRun:
                 raise
             return False, None
 
-    def _progress(self, bar: Any) -> None:
-        bar.set_postfix_str(f"{len(self.report.processed)}/{len(self.jobs)} files", refresh=False)
-
     def embed(
         self,
         open_source: Callable[[FileJob], WindowSource],
@@ -371,48 +443,60 @@ class FileRun:
         batch_size: int,
         verbose: bool,
         unit: str,
+        count: Callable[[str], int | None] | None = None,
     ) -> Report:
         """Embed the inputs in shared batches; save each as soon as its last item is embedded.
 
         ``arrays(source, embedding)`` gives the arrays of an input's single output. An
         input that fails while opened, read or saved is handled by the error policy; the
-        other inputs of its batches are embedded and saved all the same.
+        other inputs of its batches are embedded and saved all the same. ``count(path)``
+        gives an input's items from its header, for the progress total (:class:`RunProgress`).
         """
-        started: list[tuple[FileJob, Any] | None] = []
+        started: list[tuple[FileJob, Any, _ReadCount] | None] = []
 
         def sources() -> Iterator[WindowSource]:
             for job in self.jobs:
                 ok, source = self.attempt(job.path, lambda job=job: open_source(job))
-                if ok:
-                    started.append((job, source))
-                    yield source
+                if not ok:
+                    progress.dropped(job.path)
+                    continue
+                progress.opened(job.path, source.n_items)
+                started.append((job, source, _ReadCount(source)))
+                yield started[-1][2]
 
         def done(index: int, embedding: np.ndarray) -> None:
-            job, source = started[index]
+            job, source, _ = started[index]
             started[index] = None  # release the source
             [modality] = job.outputs
             output = {modality: arrays(source, embedding)}
             if self.attempt(job.path, lambda: self.outputs.save(job, output))[0]:
                 self.report.processed.append(job.path)
-            self._progress(bar)
+            progress.finished()
 
         def failed(index: int, exc: Exception) -> bool:
-            job, _ = started[index]
+            job, _, read = started[index]
             started[index] = None
+            progress.dropped(job.path, read.count)
             return self.collect(job.path, exc)
 
-        with self._closing(), progress_bar(None, verbose, unit) as bar:
-            embed_sources(predict, sources(), batch_size, done, bar.update, failed)
+        paths = [job.path for job in self.jobs]
+        with self._closing(), RunProgress(paths, verbose, unit, count) as progress:
+            embed_sources(predict, sources(), batch_size, done, progress.update, failed)
         return self.report
 
     def each(self, embed: Callable[[FileJob, Any], Arrays], verbose: bool, unit: str) -> Report:
-        """Save ``embed(job, bar)`` for one input at a time, under the error policy."""
-        with self._closing(), progress_bar(None, verbose, unit) as bar:
+        """Save ``embed(job, bar)`` for one input at a time, under the error policy.
+
+        The progress total holds the items of the inputs opened so far (``embed`` adds
+        them to the bar as it reads them: :func:`openl3.batching.embed_all`).
+        """
+        with self._closing(), RunProgress([job.path for job in self.jobs], verbose, unit) as progress:
             for job in self.jobs:
-                ok, arrays = self.attempt(job.path, lambda job=job: embed(job, bar))
+                ok, arrays = self.attempt(job.path, lambda job=job: embed(job, progress.bar))
                 if ok and self.attempt(job.path, lambda job=job, a=arrays: self.outputs.save(job, a))[0]:
                     self.report.processed.append(job.path)
-                self._progress(bar)
+                progress.settle()
+                progress.finished()
         return self.report
 
     @contextmanager

@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from .audio import AudioEmbedder
+from .audio import AudioEmbedder, window_count
 from .exceptions import OpenL3Error
 from .models.specs import TARGET_SR
+from .validation import scan_array
 
 #: The options of :func:`load_model` and their defaults.
 DEFAULT_OPTIONS = {
@@ -101,16 +102,41 @@ def load_model(model_file_path: str = "", **options: Any) -> Any:
 
 
 def _as_numpy(audio: Any) -> tuple[np.ndarray, bool]:
-    """Return ``audio`` as a (n_sounds, n_samples) array, and whether it was a numpy array."""
+    """Return ``audio`` as a (n_sounds, n_samples) array, and whether it was a numpy array.
+
+    Raises
+    ------
+    OpenL3Error
+        For anything but a numpy array or a tensor of the active Keras backend, a shape
+        other than (n_sounds, n_samples), values that are not real numbers, NaN or infinity.
+    """
     given_numpy = isinstance(audio, np.ndarray)
     if not given_numpy:
         import keras
 
+        if not keras.ops.is_tensor(audio):
+            raise OpenL3Error(
+                f"Invalid audio: expected a tensor of the Keras backend or a numpy array, "
+                f"got {type(audio).__name__}."
+            )
         audio = keras.ops.convert_to_numpy(audio)
     audio = np.asarray(audio)
     if audio.ndim != 2 or audio.shape[1] == 0:
         raise OpenL3Error(f"Invalid audio: expected (n_sounds, n_samples), got shape {audio.shape}.")
+    if audio.dtype.kind not in "iuf":
+        raise OpenL3Error(f"Invalid audio: expected real numbers, got dtype {audio.dtype}.")
+    if not scan_array(audio)[0]:
+        raise OpenL3Error("Invalid audio: it contains NaN or infinite samples.")
     return audio, given_numpy
+
+
+def _check_model(model: Any) -> AudioEmbedder:
+    """Return the embedder of a model of :func:`load_model`, or raise."""
+    if not isinstance(model, _HearModel):
+        raise OpenL3Error(
+            f"Invalid model: expected the model of openl3.hear.load_model, got {type(model).__name__}."
+        )
+    return model.embedder
 
 
 def _as_result(array: np.ndarray, numpy: bool) -> Any:
@@ -122,8 +148,12 @@ def _as_result(array: np.ndarray, numpy: bool) -> Any:
 
 
 def _embed(audio: Any, model: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+    embedder = _check_model(model)
     sounds, numpy = _as_numpy(audio)
-    embedder = model.embedder
+    if len(sounds) == 0:  # no sound: empty results of the shapes sounds would have
+        n_windows = window_count(sounds.shape[1], TARGET_SR, embedder.hop_size, embedder.center)
+        size = model.timestamp_embedding_size
+        return np.zeros((0, n_windows, size), np.float32), np.zeros((0, n_windows), np.float32), numpy
     sources = [embedder.windows(sound, TARGET_SR, f"sound {k}") for k, sound in enumerate(sounds)]
     embeddings = np.stack(embedder.embed(sources)).astype(np.float32)
     timestamps = np.stack([1000.0 * s.timestamps for s in sources]).astype(np.float32)

@@ -167,6 +167,17 @@ def frame_timestamps(n_frames: int, frame_rate: Any) -> np.ndarray:
     return np.arange(n_frames) / check_positive_real(frame_rate, "frame_rate")
 
 
+def _read_failure(exc: Exception) -> str:
+    """Return why an image file that exists could not be read, in words that fit it.
+
+    imageio says "Could not find a backend" of a file that none of its plugins decodes
+    (a damaged PNG, a text file) and suggests installing more, which would not help.
+    """
+    if "Could not find a backend" in str(exc):
+        return "it could not be decoded (damaged, or not in an image format the installed readers know)."
+    return str(exc)
+
+
 def read_image_file(path: str) -> np.ndarray:
     """Read an image file as (H, W, 3): alpha dropped, grayscale repeated to three channels."""
     if not is_uri(path) and not os.path.isfile(path):
@@ -179,7 +190,7 @@ def read_image_file(path: str) -> np.ndarray:
     except OpenL3Error:
         raise
     except Exception as exc:  # scikit-image raises what its plugins raise
-        raise OpenL3Error(f"Cannot read image file {path}: {exc}") from exc
+        raise OpenL3Error(f"Cannot read image file {path}: {_read_failure(exc)}") from exc
     if image.ndim == 2 or (image.ndim == 3 and image.shape[-1] in (1, 2)):
         gray = image if image.ndim == 2 else image[..., 0]
         image = np.repeat(gray[..., np.newaxis], 3, axis=-1)
@@ -225,6 +236,10 @@ class ImageEmbedder(Embedder):
         self.model, self.user_model, self.input_repr = model, model, input_repr
         self.content_type, self.embedding_size = content_type, embedding_size
 
+    def count_items(self, path: str) -> int:
+        """Return the frames of image file ``path`` before it is read: one (an image)."""
+        return 1
+
     def _predictor(self) -> Callable[[np.ndarray], np.ndarray]:
         """Load the model if needed; return preprocessed frames -> embeddings."""
         if self.model is None:
@@ -245,7 +260,9 @@ class ImageEmbedder(Embedder):
             return {"embedding": embedding}
 
         run = FileRun(inputs, outputs, overwrite, errors, report)
-        return run.embed(open_source, self.predict, arrays, self.batch_size, self.verbose, "image")
+        return run.embed(
+            open_source, self.predict, arrays, self.batch_size, self.verbose, "image", self.count_items
+        )
 
 
 def get_image_embedding(
@@ -327,6 +344,8 @@ def process_image_file(
     part_size_mb: float | None = None,
     engine: str = "local",
     ray_address: str | None = None,
+    shard: tuple[int, int] | None = None,
+    break_lock: bool = False,
 ) -> Report:
     """Compute and save L3 embeddings for image files.
 
@@ -344,8 +363,6 @@ def process_image_file(
     suffix : str or None
         Appended to the output name, i.e. ``<base filename>_<suffix>.npz``.
     model : keras.Model or None
-    shard: tuple[int, int] | None = None,
-    break_lock: bool = False,
         Loaded image model; if given, ``input_repr``, ``content_type`` and
         ``embedding_size`` are ignored.
     input_repr : "linear", "mel128" or "mel256"

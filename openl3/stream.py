@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .audio import AudioEmbedder, window_dtype
+from .audio import AudioEmbedder, window_count, window_dtype
 from .exceptions import OpenL3Error, OpenL3Warning
 from .models.specs import TARGET_SR, WINDOW_SAMPLES
 from .signal import StreamResampler, mono_block
@@ -38,7 +38,7 @@ class StreamWindows:
 
     def __init__(self, sr: float, hop_size: float, center: bool, dtype: Any = np.float32):
         self.hop = int(hop_size * TARGET_SR)
-        self.hop_size, self.dtype = hop_size, dtype
+        self.hop_size, self.center, self.dtype = hop_size, center, dtype
         self.offset = WINDOW_SAMPLES // 2 if center else 0
         self._resampler = None if sr == TARGET_SR else StreamResampler(sr)
         self._channels: int | None = None
@@ -49,7 +49,9 @@ class StreamWindows:
 
     def _check(self, chunk: Any) -> np.ndarray:
         chunk = np.asarray(chunk)
-        if chunk.ndim not in (1, 2) or not np.issubdtype(chunk.dtype, np.number):
+        if chunk.dtype.kind not in "iuf":
+            raise OpenL3Error(f"Invalid audio chunk: expected real numbers, got dtype {chunk.dtype}.")
+        if chunk.ndim not in (1, 2):
             raise OpenL3Error(
                 f"Invalid audio chunk: expected a (n,) or (n, channels) array, got {chunk.shape}."
             )
@@ -85,8 +87,7 @@ class StreamWindows:
                 OpenL3Warning,
                 stacklevel=3,
             )
-        n_items = 1 + max(0, -(-(self._length + self.offset - WINDOW_SAMPLES) // self.hop))
-        return self._take(n_items)
+        return self._take(window_count(self._length, TARGET_SR, self.hop_size, self.center))
 
     def timestamps(self, start: int, stop: int) -> np.ndarray:
         """Return the timestamps of windows ``start`` to ``stop`` (as ``arange(T) * hop_size``)."""

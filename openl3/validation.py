@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -47,11 +48,35 @@ def check_bool(value: Any, name: str) -> bool:
     return bool(value)
 
 
-def check_verbose(value: Any) -> bool:
-    """Return ``verbose`` as a bool if it is True, False, 0 or 1, as OpenL3 0.4.2 accepts."""
+def check_flag(value: Any, name: str) -> bool:
+    """Return a flag of OpenL3 0.4.2 as a bool if it is True, False, 0 or 1, as 0.4.2 accepts."""
     if isinstance(value, bool | np.bool_ | numbers.Real) and value in (0, 1):
         return bool(value)
-    raise OpenL3Error(f"Invalid verbose {value!r}: expected True, False, 0 or 1.")
+    raise OpenL3Error(f"Invalid {name} {value!r}: expected True, False, 0 or 1.")
+
+
+def check_verbose(value: Any) -> bool:
+    """Return ``verbose`` as a bool if it is True, False, 0 or 1, as OpenL3 0.4.2 accepts."""
+    return check_flag(value, "verbose")
+
+
+def check_suffix(suffix: Any) -> str | None:
+    """Return an output-name suffix (None or a string) if it names no other folder.
+
+    A suffix is part of a file name: a path separator would write outside the output
+    directory (and create folders there).
+    """
+    if suffix is None:
+        return None
+    if not isinstance(suffix, str):
+        raise OpenL3Error(f"Invalid suffix {suffix!r}: expected a string.")
+    separators = {"/", os.sep, os.altsep} - {None}
+    if any(separator in suffix for separator in separators) or "\0" in suffix:
+        raise OpenL3Error(
+            f"Invalid suffix {suffix!r}: it is part of the output file names and cannot hold a "
+            "path separator (choose the folder with output_dir)."
+        )
+    return suffix
 
 
 def check_hop_size(hop_size: Any, sample_rate: int, name: str = "hop_size") -> int:

@@ -171,3 +171,34 @@ def test_threads_asking_at_once_compile_a_model_once(monkeypatch):
     assert compile_.calls == 1
     for predict in predictors:
         np.testing.assert_array_equal(predict(np.ones((3, 2))), 2 * np.ones((3, 2)))
+
+
+def test_many_models_are_traced_without_a_retracing_warning():
+    """Each model's inference pass is its own traced function (TensorFlow warned at the fifth)."""
+    import logging
+
+    import keras
+
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    tensorflow_logger = logging.getLogger("tensorflow")
+    tensorflow_logger.addHandler(handler)
+    try:
+        for k in range(7):
+            model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+            batching.model_predictor(model)(np.full((3, 4), k, np.float32))
+    finally:
+        tensorflow_logger.removeHandler(handler)
+    assert not [m for m in messages if "retracing" in m]
+
+
+def test_the_progress_line_shows_a_total_only_when_one_is_known():
+    bar = batching.progress_bar(None, False, "window")
+    assert bar.total is None and getattr(bar, "bar_format", None) is None  # "47 windows [00:23, ...]"
+    batching.add_to_total(bar, 40)
+    assert bar.total == 40 and bar.bar_format == batching.BAR_FORMAT
+    batching.add_to_total(bar, -40)
+    assert bar.total is None and bar.bar_format is None
+    line = bar.format_meter(47, 128, 23.3, ncols=100, unit=" windows", bar_format=batching.BAR_FORMAT)
+    assert line.endswith("| 47/128 windows [00:23<00:40,  2.02 windows/s]")

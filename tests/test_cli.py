@@ -312,7 +312,7 @@ def test_fail_fast_stops_at_the_first_failure(capsys, tmp_path, weights):
 
 def test_empty_inputs_and_unwritable_output_dir(capsys, tmp_path, monkeypatch):
     status, _, err = run_main(capsys, "audio", tmp_path)
-    assert status == 1 and "no audio files found" in err
+    assert status == 1 and f"error: {tmp_path}: a folder with no audio files in it" in err
     sf.write(tmp_path / "x.wav", tone(1.0, 48000), 48000)
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -374,6 +374,134 @@ def test_ctrl_c_in_process_keeps_outputs_and_temporaries_clean(capsys, tmp_path,
     assert sorted(n for n in os.listdir(tmp_path) if not n.endswith(".wav")) == ["f0.npz", "f1.npz"]
 
 
+# --- the command speaks clearly (issue 17) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--output-format", "parquet"), "--output-format parquet needs --output-dir (-o)"),
+        (("--dtype", "float16"), "--dtype float16 is the type of Parquet values: add --output-format"),
+        (("--output-format", "parquet", "-o", "out", "-x", "s"), "--suffix (-x) names .npz outputs"),
+        (("--engine", "ray"), "--engine ray writes a Parquet dataset: add --output-format parquet"),
+    ],
+)
+def test_output_flags_that_do_not_go_together_are_usage_errors(capsys, tmp_path, flags, message):
+    status, _, err = run_main(capsys, "audio", tmp_path / "x.wav", *flags)
+    assert status == 2 and err.startswith("usage: openl3 audio ")
+    assert f"openl3 audio: error: {message}" in err
+
+
+def test_an_unknown_flag_shows_the_command_s_usage_and_the_flag_meant(capsys, tmp_path):
+    status, _, err = run_main(capsys, "audio", tmp_path / "f.wav", "--hop-size", "0.5")
+    assert status == 2 and err.startswith("usage: openl3 audio ")
+    assert "unrecognized arguments: --hop-size 0.5 (--hop-size: did you mean --audio-hop-size?)" in err
+    status, _, err = run_main(capsys, "image", tmp_path / "f.png", "--batch-size", "8")
+    assert status == 2 and err.startswith("usage: openl3 image ")
+    assert "did you mean --audio-batch-size or --image-batch-size?" in err
+    status, _, err = run_main(capsys, "models", "list", "--format")
+    assert status == 2 and err.startswith("usage: openl3 models list ")
+
+
+def test_a_missing_file_is_one_error(capsys, tmp_path):
+    status, _, err = run_main(capsys, "audio", tmp_path / "nosuch.wav")
+    assert status == 1
+    assert err.splitlines() == [f"error: {tmp_path / 'nosuch.wav'}: no such file or directory"]
+
+
+def test_a_folder_given_by_name_that_gives_no_file_is_named(capsys, monkeypatch, tmp_path):
+    runs = []
+
+    def recording(embedder, inputs, *args, **options):
+        runs.append([path for path, _ in inputs])
+        return options["report"]
+
+    monkeypatch.setattr(cli, "run_files", recording)
+    folder = tmp_path / "x.wav"  # a folder named like a file
+    folder.mkdir()
+    status, _, err = run_main(capsys, "audio", folder, "-q")
+    assert status == 1 and runs == []
+    line = f"{folder}: a folder with no audio files in it (--recursive takes those of its subfolders)"
+    assert err.splitlines() == [f"error: {line}"]
+    sf.write(tmp_path / "y.wav", tone(1.0, 16000), 16000)
+    status, _, err = run_main(capsys, "audio", folder, tmp_path / "y.wav")
+    assert status == 0 and runs == [[str(tmp_path / "y.wav")]]
+    assert err.splitlines()[0] == f"warning: {line}"
+
+
+def _help_of(text: str, flag: str) -> str:
+    """Return the help entry of ``flag`` in ``--help`` output (up to the next flag or section)."""
+    lines = text.splitlines()
+    start = next(k for k, line in enumerate(lines) if line.lstrip().startswith(flag + " "))
+    end = next(
+        (k for k in range(start + 1, len(lines)) if not lines[k].startswith(" " * 6) or not lines[k].strip()),
+        len(lines),
+    )
+    return " ".join(line.strip() for line in lines[start:end])
+
+
+def test_help_shows_the_defaults_and_sets_image_options_apart(capsys):
+    status, text, _ = run_main(capsys, "audio", "--help")
+    assert status == 0
+    for flag, default in (
+        ("--content-type", "music"),
+        ("--audio-embedding-size", "6144"),
+        ("--audio-hop-size", "0.1"),
+        ("--audio-frontend", "kapre"),
+        ("--input-repr", "mel256"),
+        ("--image-embedding-size", "8192"),
+    ):
+        assert f"default: {default}" in _help_of(text, flag), flag
+    sections = {part.splitlines()[0]: part for part in text.split("\n\n") if part.strip()}
+    [image] = [part for title, part in sections.items() if title.startswith("image options")]
+    assert "--image-embedding-size" in image and "--image-batch-size" in image and "--audio-" not in image
+    assert "--image-" not in sections["options:"]
+
+
+def test_the_progress_line_shows_the_windows_to_come(capsys, tmp_path, weights):
+    from openl3.audio import AudioWindows
+
+    for name, seconds in (("a.wav", 2.0), ("b.wav", 3.1)):
+        sf.write(tmp_path / name, tone(seconds, 16000), 16000)
+    total = sum(AudioWindows(np.ones(int(s * 16000)), 16000, 0.5, True).n_items for s in (2.0, 3.1))
+    status, _, err = run_main(capsys, "audio", tmp_path / "a.wav", tmp_path / "b.wav", *AUDIO_FLAGS)
+    assert status == 0
+    lines = err.replace("\r", "\n").splitlines()
+    assert f"  0%|          | 0/{total} windows [00:00<?, ? windows/s]" in lines  # known before decoding
+    assert "openl3 audio: 2 processed, 0 skipped (outputs exist), 0 failed" in lines
+    status, _, err = run_main(capsys, "audio", tmp_path / "a.wav", tmp_path / "b.wav", *AUDIO_FLAGS)
+    assert status == 0 and "window" not in err  # nothing to do: no bar
+
+
+def test_models_verify_says_which_of_the_user_s_files_are_bad(capsys, tmp_path, weights_dir, monkeypatch):
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    shutil.copy(weights_dir / "openl3_audio_mel128_music.h5", folder)
+    (tmp_path / "notes.txt").write_text("not HDF5")
+    os.symlink(tmp_path / "notes.txt", folder / "openl3_audio_linear_music.h5")
+    whole = (weights_dir / "openl3_audio_mel256_music.h5").read_bytes()
+    (folder / "openl3_audio_mel256_music.h5").write_bytes(whole[: len(whole) // 2])
+    shutil.copy(weights_dir / "openl3_image_mel256_music.h5", folder / "openl3_audio_mel256_env.h5")
+    monkeypatch.setenv("OPENL3_WEIGHTS_DIR", str(folder))
+    status, out, _ = run_main(capsys, "models", "verify", "--modality", "audio")
+    assert status == 1
+    verdicts = {line.split()[1]: line.split()[0] for line in out.splitlines()}
+    assert verdicts == {
+        str(folder / "openl3_audio_mel128_music.h5"): "unchecked",
+        str(folder / "openl3_audio_linear_music.h5"): "BAD",  # a link to a text file
+        str(folder / "openl3_audio_mel256_music.h5"): "BAD",  # truncated
+        str(folder / "openl3_audio_mel256_env.h5"): "BAD",  # an image model's weights
+    }
+
+
+def test_models_export_prints_only_its_result(capfd, weights_env, tmp_path):
+    path = tmp_path / "image.tflite"
+    args = ["models", "export", "--modality", "image", "--embedding-size", "512", "--format", "tflite"]
+    assert cli.main([*args, "-o", str(path)]) == 0
+    out, err = capfd.readouterr()
+    assert (out, err) == (f"exported    {path}\n", "")  # no Keras message, no absl or grappler log
+
+
 # --- models ----------------------------------------------------------------------------------------
 
 
@@ -429,7 +557,7 @@ def test_models_import_and_verify(capsys, published, tmp_path, weights_dir, monk
     _, out, _ = run_main(
         capsys, "models", "list", "--input-repr", "mel128", "--modality", "audio", "--content-type", "music"
     )
-    assert out.startswith("corrupt")
+    assert out.startswith("unverified")  # imported, and known not to be the published file
     monkeypatch.setenv("OPENL3_WEIGHTS_DIR", str(weights_dir))
     status, out, _ = run_main(capsys, "models", "verify")
     assert status == 1 and "MISMATCH" in out and "unchecked" in out

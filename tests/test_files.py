@@ -269,3 +269,93 @@ def test_memory_does_not_grow_with_file_length(tmp_path, mel128_model):
     short, long = peak(150, 5.0), peak(600, 20.0)  # 31 windows each: only the length differs
     # Reading the longer file whole would take (600 - 150) * 16000 * 8 bytes = 57.6 MB more.
     assert long - short < 4e6, (short, long)
+
+
+# --- the progress line, and arguments that are refused (issue 17) -----------------------------------
+
+
+@pytest.fixture
+def recorded_bars(monkeypatch):
+    """The progress bars the runs make, kept to be looked at once they are done."""
+    from openl3 import files
+
+    bars, original = [], files.progress_bar
+
+    def recording(total, enabled, unit):
+        bars.append(original(total, enabled, unit))
+        bars[-1].shown = enabled  # (a bar closed is disabled)
+        return bars[-1]
+
+    monkeypatch.setattr(files, "progress_bar", recording)
+    return bars
+
+
+def test_the_progress_total_comes_from_the_headers_and_counts_files(tmp_path, mel128_model, recorded_bars):
+    from openl3.audio import AudioWindows
+
+    inputs = []
+    for name, seconds, sr in (("a.wav", 2.0, 22050), ("bad.wav", 0, 0), ("c.flac", 3.3, 16000)):
+        path = tmp_path / name
+        if sr:
+            sf.write(path, tone(seconds, sr), sr)
+        else:
+            path.write_text("not audio: counted as nothing, and it fails when opened")
+        inputs.append(str(path))
+    expected = sum(
+        AudioWindows(np.ones(n), sr, 0.5, True).n_items for n, sr in ((44100, 22050), (52800, 16000))
+    )
+    report = openl3.process_audio_file(
+        inputs, model=mel128_model, hop_size=0.5, batch_size=4, errors="collect", verbose=True
+    )
+    assert len(report.processed) == 2 and len(report.failed) == 1
+    [bar] = recorded_bars
+    assert bar.total == bar.n == expected  # known before any decoding, reached at the end
+    line = str(bar)
+    assert f"| {expected}/{expected} windows [" in line and "3/3 files" in line and "windows/s" in line
+
+
+def test_a_file_failing_mid_read_leaves_the_total_of_what_was_read(tmp_path, mel128_model, recorded_bars):
+    good, truncated = tmp_path / "a.wav", tmp_path / "b.flac"
+    sf.write(good, tone(2.0, 48000), 48000)
+    sf.write(truncated, noise(30.0, 48000), 48000)  # its header declares 30 s: 296 windows
+    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 3])
+    report = openl3.process_audio_file(
+        [str(truncated), str(good)], model=mel128_model, hop_size=0.1, errors="collect", verbose=True
+    )
+    assert [path for path, _ in report.failed] == [str(truncated)]
+    [bar] = recorded_bars
+    assert bar.n <= bar.total < (296 + 16) / 2  # the windows it will not give were taken off
+    assert bar.total - bar.n < 32  # at most a batch, read and dropped with the failing file
+
+
+def test_no_progress_bar_when_every_input_is_skipped(audio_files, mel128_model, recorded_bars, capsys):
+    for path in audio_files:
+        np.savez(os.path.splitext(path)[0] + ".npz", embedding=np.ones(1))
+    report = openl3.process_audio_file(audio_files, model=mel128_model, verbose=True)
+    assert report.skipped == audio_files
+    assert [bar.shown for bar in recorded_bars] == [False]
+    assert "window" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("overwrite", ["yes", None, 2, "False"])
+def test_overwrite_is_a_flag(audio_files, overwrite):
+    with pytest.raises(OpenL3Error, match=f"Invalid overwrite {overwrite!r}: expected True, False, 0 or 1"):
+        openl3.process_audio_file(audio_files, overwrite=overwrite, verbose=False)
+
+
+@pytest.mark.parametrize("suffix", ["../../escape", "sub/name", os.sep + "abs"])
+def test_a_suffix_cannot_name_another_folder(tmp_path, audio_files, suffix):
+    out = tmp_path / "deep" / "out"
+    before = sorted(p for p in tmp_path.rglob("*"))
+    with pytest.raises(OpenL3Error, match="Invalid suffix .*path separator"):
+        openl3.process_audio_file(audio_files, output_dir=str(out), suffix=suffix, verbose=False)
+    assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing written, no folder made
+
+
+def test_a_damaged_mp3_is_said_to_be_undecodable(tmp_path):
+    damaged = tmp_path / "damaged.mp3"
+    damaged.write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00" + np.random.default_rng(0).bytes(3000))
+    with pytest.raises(OpenL3Error) as error:
+        openl3.process_audio_file(str(damaged), verbose=False)
+    assert "damaged.mp3: it could not be decoded" in str(error.value)
+    assert "does not exist" not in str(error.value)

@@ -117,3 +117,42 @@ def test_the_hear_validator_accepts_the_module(weights_dir):
     assert result.returncode == 0 and "Looks good!" in result.stdout, (
         result.stdout[-2000:] + result.stderr[-2000:]
     )
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_nan_or_infinite_audio_is_refused(model, value):
+    audio = sounds(2, 1.0)
+    audio[1, 100] = value
+    for call in (hear.get_timestamp_embeddings, hear.get_scene_embeddings):
+        with pytest.raises(OpenL3Error, match="NaN or infinite"):
+            call(audio, model)
+
+
+def test_an_empty_batch_gives_empty_results_of_the_right_shapes(model):
+    embeddings, timestamps = hear.get_timestamp_embeddings(np.zeros((0, 48000), np.float32), model)
+    assert embeddings.shape == (0, 3, 512) and timestamps.shape == (0, 3)  # 1 s: 3 windows at hop 0.25
+    assert embeddings.dtype == timestamps.dtype == np.float32
+    assert hear.get_scene_embeddings(np.zeros((0, 48000), np.float32), model).shape == (0, 512)
+    assert hear.get_timestamp_embeddings(sounds(1, 1.0), model)[0].shape == (1, 3, 512)
+
+
+@pytest.mark.parametrize(
+    ("audio", "model_given", "message"),
+    [
+        (
+            [[0.1] * 48000],
+            True,
+            "Invalid audio: expected a tensor of the Keras backend or a numpy array, got list",
+        ),
+        (np.ones((1, 48000), dtype=bool), True, "expected real numbers, got dtype bool"),
+        (
+            np.ones((1, 48000), np.float32),
+            False,
+            "Invalid model: expected the model of openl3.hear.load_model",
+        ),
+    ],
+)
+def test_bad_audio_and_models_are_errors(model, audio, model_given, message):
+    for call in (hear.get_timestamp_embeddings, hear.get_scene_embeddings):
+        with pytest.raises(OpenL3Error, match=message):
+            call(audio, model if model_given else None)

@@ -156,3 +156,33 @@ def test_process_image_file(tmp_path, image_model):
     with pytest.raises(OpenL3Error, match="broken.png"):
         openl3.process_image_file(str(tmp_path / "broken.png"), model=image_model, verbose=False)
     assert not os.path.exists(tmp_path / "broken.npz")
+
+
+@pytest.mark.parametrize("content", [b"not a png", b""])
+def test_a_damaged_image_is_said_to_be_undecodable(tmp_path, content):
+    damaged = tmp_path / "damaged.png"
+    damaged.write_bytes(content)
+    with pytest.raises(OpenL3Error) as error:
+        openl3.process_image_file(str(damaged), verbose=False)
+    assert "damaged.png: it could not be decoded" in str(error.value)
+    assert "pip install" not in str(error.value)  # installing imageio plugins would not help
+
+
+def test_the_progress_total_of_image_files_is_known_at_the_start(tmp_path, image_model, monkeypatch):
+    from skimage.io import imsave
+
+    from openl3 import files
+
+    totals, original = [], files.progress_bar
+
+    def recording(total, enabled, unit):
+        totals.append((total, unit))
+        return original(total, enabled, unit)
+
+    monkeypatch.setattr(files, "progress_bar", recording)
+    rng = np.random.default_rng(4)
+    paths = [str(tmp_path / f"{k}.png") for k in range(3)]
+    for path in paths:
+        imsave(path, rng.integers(0, 256, (230, 230, 3), dtype=np.uint8))
+    openl3.process_image_file(paths, model=image_model, verbose=True)
+    assert totals == [(3, "image")]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import openl3
+from helpers import write_weight_file
 from openl3 import OpenL3Error
 from openl3.models import registry, store
 
@@ -176,6 +177,27 @@ def test_import_refuses_what_it_cannot_verify(published, tmp_path, weights_dir):
     assert _cache_files() == []
     store.import_file(str(path), verify=False)
     assert store.status(registry.REGISTRY[("audio", "mel128", "music")]) == (
-        "corrupt",
+        "unverified",
         os.path.join(os.environ["OPENL3_CACHE_DIR"], path.name),
     )
+
+
+def test_a_file_imported_unverified_stays_marked_until_replaced(published, weight_server, tmp_path, caplog):
+    path, entry = published
+    other = tmp_path / path.name  # well-formed, named as the published file, and not it
+    write_weight_file(other, "audio", seed=7)
+    target = store.import_file(str(other), verify=False)
+    assert store.cache_status(entry) == ("unverified", target)
+    with caplog.at_level("WARNING", logger="openl3"):
+        assert store.resolve(entry) == target
+    assert f"Using {target}, imported unverified" in caplog.text
+    store.download(entry, progress=False)  # a download replaces it with the published file
+    assert store.cache_status(entry) == ("cached", target)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="openl3"):
+        store.resolve(entry)
+    assert caplog.text == ""
+    store.import_file(str(other), verify=False)
+    store.import_file(str(path))  # so does a verified import
+    assert store.cache_status(entry) == ("cached", target)
+    assert _cache_files() == [path.name]  # no mark left behind

@@ -167,3 +167,10 @@ def test_bad_chunks_and_options_are_errors(mel128_model):
 def test_a_stream_fed_nothing_gives_nothing(mel128_model):
     embedding, timestamps = openl3.AudioStream(44100, model=mel128_model).flush()
     assert embedding.shape == (0, 512) and timestamps.shape == (0,)
+
+
+@pytest.mark.parametrize("chunk", [np.ones(100, dtype=bool), np.full(100, "a"), np.ones(100, dtype=complex)])
+def test_a_chunk_that_is_not_real_numbers_is_refused_for_its_type(mel128_model, chunk):
+    stream = openl3.AudioStream(16000, model=mel128_model)
+    with pytest.raises(OpenL3Error, match=f"expected real numbers, got dtype {chunk.dtype}"):
+        stream.feed(chunk)

@@ -6,6 +6,9 @@ downloaded into the cache from the official URL (or the mirror ``$OPENL3_WEIGHTS
 The cache only ever holds complete files whose git blob id was verified: downloads go
 to a temporary file in the cache directory (:mod:`openl3.atomic`), are verified, then
 renamed into place, under a file lock so that concurrent processes download a file once.
+The one exception, a file imported with ``verify=False`` that does not match, is marked
+by a file ``<name>.unverified`` beside it, put there before the file itself: it is listed
+as unverified, and each use of it logs a warning, until a verified file replaces it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import logging
 import os
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from ..atomic import remove_stale_temporaries, replacing
 from ..exceptions import OpenL3Error
@@ -25,6 +28,8 @@ from .registry import WEIGHTS_DIR_ENV, WeightFile
 logger = logging.getLogger("openl3")
 
 CACHE_DIR_ENV = "OPENL3_CACHE_DIR"
+#: Appended to a cached file's name to mark it unverified (``import_file(verify=False)``).
+UNVERIFIED_SUFFIX = ".unverified"
 WEIGHTS_URL_ENV = "OPENL3_WEIGHTS_URL"
 #: Seconds to wait for a server, and for another process's download of the same file.
 DOWNLOAD_TIMEOUT = 60
@@ -59,6 +64,17 @@ def git_blob_id(path: str) -> str:
 def cached_path(entry: WeightFile) -> str:
     """Return where the cache keeps ``entry`` (its published name)."""
     return os.path.join(cache_dir(), entry.filename)
+
+
+def is_marked_unverified(path: str) -> bool:
+    """Whether the cached file ``path`` was imported unverified (and not replaced since)."""
+    return os.path.isfile(path + UNVERIFIED_SUFFIX)
+
+
+def _unmark(path: str) -> None:
+    """Remove the unverified mark of ``path``, if any: a verified file is in place."""
+    with suppress(FileNotFoundError):
+        os.unlink(path + UNVERIFIED_SUFFIX)
 
 
 def find_in_weights_dir(entry: WeightFile) -> str | None:
@@ -150,6 +166,7 @@ def download(entry: WeightFile, progress: bool = True) -> str:
                 _check_blob_id(entry, temporary)
             except OpenL3Error as exc:
                 raise offline_error(entry, url, str(exc)) from exc
+        _unmark(target)
     return target
 
 
@@ -158,8 +175,15 @@ def resolve(entry: WeightFile, fetch: bool = True, progress: bool = True) -> str
     path = find_in_weights_dir(entry)
     if path is not None:
         return path
-    if os.path.isfile(cached_path(entry)):  # verified when it was written
-        return cached_path(entry)
+    cached = cached_path(entry)
+    if os.path.isfile(cached):  # verified when it was written, unless marked
+        if is_marked_unverified(cached):
+            logger.warning(
+                "Using %s, imported unverified: it is not the published file (openl3 models "
+                "download replaces it).",
+                cached,
+            )
+        return cached
     if not fetch:
         raise OpenL3Error(f"Weight file {entry.filename} is neither in {WEIGHTS_DIR_ENV} nor in the cache.")
     return download(entry, progress)
@@ -178,11 +202,17 @@ def status(entry: WeightFile) -> tuple[str, str]:
 
 
 def cache_status(entry: WeightFile) -> tuple[str, str]:
-    """Return (``"cached"``, ``"missing"`` or ``"corrupt"``, path) of ``entry`` in the cache."""
+    """Return (state, path) of ``entry`` in the cache.
+
+    The state is ``"cached"`` (verified), ``"missing"``, ``"unverified"`` (imported with
+    ``verify=False`` and not the published file) or ``"corrupt"``.
+    """
     path = cached_path(entry)
     if not os.path.isfile(path):
         return "missing", path
-    return ("cached" if git_blob_id(path) == entry.blob_id else "corrupt"), path
+    if git_blob_id(path) == entry.blob_id:
+        return "cached", path
+    return ("unverified" if is_marked_unverified(path) else "corrupt"), path
 
 
 def match_official(path: str) -> WeightFile | None:
@@ -193,6 +223,9 @@ def match_official(path: str) -> WeightFile | None:
 
 def import_file(path: str, verify: bool = True) -> str:
     """Copy a published ``.h5.gz`` weight file into the cache after checking its blob id.
+
+    With ``verify=False``, a file that does not match is imported all the same and
+    marked unverified (see the module's notes).
 
     Raises
     ------
@@ -211,8 +244,18 @@ def import_file(path: str, verify: bool = True) -> str:
         )
     target = cached_path(entry)
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    with _locked(target), replacing(target) as [temporary]:
-        shutil.copyfile(path, temporary)
-        if verify:
-            _check_blob_id(entry, temporary)
+    with _locked(target):
+        with replacing(target) as [temporary]:
+            shutil.copyfile(path, temporary)
+            try:
+                _check_blob_id(entry, temporary)
+                verified = True
+            except OpenL3Error:
+                if verify:
+                    raise
+                verified = False
+                with open(target + UNVERIFIED_SUFFIX, "w") as mark:  # before the file is in place
+                    mark.write(f"imported unverified from {os.path.abspath(path)}\n")
+        if verified:
+            _unmark(target)
     return target

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import OpenL3Error
-from .specs import N_WEIGHTED_LAYERS, Tower
+from .specs import DEFAULT_INPUT_REPR, N_WEIGHTED_LAYERS, Tower
 
 LayerWeights = tuple[str, dict[str, np.ndarray]]
 
@@ -70,6 +70,41 @@ def _describe(layer_weights: LayerWeights) -> str:
     return f"{name} [{shapes}]"
 
 
+def _check_layer_count(file_layers: list[LayerWeights], path: str, tower: Tower) -> None:
+    """Raise unless the file has as many weight-bearing layers as the tower."""
+    if len(file_layers) != N_WEIGHTED_LAYERS:
+        raise OpenL3Error(
+            f"Weight file {path} has {len(file_layers)} weight-bearing layers; "
+            f"the L3-Net {tower.modality} tower has {N_WEIGHTED_LAYERS}. "
+            "It is not an OpenL3 weight file."
+        )
+
+
+def check_weight_file(path: str, tower: Tower) -> None:
+    """Raise unless ``path`` reads whole as a weight file with the tower's layer count.
+
+    Every array is read, so a truncated or damaged file fails; a file that is not HDF5
+    (or a link to one) fails at once. Without building a model, only the channels of the
+    first layer are compared with the tower's input (the other shapes are compared by
+    :func:`assign_weights` when the file is loaded).
+
+    Raises
+    ------
+    OpenL3Error
+        Naming the file and what is wrong with it.
+    """
+    layers = read_weight_file(path)
+    _check_layer_count(layers, path, tower)
+    channels = tower.input_shape(DEFAULT_INPUT_REPR, "librosa")[-1]
+    gamma = layers[0][1].get("gamma")
+    if gamma is None or gamma.shape != (channels,):
+        found = "no gamma" if gamma is None else f"gamma of shape {gamma.shape}"
+        raise OpenL3Error(
+            f"Weight file {path} does not fit the L3-Net {tower.modality} tower: its first layer has "
+            f"{found}, the tower's input has {channels} channel(s)."
+        )
+
+
 def assign_weights(model_layers: list, file_layers: list[LayerWeights], path: str, tower: Tower) -> None:
     """Copy the file's weights into the tower's weight-bearing layers, by order.
 
@@ -78,12 +113,7 @@ def assign_weights(model_layers: list, file_layers: list[LayerWeights], path: st
     OpenL3Error
         Naming the file and the first layer whose count, variables or shapes disagree.
     """
-    if len(file_layers) != N_WEIGHTED_LAYERS:
-        raise OpenL3Error(
-            f"Weight file {path} has {len(file_layers)} weight-bearing layers; "
-            f"the L3-Net {tower.modality} tower has {N_WEIGHTED_LAYERS}. "
-            "It is not an OpenL3 weight file."
-        )
+    _check_layer_count(file_layers, path, tower)
     for index, (layer, file_layer) in enumerate(zip(model_layers, file_layers, strict=True)):
         expected = {v.path.split("/")[-1]: tuple(v.shape) for v in layer.weights}
         got = {k: tuple(v.shape) for k, v in file_layer[1].items()}
