@@ -483,20 +483,38 @@ class _LevelPrefix(logging.Formatter):
         return prefix + record.getMessage()
 
 
+def _write_line(text: str) -> None:
+    """Write a line on stderr above the progress bar (tqdm's ``write``), never inside it."""
+    from tqdm import tqdm
+
+    tqdm.write(text, file=sys.stderr)
+
+
+class _LineHandler(logging.Handler):
+    """Write each log record as a line of its own (see :func:`_write_line`)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _write_line(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
 @contextmanager
 def _console(quiet: bool) -> Iterator[None]:
     """Print the library's log and warnings as one line each on stderr; hide TensorFlow's logs.
 
-    Warnings show without source lines; TensorFlow's native logs (e.g. its CUDA probe on
-    machines without a GPU) are off unless ``TF_CPP_MIN_LOG_LEVEL`` is set, and its
-    Python logger shows errors only.
+    Lines are written above the progress bar, not inside it. Warnings show without
+    source lines; TensorFlow's native logs (e.g. its CUDA probe on machines without a
+    GPU) are off unless ``TF_CPP_MIN_LOG_LEVEL`` is set, and its Python logger shows
+    errors only.
     """
     quiet_tensorflow()
     tensorflow_logger = logging.getLogger("tensorflow")  # its Python-side warnings
     tensorflow_level = tensorflow_logger.level
     tensorflow_logger.setLevel(logging.ERROR)
     logger = logging.getLogger("openl3")
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _LineHandler()
     handler.setFormatter(_LevelPrefix())
     saved = logger.level, logger.propagate
     logger.addHandler(handler)
@@ -504,7 +522,7 @@ def _console(quiet: bool) -> Iterator[None]:
     logger.propagate = False
 
     def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None):
-        print(f"warning: {message}", file=sys.stderr)
+        _write_line(f"warning: {message}")
 
     try:
         with warnings.catch_warnings():

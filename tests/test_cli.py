@@ -473,6 +473,17 @@ def test_the_progress_line_shows_the_windows_to_come(capsys, tmp_path, weights):
     assert status == 0 and "window" not in err  # nothing to do: no bar
 
 
+def test_errors_are_lines_of_their_own_above_the_progress_bar(capsys, tmp_path, weights):
+    sf.write(tmp_path / "a.wav", tone(2.0, 16000), 16000)
+    (tmp_path / "b.wav").write_text("not audio")
+    status, _, err = run_main(capsys, "audio", tmp_path, *AUDIO_FLAGS)
+    assert status == 1
+    segments = err.replace("\r", "\n").splitlines()  # what a terminal shows: the bar is redrawn
+    assert [s for s in segments if "Cannot read audio file" in s] == [
+        f"error: Cannot read audio file {tmp_path / 'b.wav'}: Format not recognised."
+    ]
+
+
 def test_models_verify_says_which_of_the_user_s_files_are_bad(capsys, tmp_path, weights_dir, monkeypatch):
     folder = tmp_path / "weights"
     folder.mkdir()
