@@ -23,9 +23,10 @@ import numpy as np
 
 from .atomic import remove_stale_temporaries, replacing, save_npz, write_npz
 from .batching import WindowSource, add_to_total, embed_sources, progress_bar
-from .exceptions import OpenL3Error
+from .exceptions import CommitError, OpenL3Error
 from .remote import is_uri
-from .validation import check_choice, check_flag, check_suffix
+from .shard import check_shard, select_shard
+from .validation import check_bool, check_choice, check_flag, check_suffix
 
 logger = logging.getLogger("openl3")
 
@@ -103,6 +104,8 @@ RUN_ARGUMENTS = (
     "part_size_mb",
     "engine",
     "ray_address",
+    "shard",
+    "break_lock",
 )
 
 
@@ -129,18 +132,25 @@ def run_files(
     part_size_mb: float | None = None,
     engine: str = "local",
     ray_address: str | None = None,
+    shard: Any = None,
+    break_lock: bool = False,
     report: Report | None = None,
 ) -> Report:
     """Embed input files with ``embedder`` into their outputs, on the engine asked for.
 
     The arguments are those of ``process_*_file`` (``output_dir`` is the dataset folder
-    of a Parquet run); ``report`` is filled as the run goes.
+    of a Parquet run); ``report`` is filled as the run goes. With ``shard=(K, N)`` only
+    the inputs of shard K are embedded (:mod:`openl3.shard`).
     """
     check_choice(engine, "engine", ENGINES)
     overwrite = check_flag(overwrite, "overwrite")
     if engine == "ray" and output_format != "parquet":
         raise OpenL3Error("engine='ray' writes a Parquet dataset: use output_format='parquet'.")
-    outputs = output_layout(embedder, output_dir, suffix, output_format, dtype, part_size_mb)
+    shard = check_shard(shard)
+    inputs = select_shard(inputs, shard, lambda item: item[0])
+    outputs = output_layout(
+        embedder, output_dir, suffix, output_format, dtype, part_size_mb, shard, break_lock
+    )
     if engine == "ray":
         from .ray_engine import run_on_ray
 
@@ -155,12 +165,15 @@ def output_layout(
     output_format: str = "npz",
     dtype: str = "float32",
     part_size_mb: float | None = None,
+    shard: Any = None,
+    break_lock: bool = False,
 ) -> Any:
     """Return the output layout of a run of ``embedder``: ``.npz`` files or a Parquet dataset.
 
     Checks the arguments and creates the output directory, before any model work.
     """
     check_choice(output_format, "output_format", OUTPUT_FORMATS)
+    check_bool(break_lock, "break_lock")
     check_suffix(suffix)
     if output_format == "npz":
         check_choice(dtype, "dtype", ("float32",))
@@ -172,7 +185,7 @@ def output_layout(
         raise OpenL3Error("output_format='parquet' needs an output directory (the dataset folder).")
     if suffix:
         raise OpenL3Error("suffix names .npz outputs; it cannot be used with output_format='parquet'.")
-    return ParquetOutputs(output_dir, embedder.row_settings(), dtype, part_size_mb)
+    return ParquetOutputs(output_dir, embedder.row_settings(), dtype, part_size_mb, shard, break_lock)
 
 
 @dataclass
@@ -267,18 +280,29 @@ class NpzOutputs:
         """Whether output ``name`` exists (its folder is listed once per run)."""
         return self._folders.exists(name)
 
-    def save(self, job: FileJob, arrays: Arrays) -> None:
+    def begin(self, paths: Sequence[str]) -> None:
+        """Nothing to lock: each output is its own file, written atomically."""
+
+    def save(self, job: FileJob, arrays: Arrays) -> list[str]:
         """Write the outputs of ``job``: all of them, or none (see :func:`openl3.atomic.replacing`)."""
         if len(job.outputs) == 1:
             [(modality, path)] = job.outputs.items()
             save_npz(path, **arrays[modality])
-            return
-        with replacing(*job.outputs.values()) as temporaries:
-            for modality, temporary in zip(job.outputs, temporaries, strict=True):
-                write_npz(temporary, **arrays[modality])
+        else:
+            with replacing(*job.outputs.values()) as temporaries:
+                for modality, temporary in zip(job.outputs, temporaries, strict=True):
+                    write_npz(temporary, **arrays[modality])
+        return [job.path]
+
+    def flush(self) -> list[str]:
+        """Nothing is buffered: every output was written when its input was saved."""
+        return []
 
     def close(self, report: Report, attempted: Sequence[str]) -> None:
         """Nothing to do: every output was written when its input was saved."""
+
+    def release(self) -> None:
+        """Nothing to release."""
 
 
 class _ReadCount:
@@ -382,7 +406,12 @@ class FileRun:
         self.errors = check_choice(errors, "errors", ERROR_MODES)
         self.report = Report() if report is None else report
         self.outputs = outputs
-        self.jobs = self._plan(inputs, overwrite)
+        outputs.begin([path for path, _ in inputs])
+        try:
+            self.jobs = self._plan(inputs, overwrite)
+        except BaseException:
+            outputs.release()
+            raise
 
     def _plan(self, inputs: Sequence[FileInput], overwrite: bool) -> list[FileJob]:
         """Name each input's outputs; keep existing ones; refuse an output named twice."""
@@ -421,10 +450,34 @@ class FileRun:
         """Record the failure of input ``path``; False when the policy is to raise it instead."""
         if self.errors == "raise" or not isinstance(exc, OpenL3Error | OSError):
             return False
-        reason = failure_reason(path, exc)
+        self._failed(path, failure_reason(path, exc))
+        return True
+
+    def _failed(self, path: str, reason: str) -> None:
         logger.error("%s", reason)
         self.report.failed.append((path, reason))
-        return True
+
+    def _commit_failed(self, exc: CommitError) -> None:
+        """Record every input of a failed commit as failed (none of them has outputs)."""
+        for path in exc.paths:
+            self._failed(path, f"{path}: its outputs could not be committed: {exc.cause}")
+
+    def save(self, job: FileJob, arrays: Arrays) -> None:
+        """Hand the arrays of ``job`` to the output layout; report the inputs it committed."""
+        try:
+            committed = self.outputs.save(job, arrays)
+        except CommitError as exc:
+            if self.errors == "raise" and not exc.fatal:
+                raise
+            self._commit_failed(exc)
+            if exc.fatal:
+                raise
+            return
+        except Exception as exc:
+            if not self.collect(job.path, exc):
+                raise
+            return
+        self.report.processed += committed
 
     def attempt(self, path: str, action: Callable[[], Any]) -> tuple[bool, Any]:
         """Run ``action`` for input ``path``: ``(True, result)``, or ``(False, None)`` if collected."""
@@ -468,9 +521,7 @@ class FileRun:
             job, source, _ = started[index]
             started[index] = None  # release the source
             [modality] = job.outputs
-            output = {modality: arrays(source, embedding)}
-            if self.attempt(job.path, lambda: self.outputs.save(job, output))[0]:
-                self.report.processed.append(job.path)
+            self.save(job, {modality: arrays(source, embedding)})
             progress.finished()
 
         def failed(index: int, exc: Exception) -> bool:
@@ -493,19 +544,38 @@ class FileRun:
         with self._closing(), RunProgress([job.path for job in self.jobs], verbose, unit) as progress:
             for job in self.jobs:
                 ok, arrays = self.attempt(job.path, lambda job=job: embed(job, progress.bar))
-                if ok and self.attempt(job.path, lambda job=job, a=arrays: self.outputs.save(job, a))[0]:
-                    self.report.processed.append(job.path)
+                if ok:
+                    self.save(job, arrays)
                 progress.settle()
                 progress.finished()
         return self.report
 
     @contextmanager
     def _closing(self) -> Iterator[None]:
-        """Close the output layout when the run ends, however it ends (Ctrl-C included).
-
-        What was saved is committed even when the run stops early: saved inputs are whole.
-        """
+        """End the run however it ends (Ctrl-C included): see :meth:`finish`."""
         try:
             yield
-        finally:
+        except BaseException:
+            self.finish(raising=True)
+            raise
+        self.finish(raising=False)
+
+    def finish(self, raising: bool = False) -> None:
+        """Commit what was saved, close the output layout and release it.
+
+        What was saved is committed even when the run stops early (``raising``): saved
+        inputs are whole. If that last commit fails, its inputs are reported failed, and
+        the error is raised when the policy is to raise and nothing else is.
+        """
+        failure = None
+        try:
+            try:
+                self.report.processed += self.outputs.flush()
+            except CommitError as exc:
+                self._commit_failed(exc)
+                failure = exc
             self.outputs.close(self.report, [job.path for job in self.jobs])
+        finally:
+            self.outputs.release()
+        if failure is not None and (self.errors == "raise" or failure.fatal) and not raising:
+            raise failure

@@ -239,10 +239,30 @@ def test_usage_errors_exit_2(capsys, tmp_path):
         ("audio", tmp_path, "-t", "1e-6"),  # shorter than one sample at 48 kHz
         ("audio", tmp_path, "-ab", "0"),
         ("image", tmp_path, "-is", "6144"),
+        ("audio", tmp_path, "--shard", "2/2"),
+        ("audio", tmp_path, "--shard", "1"),
     ):
         status, _, err = run_main(capsys, *args)
         assert status == 2, args
         assert "usage:" in err
+    assert "--shard" in err and "0 <= K < N" in err
+
+
+def test_shard_and_break_lock_reach_the_run(monkeypatch, tmp_path):
+    """The command passes --shard and --break-lock on as shard=(K, N) and break_lock=True."""
+    seen = {}
+
+    def recording(embedder, inputs, *args, **options):
+        seen.update(options, inputs=inputs)
+        return options["report"]
+
+    monkeypatch.setattr(cli, "run_files", recording)
+    (tmp_path / "a.wav").write_bytes(b"")
+    args = ["audio", str(tmp_path / "a.wav"), "--output-format", "parquet", "-o", str(tmp_path / "out")]
+    cli.main([*args, "--shard", "1/3", "--break-lock", "-q"])
+    assert seen["shard"] == (1, 3) and seen["break_lock"] is True
+    cli.main([*args, "-q"])
+    assert seen["shard"] is None and seen["break_lock"] is False
 
 
 def test_folder_outputs_and_summary(capsys, audio_folder, weights, tmp_path, mel128_model):
