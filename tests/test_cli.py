@@ -18,6 +18,7 @@ import soundfile as sf
 import openl3
 from helpers import noise, tone
 from openl3 import OpenL3Error, cli
+from openl3.cli import embed
 
 COMMAND = shutil.which("openl3", path=str(Path(sys.executable).parent)) or shutil.which("openl3")
 AUDIO_FLAGS = ("-i", "mel128", "-as", "512", "-t", "0.5")
@@ -256,7 +257,7 @@ def test_shard_and_break_lock_reach_the_run(monkeypatch, tmp_path):
         seen.update(options, inputs=inputs)
         return options["report"]
 
-    monkeypatch.setattr(cli, "run_files", recording)
+    monkeypatch.setattr(embed, "run_files", recording)
     (tmp_path / "a.wav").write_bytes(b"")
     args = ["audio", str(tmp_path / "a.wav"), "--output-format", "parquet", "-o", str(tmp_path / "out")]
     cli.main([*args, "--shard", "1/3", "--break-lock", "-q"])
@@ -436,7 +437,7 @@ def test_a_folder_given_by_name_that_gives_no_file_is_named(capsys, monkeypatch,
         runs.append([path for path, _ in inputs])
         return options["report"]
 
-    monkeypatch.setattr(cli, "run_files", recording)
+    monkeypatch.setattr(embed, "run_files", recording)
     folder = tmp_path / "x.wav"  # a folder named like a file
     folder.mkdir()
     status, _, err = run_main(capsys, "audio", folder, "-q")
@@ -723,9 +724,9 @@ def test_batch_sizes_default_per_device(monkeypatch):
 
     args = cli.parse_args(["audio", "x.wav"])
     assert args.audio_batch_size == 32 and args.image_batch_size == 32  # 0.4.2's parse_args defaults
-    assert cli._settings(args)["audio_batch_size"] == 32  # this machine has no GPU
+    assert embed._settings(args)["audio_batch_size"] == 32  # this machine has no GPU
     monkeypatch.setattr(batching, "has_accelerator", lambda: True)
-    settings = cli._settings(args)
+    settings = embed._settings(args)
     assert settings["audio_batch_size"] == settings["image_batch_size"] == batching.ACCELERATOR_BATCH_SIZE
-    chosen = cli._settings(cli.parse_args(["audio", "x.wav", "-ab", "32", "-ib", "8"]))
+    chosen = embed._settings(cli.parse_args(["audio", "x.wav", "-ab", "32", "-ib", "8"]))
     assert (chosen["audio_batch_size"], chosen["image_batch_size"]) == (32, 8)  # the user's, on any device
