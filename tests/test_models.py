@@ -347,7 +347,7 @@ def test_torch_cpu_spectrogram_is_tensorflow_s(tmp_path):
 def test_keras_twin_of_kapre_equals_kapre_layers(input_repr):
     import keras
 
-    from openl3.models.frontends import kapre_frontend
+    from openl3.models.layers import kapre_frontend
     from openl3.models.specs import INPUT_REPRS
 
     windows = np.random.default_rng(3).normal(0, 0.1, (3, 1, 48000)).astype(np.float32)
@@ -359,3 +359,171 @@ def test_keras_twin_of_kapre_equals_kapre_layers(input_repr):
         outputs[implementation] = np.asarray(model(windows))
     assert outputs["keras"].shape == (3, *INPUT_REPRS[input_repr].input_shape)
     np.testing.assert_allclose(outputs["keras"], outputs["kapre"], rtol=0, atol=1e-4)  # decibels
+
+
+# Any layer as the embedding (issue 18): ``output`` names a layer of the tower.
+
+AUDIO_LAYERS = {
+    "input_bn": 1,
+    "relu2": 64,
+    "pool2": 128,
+    "conv5": 256,
+    "bn7": 512,
+    "audio_embedding_layer": 512,
+}
+IMAGE_LAYERS = {"relu2": 64, "bn2": 64, "pool3": 256, "vision_embedding_layer": 512}
+
+
+def _max_over_layer(model, name, inputs):
+    """The oracle: a Keras sub-model up to layer ``name``, then numpy's max over the two spatial axes."""
+    import keras
+
+    activations = keras.Model(model.input, model.get_layer(name).output).predict(inputs, verbose=0)
+    return activations.max(axis=(1, 2))
+
+
+def _spectrograms(n, seed=0):
+    return np.random.default_rng(seed).uniform(-80, 0, (n, 128, 199, 1)).astype(np.float32)
+
+
+@pytest.mark.parametrize(("name", "channels"), AUDIO_LAYERS.items())
+def test_an_audio_layer_as_the_embedding_is_its_max_over_frequency_and_time(
+    weights_dir, mel128_librosa_model, name, channels
+):
+    model = load_audio(
+        str(weights_dir / "openl3_audio_mel128_music.h5"), "mel128", 512, "librosa", output=name
+    )
+    spectrograms = _spectrograms(3)
+    embedding = model.predict(spectrograms, verbose=0)
+    assert (
+        embedding.shape == (3, channels) == (3, openl3.models.specs.AUDIO_TOWER.output_layer(name).channels)
+    )
+    np.testing.assert_array_equal(embedding, _max_over_layer(mel128_librosa_model, name, spectrograms))
+
+
+def test_an_audio_layer_as_the_embedding_with_the_kapre_frontend(mel128_model, weights_dir):
+    model = load_audio(str(weights_dir / "openl3_audio_mel128_music.h5"), "mel128", 512, output="relu4")
+    windows = np.random.default_rng(1).normal(0, 0.1, (2, 1, 48000)).astype(np.float32)
+    assert model.input_shape == (None, 1, 48000) and model.output_shape == (None, 128)
+    np.testing.assert_array_equal(
+        model.predict(windows, verbose=0), _max_over_layer(mel128_model, "relu4", windows)
+    )
+
+
+def test_the_last_layer_as_the_embedding_is_the_512_embedding(weights_dir, mel128_librosa_model):
+    # The 512 embedding max-pools the whole last map: the same maximum, bit for bit.
+    model = load_audio(
+        str(weights_dir / "openl3_audio_mel128_music.h5"),
+        "mel128",
+        6144,
+        "librosa",
+        output="audio_embedding_layer",
+    )
+    spectrograms = _spectrograms(2, seed=2)
+    np.testing.assert_array_equal(
+        model.predict(spectrograms, verbose=0), mel128_librosa_model.predict(spectrograms, verbose=0)
+    )
+
+
+def test_image_layers_as_the_embedding_keep_block_1_s_order(weights_dir):
+    path = str(weights_dir / "openl3_image_mel256_music.h5")
+    full = load_image(path, 8192)
+    images = np.random.default_rng(3).uniform(0, 1, (2, 224, 224, 3)).astype(np.float32)
+    for name, channels in IMAGE_LAYERS.items():
+        embedding = load_image(path, 8192, output=name).predict(images, verbose=0)
+        assert embedding.shape == (2, channels)
+        np.testing.assert_array_equal(embedding, _max_over_layer(full, name, images))
+    names = [layer.name for layer in full.layers]
+    assert names.index("relu2") < names.index("bn2")  # block 1: ReLU, then BN
+
+
+def test_layer_names_are_stable_and_the_default_model_unchanged(mel128_librosa_model):
+    from openl3.models.specs import AUDIO_TOWER, IMAGE_TOWER
+
+    audio = [layer.name for layer in AUDIO_TOWER.layers]
+    image = [layer.name for layer in IMAGE_TOWER.layers]
+    assert audio[:8] == ["input_bn", "conv1", "bn1", "relu1", "conv2", "bn2", "relu2", "pool1"]
+    assert image[4:7] == ["conv2", "relu2", "bn2"]  # the image tower's block 1 quirk
+    assert audio[-4:] == ["conv7", "bn7", "relu7", "audio_embedding_layer"]
+    assert image[8:] == [*audio[8:-1], "vision_embedding_layer"]
+    assert len(set(audio)) == 26
+    # The default model: these layers, then the final pooling and flatten, as before.
+    assert [layer.name for layer in mel128_librosa_model.layers[1:-2]] == audio
+    assert mel128_librosa_model.output_shape == (None, 512)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda p: load_audio(p, "mel128", 512, output="conv9"),
+            r"output 'conv9' for the audio model.*'relu6'",
+        ),
+        (lambda p: load_audio(p, "mel128", 512, output="vision_embedding_layer"), "'audio_embedding_layer'"),
+        (
+            lambda p: load_image(p, 512, output="audio_embedding_layer"),
+            "output 'audio_embedding_layer' for the image",
+        ),
+        (lambda p: load_audio(p, "mel128", 512, output="spectrogram"), "output 'spectrogram'"),
+        (lambda p: load_audio(p, "mel128", 512, output=3), "output 3"),
+        (
+            lambda p: openl3.models.load_audio_embedding_model("mel128", "env", 512, output="relu"),
+            "output 'relu'",
+        ),
+        (
+            lambda p: openl3.models.shared_image_model("mel256", "music", 512, output="pool4"),
+            "output 'pool4'",
+        ),
+    ],
+)
+def test_bad_layer_names_are_refused(weights_dir, call, message):
+    with pytest.raises(OpenL3Error, match=message):
+        call(str(weights_dir / "openl3_audio_mel128_music.h5"))
+
+
+def test_shared_models_are_built_once_per_output(weights_env):
+    from openl3 import models
+
+    models.clear_model_cache()
+    relu6 = models.shared_audio_model("mel128", "music", 512, "librosa", output="relu6")
+    assert models.shared_audio_model("mel128", "music", 512, "librosa", output="relu6") is relu6
+    assert relu6.output_shape == (None, 256)
+    default = models.shared_audio_model("mel128", "music", 512, "librosa")
+    assert default is not relu6 and default.output_shape == (None, 512)
+    image = models.shared_image_model("mel256", "music", 8192, output="pool1")
+    assert image.output_shape == (None, 64) and image is models.shared_image_model(
+        "mel256", "music", 8192, output="pool1"
+    )
+    models.clear_model_cache()
+
+
+ON_BACKEND = """
+import sys, keras, numpy as np
+import openl3
+path, windows = sys.argv[1], np.load(sys.argv[2])
+full = openl3.models.load_audio_embedding_model_from_path(path, "mel128", 512)
+layer = openl3.models.load_audio_embedding_model_from_path(path, "mel128", 512, output="pool3")
+sub = keras.Model(full.input, full.get_layer("pool3").output)
+oracle = keras.ops.convert_to_numpy(sub(windows)).max(axis=(1, 2))
+np.savez(sys.argv[3], layer=keras.ops.convert_to_numpy(layer(windows)), oracle=oracle)
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_a_layer_as_the_embedding_on_other_backends(tmp_path, weights_dir, backend):
+    pytest.importorskip(backend)
+    np.save(
+        tmp_path / "windows.npy", np.random.default_rng(5).normal(0, 0.1, (2, 1, 48000)).astype(np.float32)
+    )
+    arguments = [str(weights_dir / "openl3_audio_mel128_music.h5"), str(tmp_path / "windows.npy")]
+    result = subprocess.run(
+        [sys.executable, "-c", ON_BACKEND, *arguments, str(tmp_path / "out.npz")],
+        env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = np.load(tmp_path / "out.npz")
+    assert out["layer"].shape == (2, 256)
+    np.testing.assert_array_equal(out["layer"], out["oracle"])

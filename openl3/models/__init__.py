@@ -1,6 +1,10 @@
 """L3-Net embedding models: building the towers and loading the official weights.
 
-TensorFlow, Keras and kapre are imported only when a model is built.
+TensorFlow, Keras and kapre are imported only when a model is built. Every loader takes
+``output``: None for the embedding of OpenL3 0.4.2, or the name of a layer of the tower
+(``AUDIO_TOWER.layers`` / ``IMAGE_TOWER.layers`` in :mod:`openl3.models.specs`), whose
+activations max-pooled over frequency and time (height and width for images) become the
+embedding, one value per channel of that layer.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..validation import check_choice
-from .frontends import kapre_frontend, kapre_v0_1_4_magnitude_to_decibel
+from .frontends import kapre_v0_1_4_magnitude_to_decibel
+from .registry import weight_file
 from .specs import AUDIO_TOWER, FRONTENDS, IMAGE_TOWER, Tower, input_repr_spec
 from .store import resolve
 from .tower import build_tower
@@ -46,7 +51,7 @@ def get_audio_embedding_model_path(input_repr: str, content_type: str) -> str:
     output_path : str
         Path to the weight file.
     """
-    return resolve(AUDIO_TOWER.weight_file(input_repr, content_type))
+    return resolve(weight_file(AUDIO_TOWER.modality, input_repr, content_type))
 
 
 def get_image_embedding_model_path(input_repr: str, content_type: str) -> str:
@@ -64,39 +69,49 @@ def get_image_embedding_model_path(input_repr: str, content_type: str) -> str:
     output_path : str
         Path to the weight file.
     """
-    return resolve(IMAGE_TOWER.weight_file(input_repr, content_type))
+    return resolve(weight_file(IMAGE_TOWER.modality, input_repr, content_type))
 
 
 def build_audio_model(
-    input_repr: str, embedding_size: int, frontend: str = "kapre", spectrogram: str = "auto"
+    input_repr: str,
+    embedding_size: int,
+    frontend: str = "kapre",
+    spectrogram: str = "auto",
+    *,
+    output: str | None = None,
 ) -> tuple[Any, list]:
     """Build an audio embedding model with random weights.
 
     Returns the model and its 16 weight-bearing tower layers in the order of the
     official weight files. Used by the loaders, and by benchmarks that need no weights.
-    ``spectrogram`` chooses the in-graph spectrogram of the kapre frontend (see
+    ``spectrogram`` chooses the in-graph spectrogram of the kapre frontend and
+    ``output`` the layer taken as the embedding (see
     :func:`load_audio_embedding_model_from_path`).
     """
     import keras
 
+    from .layers import kapre_frontend  # imports Keras at its top: deferred with it
+
     spec = input_repr_spec(input_repr)
     pool = AUDIO_TOWER.final_pool(input_repr, embedding_size)
+    AUDIO_TOWER.output_layer(output)
     check_choice(frontend, "frontend", FRONTENDS)
     inputs = keras.Input(shape=AUDIO_TOWER.input_shape(input_repr, frontend), dtype="float32")
     x = kapre_frontend(inputs, spec, spectrogram) if frontend == "kapre" else inputs
-    embedding, weighted = build_tower(x, AUDIO_TOWER, pool)
-    name = f"openl3_audio_{input_repr}_{embedding_size}_{frontend}"
+    embedding, weighted = build_tower(x, AUDIO_TOWER, pool, output)
+    name = f"openl3_audio_{input_repr}_{output or embedding_size}_{frontend}"
     return keras.Model(inputs, embedding, name=name), weighted
 
 
-def build_image_model(embedding_size: int) -> tuple[Any, list]:
+def build_image_model(embedding_size: int, *, output: str | None = None) -> tuple[Any, list]:
     """Build an image embedding model with random weights (see :func:`build_audio_model`)."""
     import keras
 
     pool = IMAGE_TOWER.final_pool(input_repr=None, embedding_size=embedding_size)
+    IMAGE_TOWER.output_layer(output)
     inputs = keras.Input(shape=IMAGE_TOWER.input_shape(), dtype="float32")
-    embedding, weighted = build_tower(inputs, IMAGE_TOWER, pool)
-    return keras.Model(inputs, embedding, name=f"openl3_image_{embedding_size}"), weighted
+    embedding, weighted = build_tower(inputs, IMAGE_TOWER, pool, output)
+    return keras.Model(inputs, embedding, name=f"openl3_image_{output or embedding_size}"), weighted
 
 
 def _load(build: Callable[[], tuple[Any, list]], path: str, tower: Tower) -> Any:
@@ -107,8 +122,23 @@ def _load(build: Callable[[], tuple[Any, list]], path: str, tower: Tower) -> Any
     return model
 
 
+def _checked_path(
+    tower: Tower, input_repr: str, content_type: str, embedding_size: int, output: str | None
+) -> str:
+    """Check the model's arguments, then return the path of its official weight file."""
+    tower.final_pool(input_repr, embedding_size)
+    tower.output_layer(output)
+    return resolve(weight_file(tower.modality, input_repr, content_type))
+
+
 def load_audio_embedding_model_from_path(
-    model_path: str, input_repr: str, embedding_size: int, frontend: str = "kapre", spectrogram: str = "auto"
+    model_path: str,
+    input_repr: str,
+    embedding_size: int,
+    frontend: str = "kapre",
+    spectrogram: str = "auto",
+    *,
+    output: str | None = None,
 ) -> Any:
     """Load an audio embedding model with the weights of a given file.
 
@@ -129,19 +159,41 @@ def load_audio_embedding_model_from_path(
         layers (TensorFlow only, as 0.4.2), or with their ``keras.ops`` twin, which runs
         on every Keras backend (JAX, PyTorch) and equals kapre's within float32
         rounding. "auto" takes kapre on TensorFlow and the twin elsewhere.
+    output : str, optional
+        None (default) for the embedding of OpenL3 0.4.2, or the name of a layer of the
+        tower (``AUDIO_TOWER.layers`` in :mod:`openl3.models.specs`: "conv1", "relu6",
+        "pool3", "audio_embedding_layer", ...; a wrong name is an OpenL3Error listing
+        them): the model then returns that layer's activations max-pooled over frequency
+        and time, one value per channel of the layer (``embedding_size`` is checked but
+        has no effect).
 
     Returns
     -------
     model : keras.Model
         Model object.
+
+    Examples
+    --------
+    The activations of block 3 (256 channels), max-pooled over frequency and time:
+
+    >>> model = load_audio_embedding_model_from_path(path, "mel128", 512, output="relu6")
+    >>> model.output_shape
+    (None, 256)
     """
     return _load(
-        lambda: build_audio_model(input_repr, embedding_size, frontend, spectrogram), model_path, AUDIO_TOWER
+        lambda: build_audio_model(input_repr, embedding_size, frontend, spectrogram, output=output),
+        model_path,
+        AUDIO_TOWER,
     )
 
 
 def load_audio_embedding_model(
-    input_repr: str, content_type: str, embedding_size: int, frontend: str = "kapre"
+    input_repr: str,
+    content_type: str,
+    embedding_size: int,
+    frontend: str = "kapre",
+    *,
+    output: str | None = None,
 ) -> Any:
     """Return an audio embedding model with the given characteristics.
 
@@ -155,18 +207,22 @@ def load_audio_embedding_model(
         Embedding dimensionality.
     frontend : "kapre" or "librosa"
         The audio frontend (see :func:`load_audio_embedding_model_from_path`).
+    output : str, optional
+        A layer whose max-pooled activations are the embedding (see
+        :func:`load_audio_embedding_model_from_path`).
 
     Returns
     -------
     model : keras.Model
         Model object.
     """
-    AUDIO_TOWER.final_pool(input_repr, embedding_size)
-    path = get_audio_embedding_model_path(input_repr, content_type)
-    return load_audio_embedding_model_from_path(path, input_repr, embedding_size, frontend)
+    path = _checked_path(AUDIO_TOWER, input_repr, content_type, embedding_size, output)
+    return load_audio_embedding_model_from_path(path, input_repr, embedding_size, frontend, output=output)
 
 
-def load_image_embedding_model_from_path(model_path: str, embedding_size: int) -> Any:
+def load_image_embedding_model_from_path(
+    model_path: str, embedding_size: int, *, output: str | None = None
+) -> Any:
     """Load an image embedding model with the weights of a given file.
 
     Parameters
@@ -175,16 +231,22 @@ def load_image_embedding_model_from_path(model_path: str, embedding_size: int) -
         Path to the weights (``.h5``, or ``.h5.gz`` as published).
     embedding_size : 8192 or 512
         Embedding dimensionality.
+    output : str, optional
+        None (default) for the embedding, or the name of a layer of the tower
+        (``IMAGE_TOWER.layers``: "conv1", "relu6", "pool3", "vision_embedding_layer", ...),
+        whose activations max-pooled over height and width are the embedding.
 
     Returns
     -------
     model : keras.Model
         Model object, taking (batch, 224, 224, 3) images.
     """
-    return _load(lambda: build_image_model(embedding_size), model_path, IMAGE_TOWER)
+    return _load(lambda: build_image_model(embedding_size, output=output), model_path, IMAGE_TOWER)
 
 
-def load_image_embedding_model(input_repr: str, content_type: str, embedding_size: int) -> Any:
+def load_image_embedding_model(
+    input_repr: str, content_type: str, embedding_size: int, *, output: str | None = None
+) -> Any:
     """Return an image embedding model with the given characteristics.
 
     Parameters
@@ -195,15 +257,17 @@ def load_image_embedding_model(input_repr: str, content_type: str, embedding_siz
         Type of content used to train embedding.
     embedding_size : 8192 or 512
         Embedding dimensionality.
+    output : str, optional
+        A layer whose max-pooled activations are the embedding (see
+        :func:`load_image_embedding_model_from_path`).
 
     Returns
     -------
     model : keras.Model
         Model object.
     """
-    IMAGE_TOWER.final_pool(input_repr, embedding_size)
-    path = get_image_embedding_model_path(input_repr, content_type)
-    return load_image_embedding_model_from_path(path, embedding_size)
+    path = _checked_path(IMAGE_TOWER, input_repr, content_type, embedding_size, output)
+    return load_image_embedding_model_from_path(path, embedding_size, output=output)
 
 
 _SHARED: dict[tuple, Any] = {}
@@ -228,28 +292,39 @@ def _shared(key: tuple, path: str, load: Callable[[], Any]) -> Any:
 
 
 def shared_audio_model(
-    input_repr: str, content_type: str, embedding_size: int, frontend: str = "kapre"
+    input_repr: str,
+    content_type: str,
+    embedding_size: int,
+    frontend: str = "kapre",
+    *,
+    output: str | None = None,
 ) -> Any:
     """Return the audio model :func:`load_audio_embedding_model` loads, built once per process.
 
     Calls of ``get_audio_embedding``, ``process_*_file`` and the CLI that pass no model
     use this: a model is built and its weights read once per weight file,
-    representation, embedding size, frontend and Keras backend.
+    representation, embedding size, frontend, ``output`` and Keras backend.
     """
-    AUDIO_TOWER.final_pool(input_repr, embedding_size)
-    path = get_audio_embedding_model_path(input_repr, content_type)
-    key = ("audio", input_repr, content_type, embedding_size, frontend)
+    path = _checked_path(AUDIO_TOWER, input_repr, content_type, embedding_size, output)
+    key = ("audio", input_repr, content_type, embedding_size, frontend, output)
     return _shared(
-        key, path, lambda: load_audio_embedding_model_from_path(path, input_repr, embedding_size, frontend)
+        key,
+        path,
+        lambda: load_audio_embedding_model_from_path(
+            path, input_repr, embedding_size, frontend, output=output
+        ),
     )
 
 
-def shared_image_model(input_repr: str, content_type: str, embedding_size: int) -> Any:
+def shared_image_model(
+    input_repr: str, content_type: str, embedding_size: int, *, output: str | None = None
+) -> Any:
     """Return the image model :func:`load_image_embedding_model` loads, built once per process."""
-    IMAGE_TOWER.final_pool(input_repr, embedding_size)
-    path = get_image_embedding_model_path(input_repr, content_type)
-    key = ("image", input_repr, content_type, embedding_size)
-    return _shared(key, path, lambda: load_image_embedding_model_from_path(path, embedding_size))
+    path = _checked_path(IMAGE_TOWER, input_repr, content_type, embedding_size, output)
+    key = ("image", input_repr, content_type, embedding_size, output)
+    return _shared(
+        key, path, lambda: load_image_embedding_model_from_path(path, embedding_size, output=output)
+    )
 
 
 def clear_model_cache() -> None:

@@ -1,7 +1,10 @@
-"""Spectrogram frontends: kapre layers inside the model, or librosa on the CPU before it.
+"""Spectrogram frontends without Keras: the decibel rule, the mel filterbank, and librosa.
 
-Both end with the decibel rule of kapre 0.1.4 that the L3-Net models were trained with:
-``10 * log10(max(S, amin))``, minus the window's maximum, clipped below at ``-dynamic_range``.
+Both frontends end with the decibel rule of kapre 0.1.4 that the L3-Net models were
+trained with: ``10 * log10(max(S, amin))``, minus the window's maximum, clipped below at
+``-dynamic_range``. The librosa frontend computes the tower input on the CPU before the
+model; the in-graph (kapre) frontend is built from Keras layers in
+:mod:`openl3.models.layers`, which uses this module's rule and filterbank.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from ..exceptions import OpenL3Error
 from ..shared_cache import build_once
 from .specs import SPEC_HOP, TARGET_SR, InputRepr
 
@@ -59,62 +61,6 @@ def kapre_v0_1_4_magnitude_to_decibel(
     from keras import ops
 
     return _magnitude_to_decibel(x, ops, ref_value, amin, dynamic_range)
-
-
-def kapre_frontend(inputs: Any, spec: InputRepr, implementation: str = "auto") -> Any:
-    """Compute the decibel spectrogram of a (batch, 1, 48000) input tensor inside the model.
-
-    Parameters
-    ----------
-    inputs : tensor
-        Raw one-second windows at 48 kHz.
-    spec : InputRepr
-        The representation to compute.
-    implementation : "auto", "kapre" or "keras"
-        "kapre": kapre's layers (TensorFlow only), as 0.4.2; "keras": their ``keras.ops``
-        twin (:class:`openl3.models.layers.Spectrogram`), on every backend; "auto":
-        kapre on TensorFlow, the twin elsewhere.
-
-    Returns
-    -------
-    tensor
-        The (batch, freq, time, 1) decibel spectrogram the tower takes.
-    """
-    import keras
-
-    from .layers import MagnitudeToDecibel, Spectrogram
-
-    if implementation == "auto":
-        implementation = "kapre" if keras.backend.backend() == "tensorflow" else "keras"
-    if implementation == "keras":
-        return MagnitudeToDecibel(name="magnitude_to_decibel")(
-            Spectrogram(spec.name, name="spectrogram")(inputs)
-        )
-    if implementation != "kapre":
-        raise OpenL3Error(f"Invalid implementation {implementation!r}: expected 'auto', 'kapre' or 'keras'.")
-    from kapre.time_frequency import STFT, ApplyFilterbank, Magnitude
-
-    x = STFT(
-        n_fft=spec.n_fft,
-        hop_length=SPEC_HOP,
-        pad_end=spec.n_mels is not None,
-        input_data_format="channels_first",
-        output_data_format="channels_last",
-    )(inputs)
-    x = Magnitude()(x)
-    if spec.n_mels:
-        mel = {
-            "sample_rate": TARGET_SR,
-            "n_freq": spec.n_fft // 2 + 1,
-            "n_mels": spec.n_mels,
-            "f_min": 0.0,
-            "f_max": TARGET_SR / 2,
-            "htk": False,
-            "norm": "slaney",
-        }
-        x = ApplyFilterbank(type="mel", filterbank_kwargs=mel, data_format="channels_last")(x)
-    x = keras.layers.Permute((2, 1, 3))(x)  # (time, freq, 1) -> (freq, time, 1)
-    return MagnitudeToDecibel(name="magnitude_to_decibel")(x)
 
 
 _MEL_BASES: dict[tuple[int, int], np.ndarray] = {}

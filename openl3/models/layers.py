@@ -1,9 +1,10 @@
-"""Keras layers of the in-graph frontend, registered so that saved and exported models reload.
+"""The in-graph (kapre) frontend: Keras layers, registered so that saved and exported models reload.
 
 Imported only when a model is built (it imports Keras). :class:`Spectrogram` is the
 ``keras.ops`` twin of kapre's ``STFT`` -> ``Magnitude`` -> ``ApplyFilterbank`` (and the
 transpose to (freq, time, 1)): it runs on every Keras backend, where kapre's layers run on
 TensorFlow only. :class:`MagnitudeToDecibel` is kapre 0.1.4's decibel rule.
+:func:`kapre_frontend` stacks either kind on a model's input.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from ..exceptions import OpenL3Error
 from .frontends import kapre_v0_1_4_magnitude_to_decibel, mel_basis
-from .specs import INPUT_REPRS, SPEC_HOP, WINDOW_SAMPLES
+from .specs import INPUT_REPRS, SPEC_HOP, TARGET_SR, WINDOW_SAMPLES, InputRepr
 
 _WINDOWS = os.path.join(os.path.dirname(__file__), "hann_windows.npz")
 
@@ -128,3 +130,59 @@ class MagnitudeToDecibel(keras.layers.Layer):
     def call(self, inputs: Any) -> Any:
         """Return the decibels of a batch of magnitude spectrograms."""
         return kapre_v0_1_4_magnitude_to_decibel(inputs)
+
+
+def kapre_frontend(inputs: Any, spec: InputRepr, implementation: str = "auto") -> Any:
+    """Compute the decibel spectrogram of a (batch, 1, 48000) input tensor inside the model.
+
+    Parameters
+    ----------
+    inputs : tensor
+        Raw one-second windows at 48 kHz.
+    spec : InputRepr
+        The representation to compute.
+    implementation : "auto", "kapre" or "keras"
+        "kapre": kapre's layers (TensorFlow only), as 0.4.2; "keras": their ``keras.ops``
+        twin (:class:`Spectrogram`), on every backend; "auto": kapre on TensorFlow, the
+        twin elsewhere.
+
+    Returns
+    -------
+    tensor
+        The (batch, freq, time, 1) decibel spectrogram the tower takes.
+    """
+    if implementation == "auto":
+        implementation = "kapre" if keras.backend.backend() == "tensorflow" else "keras"
+    if implementation == "keras":
+        magnitude = Spectrogram(spec.name, name="spectrogram")(inputs)
+    elif implementation == "kapre":
+        magnitude = _kapre_magnitude(inputs, spec)
+    else:
+        raise OpenL3Error(f"Invalid implementation {implementation!r}: expected 'auto', 'kapre' or 'keras'.")
+    return MagnitudeToDecibel(name="magnitude_to_decibel")(magnitude)
+
+
+def _kapre_magnitude(inputs: Any, spec: InputRepr) -> Any:
+    """Return kapre's (batch, freq, time, 1) magnitude spectrogram of (batch, 1, 48000) inputs."""
+    from kapre.time_frequency import STFT, ApplyFilterbank, Magnitude
+
+    x = STFT(
+        n_fft=spec.n_fft,
+        hop_length=SPEC_HOP,
+        pad_end=spec.n_mels is not None,
+        input_data_format="channels_first",
+        output_data_format="channels_last",
+    )(inputs)
+    x = Magnitude()(x)
+    if spec.n_mels:
+        mel = {
+            "sample_rate": TARGET_SR,
+            "n_freq": spec.n_fft // 2 + 1,
+            "n_mels": spec.n_mels,
+            "f_min": 0.0,
+            "f_max": TARGET_SR / 2,
+            "htk": False,
+            "norm": "slaney",
+        }
+        x = ApplyFilterbank(type="mel", filterbank_kwargs=mel, data_format="channels_last")(x)
+    return keras.layers.Permute((2, 1, 3))(x)  # (time, freq, 1) -> (freq, time, 1)

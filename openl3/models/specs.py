@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from ..exceptions import OpenL3Error
 
@@ -34,6 +35,29 @@ FRONTENDS = ("kapre", "librosa")
 DEFAULT_INPUT_REPR = "mel256"
 
 Pool = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class TowerLayer:
+    """One layer of an L3-Net tower, as the builder names it.
+
+    Attributes
+    ----------
+    name : str
+        Stable Keras layer name: "input_bn"; "conv<n>", "bn<n>", "relu<n>" for the n-th
+        convolution (1-7) and what follows it; "pool<b>" after block b (1-3); the 8th
+        convolution keeps its official name (``audio_embedding_layer`` or
+        ``vision_embedding_layer``).
+    kind : str
+        The Keras layer it is: "bn" (BatchNormalization), "conv" (Conv2D 3x3, ``same``),
+        "relu" (Activation) or "pool" (the 2x2 MaxPooling2D after blocks 1-3).
+    channels : int
+        Channels of the layer's activations.
+    """
+
+    name: str
+    kind: str
+    channels: int
 
 
 @dataclass(frozen=True)
@@ -129,11 +153,41 @@ class Tower:
             return (IMAGE_SIZE, IMAGE_SIZE, 3)
         return (1, WINDOW_SAMPLES) if frontend == "kapre" else input_repr_spec(input_repr).input_shape
 
-    def weight_file(self, input_repr: str, content_type: str):  # -> registry.WeightFile
-        """Return the official weight file of this tower for ``input_repr`` and ``content_type``."""
-        from .registry import weight_file
+    @cached_property
+    def layers(self) -> tuple[TowerLayer, ...]:
+        """The tower's layers in order, from the input batch normalisation to the embedding convolution.
 
-        return weight_file(self.modality, input_repr, content_type)
+        The builder (:func:`openl3.models.tower.build_tower`) makes exactly these layers,
+        and each name is a valid ``output`` of the loaders.
+        """
+        channels = self.input_shape(DEFAULT_INPUT_REPR, "librosa")[-1]
+        layers = [TowerLayer("input_bn", "bn", channels)]
+        for conv in range(1, 2 * len(BLOCK_FILTERS)):  # the 8th convolution is the embedding layer
+            filters = BLOCK_FILTERS[(conv - 1) // 2]
+            after = ("relu", "bn") if self.block1_relu_first and conv == 2 else ("bn", "relu")
+            layers += [TowerLayer(f"{kind}{conv}", kind, filters) for kind in ("conv", *after)]
+            if conv % 2 == 0:
+                layers.append(TowerLayer(f"pool{conv // 2}", "pool", filters))
+        return (*layers, TowerLayer(self.embedding_layer, "conv", BLOCK_FILTERS[-1]))
+
+    def output_layer(self, output: str | None) -> TowerLayer | None:
+        """Return the layer named ``output`` (None for None: the embedding), or raise.
+
+        Raises
+        ------
+        OpenL3Error
+            Naming the argument and listing the valid names, for any other value.
+        """
+        if output is None:
+            return None
+        for layer in self.layers:
+            if layer.name == output:
+                return layer
+        allowed = ", ".join(repr(layer.name) for layer in self.layers)
+        raise OpenL3Error(
+            f"Invalid output {output!r} for the {self.modality} model: expected None (the embedding) "
+            f"or a layer of the tower: {allowed}."
+        )
 
     def final_pool(self, input_repr: str, embedding_size: int) -> Pool:
         """Return the final pooling size for a representation and embedding size, or raise."""

@@ -4,15 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from .specs import BLOCK_FILTERS, Tower
+from .specs import Tower, TowerLayer
+
+#: Kinds of layer that carry weights in the official files.
+WEIGHTED_KINDS = ("bn", "conv")
 
 
-def build_tower(x: Any, tower: Tower, pool_size: tuple[int, int]) -> tuple[Any, list]:
+def _keras_layer(layer: TowerLayer, pool_padding: str) -> Any:
+    """Return the Keras layer of one tower layer, under its stable name."""
+    from keras import layers
+
+    if layer.kind == "conv":
+        return layers.Conv2D(layer.channels, 3, padding="same", name=layer.name)
+    if layer.kind == "bn":
+        return layers.BatchNormalization(name=layer.name)
+    if layer.kind == "relu":
+        return layers.Activation("relu", name=layer.name)
+    return layers.MaxPooling2D(2, strides=2, padding=pool_padding, name=layer.name)
+
+
+def build_tower(
+    x: Any, tower: Tower, pool_size: tuple[int, int], output: str | None = None
+) -> tuple[Any, list]:
     """Stack an L3-Net tower on the tensor ``x``.
 
-    Input batch normalisation, then four blocks of two 3x3 convolutions: blocks 1-3 end
-    in 2x2 max-pooling, block 4 ends in the embedding convolution (linear). A final
-    max-pooling of ``pool_size`` and a flatten give the embedding.
+    The layers are those of ``tower.layers``: input batch normalisation, then four
+    blocks of two 3x3 convolutions; blocks 1-3 end in 2x2 max-pooling, block 4 ends in
+    the embedding convolution (linear). A final max-pooling of ``pool_size`` and a
+    flatten give the embedding.
 
     Parameters
     ----------
@@ -22,33 +41,27 @@ def build_tower(x: Any, tower: Tower, pool_size: tuple[int, int]) -> tuple[Any, 
         Settings of the audio or the image tower.
     pool_size : tuple of int
         Final max-pooling size, which sets the embedding size.
+    output : str, optional
+        Name of a layer of ``tower.layers`` (already checked): its activations,
+        max-pooled over both spatial axes (frequency and time for audio), are returned
+        instead of the embedding. The whole tower is built either way.
 
     Returns
     -------
     embedding : tensor
-        (batch, embedding_size).
+        (batch, embedding_size), or (batch, channels of ``output``).
     weighted_layers : list of keras.layers.Layer
         The 16 weight-bearing layers in the order of the official weight files.
     """
     from keras import layers
 
-    weighted = [layers.BatchNormalization()]
-    x = weighted[-1](x)
-    for block, filters in enumerate(BLOCK_FILTERS):
-        for position in range(2):
-            if block == len(BLOCK_FILTERS) - 1 and position == 1:
-                conv = layers.Conv2D(filters, 3, padding="same", name=tower.embedding_layer)
-                weighted.append(conv)
-                x = conv(x)
-                break
-            conv, norm = layers.Conv2D(filters, 3, padding="same"), layers.BatchNormalization()
-            weighted += [conv, norm]
-            x = conv(x)
-            if tower.block1_relu_first and block == 0 and position == 1:
-                x = norm(layers.Activation("relu")(x))
-            else:
-                x = layers.Activation("relu")(norm(x))
-        else:
-            x = layers.MaxPooling2D(2, strides=2, padding=tower.block_pool_padding)(x)
+    weighted, activations = [], {}
+    for layer in tower.layers:
+        keras_layer = _keras_layer(layer, tower.block_pool_padding)
+        x = activations[layer.name] = keras_layer(x)
+        if layer.kind in WEIGHTED_KINDS:
+            weighted.append(keras_layer)
+    if output is not None:
+        return layers.GlobalMaxPooling2D(name=f"{output}_max")(activations[output]), weighted
     x = layers.MaxPooling2D(pool_size, padding="same")(x)
     return layers.Flatten()(x), weighted
