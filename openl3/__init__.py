@@ -7,6 +7,7 @@ TensorFlow's native log stays off unless ``TF_CPP_MIN_LOG_LEVEL`` is set
 
 from . import console, core, models
 from .audio import get_audio_embedding, preprocess_audio, process_audio_file
+from .embedders import AudioEmbedder, ImageEmbedder, VideoEmbedder
 from .exceptions import OpenL3Error, OpenL3Warning
 from .files import Report, get_output_path
 from .image import get_image_embedding, process_image_file
@@ -17,10 +18,13 @@ from .video import process_video_file
 console.quiet_tensorflow()  # importing openl3 imports no TensorFlow: this comes before it
 
 __all__ = [
+    "AudioEmbedder",
     "AudioStream",
+    "ImageEmbedder",
     "OpenL3Error",
     "OpenL3Warning",
     "Report",
+    "VideoEmbedder",
     "__version__",
     "core",
     "get_audio_embedding",

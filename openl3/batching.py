@@ -16,8 +16,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .exceptions import OpenL3Error
 from .interrupt import raise_if_interrupted
 from .precision import check_precision, matmul_precision
+from .progress import add_to_total, progress_bar
 from .shared_cache import build_once
 from .validation import check_positive_int, check_verbose
 
@@ -233,6 +235,8 @@ class Embedder:
     """
 
     unit = "item"
+    #: What the progress of a run over files counts.
+    file_unit = "item"
     #: The outputs of each input (None: one output, named after the input alone).
     output_modalities: tuple[str | None, ...] = (None,)
 
@@ -241,6 +245,21 @@ class Embedder:
         self.precision = check_precision(precision)
         self.batch_size = check_positive_int(batch_size, f"{prefix}batch_size")
         self._predict: Callable[[np.ndarray], np.ndarray] | None = None
+
+    #: The tower layer whose activations, max-pooled, are the embedding (None: the embedding).
+    output: str | None = None
+
+    @staticmethod
+    def check_output(tower: Any, output: str | None, model: Any) -> str | None:
+        """Return ``output`` checked against ``tower``'s layers; refuse it with a loaded model."""
+        if output is None:
+            return None
+        tower.output_layer(output)
+        if model is not None:
+            raise OpenL3Error(
+                "output names a layer of a model openl3 builds: it cannot apply to a model given."
+            )
+        return output
 
     def _predictor(self) -> Callable[[np.ndarray], np.ndarray]:
         raise NotImplementedError
@@ -251,7 +270,7 @@ class Embedder:
             self._predict = self._predictor()
         return self._predict(items)
 
-    def embed(self, sources: list, bar: Any = None) -> list[np.ndarray]:
+    def embed_sources(self, sources: list, bar: Any = None) -> list[np.ndarray]:
         """Embed sources in shared batches; return one (n_items, D) array per source."""
         return embed_all(self.predict, sources, self.batch_size, self.verbose, self.unit, bar)
 
@@ -268,6 +287,7 @@ class Embedder:
             content_type=self.content_type,
             embedding_size=self.embedding_size,
             precision=self.precision,
+            **({} if self.output is None else {"output": self.output}),
             **self._more_settings(),
         )
 
@@ -314,39 +334,6 @@ def has_accelerator() -> bool:
 
         return torch.cuda.is_available()
     return False
-
-
-#: The progress line once the total is known: ``37%|███▋   | 47/128 windows [00:23<00:40,
-#: 2.02 windows/s, 3/10 files]`` (without a total, tqdm's ``47 windows [00:23, 2.02 windows/s]``).
-BAR_FORMAT = (
-    "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{unit} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
-)
-
-
-def progress_bar(total: int | None, enabled: bool, unit: str) -> Any:
-    """Return a tqdm progress bar on stderr over ``total`` items; silent unless ``enabled``.
-
-    ``unit`` is the singular name of an item ("window"); a total of None (unknown) or 0
-    shows no bar and no time left, only the items done and the rate.
-    """
-    from tqdm.auto import tqdm
-
-    total = total or None
-    return tqdm(
-        total=total,
-        disable=not enabled,
-        unit=f" {unit}s",
-        leave=False,
-        dynamic_ncols=True,
-        bar_format=BAR_FORMAT if total else None,
-    )
-
-
-def add_to_total(bar: Any, items: int) -> None:
-    """Add ``items`` (may be negative) to the total of a progress bar, which shows it once positive."""
-    total = (bar.total or 0) + items
-    bar.total = total if total > 0 else None
-    bar.bar_format = BAR_FORMAT if bar.total else None
 
 
 #: The traced inference pass of each model (TensorFlow), filled under its lock.

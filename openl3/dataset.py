@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .exceptions import CommitError, OpenL3Error
-from .files import Arrays, FileJob, Report, path_key, prepare_output_dir
+from .jobs import Arrays, FileJob, Report, path_key, prepare_output_dir
 from .locks import LockFolder, WriterLock, input_keys
 from .manifest import OWN_FOLDER, Manifest, PartNamer
 from .parts import (

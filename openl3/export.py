@@ -28,8 +28,16 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import temporary_name
 from .console import captured_output
 from .exceptions import OpenL3Error
+from .models import (
+    get_audio_embedding_model_path,
+    get_image_embedding_model_path,
+    load_audio_embedding_model_from_path,
+    load_image_embedding_model_from_path,
+)
+from .models.specs import AUDIO_TOWER, CONTENT_TYPES, IMAGE_TOWER, input_repr_spec
 from .validation import check_choice
 
 #: Our format names and Keras 3's.
@@ -43,7 +51,6 @@ ONNX_OPSET = 13
 def _audio_model(input_repr: str, content_type: str, embedding_size: int, weights: str | None) -> Any:
     import keras
 
-    from .models import get_audio_embedding_model_path, load_audio_embedding_model_from_path
     from .models.layers import Spectrogram
 
     path = weights or get_audio_embedding_model_path(input_repr, content_type)
@@ -60,8 +67,6 @@ def _audio_model(input_repr: str, content_type: str, embedding_size: int, weight
 
 def _image_model(input_repr: str, content_type: str, embedding_size: int, weights: str | None) -> Any:
     import keras
-
-    from .models import get_image_embedding_model_path, load_image_embedding_model_from_path
 
     path = weights or get_image_embedding_model_path(input_repr, content_type)
     model = load_image_embedding_model_from_path(path, embedding_size)
@@ -100,8 +105,6 @@ def export_model(
     path : str
     """
     import keras
-
-    from .models.specs import AUDIO_TOWER, CONTENT_TYPES, IMAGE_TOWER, input_repr_spec
 
     check_choice(modality, "modality", ("audio", "image"))
     check_choice(format, "format", tuple(FORMATS))
@@ -149,8 +152,6 @@ def _importable(module: str) -> bool:
 
 def _export_atomically(model: Any, path: str, format: str) -> None:
     """Export beside ``path``, then rename into place; leave nothing behind on failure."""
-    from .atomic import temporary_name
-
     temporary = temporary_name(os.path.abspath(path))
     if format == "tflite":
         temporary += ".tflite"  # LiteRT's exporter wants the suffix

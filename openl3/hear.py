@@ -18,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from .audio import AudioEmbedder, window_count
+from .audio_core import AudioComputation
 from .exceptions import OpenL3Error
+from .models import load_audio_embedding_model_from_path
 from .models.specs import TARGET_SR
 from .validation import scan_array
+from .windows import window_count
 
 #: The options of :func:`load_model` and their defaults.
 DEFAULT_OPTIONS = {
@@ -41,7 +43,7 @@ class _HearModel:
 
     sample_rate = TARGET_SR
 
-    def _setup(self, embedder: AudioEmbedder, options: dict[str, Any]) -> None:
+    def _setup(self, embedder: AudioComputation, options: dict[str, Any]) -> None:
         self.embedder, self.options = embedder, options
         size = embedder.dimension()  # the model is loaded now, as HEAR's load_model does
         self.scene_embedding_size = self.timestamp_embedding_size = size
@@ -90,13 +92,15 @@ def load_model(model_file_path: str = "", **options: Any) -> Any:
     settings = {**DEFAULT_OPTIONS, **options}
     model = None
     if model_file_path:
-        from .models import load_audio_embedding_model_from_path
-
         model = load_audio_embedding_model_from_path(
             model_file_path, settings["input_repr"], settings["embedding_size"], settings["frontend"]
         )
-    embedder = AudioEmbedder(model=model, verbose=False, **settings)
-    hear_model = type("HearModel", (_HearModel, _module_base()), {})()
+    embedder = AudioComputation(model=model, verbose=False, **settings)
+
+    class HearModel(_HearModel, _module_base()):
+        """The model of :func:`load_model`, a module of the active backend as HEAR tools expect."""
+
+    hear_model = HearModel()
     hear_model._setup(embedder, settings)
     return hear_model
 
@@ -130,7 +134,7 @@ def _as_numpy(audio: Any) -> tuple[np.ndarray, bool]:
     return audio, given_numpy
 
 
-def _check_model(model: Any) -> AudioEmbedder:
+def _check_model(model: Any) -> AudioComputation:
     """Return the embedder of a model of :func:`load_model`, or raise."""
     if not isinstance(model, _HearModel):
         raise OpenL3Error(
@@ -155,7 +159,7 @@ def _embed(audio: Any, model: Any) -> tuple[np.ndarray, np.ndarray, bool]:
         size = model.timestamp_embedding_size
         return np.zeros((0, n_windows, size), np.float32), np.zeros((0, n_windows), np.float32), numpy
     sources = [embedder.windows(sound, TARGET_SR, f"sound {k}") for k, sound in enumerate(sounds)]
-    embeddings = np.stack(embedder.embed(sources)).astype(np.float32)
+    embeddings = np.stack(embedder.embed_sources(sources)).astype(np.float32)
     timestamps = np.stack([1000.0 * s.timestamps for s in sources]).astype(np.float32)
     return embeddings, timestamps, numpy
 

@@ -1,268 +1,14 @@
-"""Image embeddings: OpenL3 0.4.2's preprocessing, quirks included, one batch at a time.
+"""Image embeddings: OpenL3 0.4.2's functions, thin callers of :class:`openl3.ImageEmbedder`.
 
-0.4.2 scales the frames of one input array by their common maximum magnitude, so the
-frames are read twice: a first pass finds that maximum, the second feeds the model.
-Only one batch of preprocessed frames is held at a time.
+The preprocessing, quirks included, is 0.4.2's (:mod:`openl3.image_core`).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import numpy as np
-
-from .batching import Embedder, model_predictor
-from .exceptions import OpenL3Error
-from .files import FileInput, FileJob, FileRun, Report, process_paths
-from .models.specs import CONTENT_TYPES, IMAGE_SIZE, IMAGE_TOWER, input_repr_spec
-from .remote import is_uri, local_copy
-from .validation import (
-    check_choice,
-    check_numeric_array,
-    check_positive_real,
-    pair_inputs,
-    scan_array,
-    warn_all_zeros,
-)
-
-#: Frames whose shorter side exceeds this are rescaled to it before cropping (0.4.2).
-RESCALE_SIDE = 256
-#: Sequences up to this many frames keep their first pass (about 38 MB) instead of a second.
-KEPT_FRAMES = 64
-
-
-def check_image(image: Any, name: str = "image") -> np.ndarray:
-    """Validate an image (H, W, 3) or frames (N, H, W, 3); return them as (N, H, W, 3)."""
-    image = check_numeric_array(image, name)
-    if image.ndim not in (3, 4):
-        raise OpenL3Error(f"Invalid {name}: expected shape (H, W, 3) or (N, H, W, 3), got {image.shape}.")
-    frames = image[np.newaxis] if image.ndim == 3 else image
-    if frames.shape[-1] != 3:
-        raise OpenL3Error(
-            f"Invalid {name}: expected 3 (RGB) channels, got {frames.shape[-1]} in shape {image.shape}."
-        )
-    if frames.size == 0:
-        raise OpenL3Error(f"Invalid {name}: the array is empty ({image.shape}).")
-    all_finite, any_nonzero = scan_array(frames)
-    if not any_nonzero:
-        warn_all_zeros(name)
-    if not all_finite:
-        raise OpenL3Error(f"Invalid {name}: it contains NaN or infinite values.")
-    if min(frames.shape[1:3]) < IMAGE_SIZE:
-        raise OpenL3Error(
-            f"Invalid {name}: frames of {frames.shape[1]}x{frames.shape[2]} pixels; "
-            f"both sides must be at least {IMAGE_SIZE}."
-        )
-    return frames
-
-
-def _center_crop(frame: np.ndarray) -> np.ndarray:
-    top, left = (frame.shape[0] - IMAGE_SIZE) // 2, (frame.shape[1] - IMAGE_SIZE) // 2
-    return frame[top : top + IMAGE_SIZE, left : left + IMAGE_SIZE]
-
-
-def prepare_frame(frame: np.ndarray, already_224: bool) -> np.ndarray:
-    """Preprocess one frame as 0.4.2 does, up to the final scaling by the maximum.
-
-    Input arrays of exactly 224x224 frames are used as they are (unsigned integers mapped
-    to [-1, 1]); other frames are rescaled when their shorter side exceeds 256 (to floats
-    in [0, 1], as scikit-image does) and centre-cropped, keeping raw values otherwise.
-    """
-    if already_224:
-        if frame.dtype.kind == "u":
-            frame = 2 * (frame / np.iinfo(frame.dtype).max) - 1
-        return frame.astype(np.float32)
-    side = min(frame.shape[:2])
-    if side > RESCALE_SIDE:
-        from skimage.transform import rescale
-
-        frame = rescale(frame, RESCALE_SIDE / side, mode="constant", anti_aliasing=False, channel_axis=-1)
-    return _center_crop(frame).astype(np.float64).astype(np.float32)
-
-
-class ImageFrames:
-    """The preprocessed frames of one image sequence, produced in order.
-
-    A first pass over the frames counts them and finds their largest magnitude, the
-    divisor 0.4.2 applies to all of them; :meth:`read` then goes through them again
-    (sequences of up to ``KEPT_FRAMES`` frames are kept from the first pass instead).
-    A failure of the second pass (a decoder error, fewer frames than the first pass
-    counted) raises :class:`OpenL3Error` naming the input.
-
-    Parameters
-    ----------
-    open_frames : callable
-        Returns a fresh iterator over the raw frames (H, W, 3); called twice.
-    already_224 : bool
-        Whether the input's frames are exactly 224x224 (0.4.2 decides this per input).
-    name : str
-        What the frames are, for error messages.
-    """
-
-    def __init__(
-        self, open_frames: Callable[[], Iterator[np.ndarray]], already_224: bool, name: str = "image"
-    ):
-        self._open, self._already_224, self.name = open_frames, already_224, name
-        self.n_items, peak = 0, 0.0
-        kept: list[np.ndarray] | None = []
-        for frame in self._prepared():
-            self.n_items += 1
-            peak = max(peak, float(np.abs(frame).max()))
-            if kept is not None and len(kept) < KEPT_FRAMES:
-                kept.append(frame)
-            else:
-                kept = None  # too long to keep: read() decodes again
-        self.scale = np.float32(peak) if peak > 1 else np.float32(1)
-        self._frames: Iterator[np.ndarray] | None = None if kept is None else iter(kept)
-        self._position = 0
-
-    def _prepared(self) -> Iterator[np.ndarray]:
-        return (prepare_frame(frame, self._already_224) for frame in self._open())
-
-    def read(self, start: int, count: int) -> np.ndarray:
-        """Return preprocessed frames ``start`` to ``start + count``, (count, 224, 224, 3)."""
-        try:
-            if self._frames is None:
-                self._frames = self._prepared()
-            batch = []
-            for _ in range(count):
-                batch.append(next(self._frames))
-                self._position += 1
-        except StopIteration:
-            raise OpenL3Error(
-                f"Cannot decode {self.name}: its frames ended after {self._position} of the "
-                f"{self.n_items} the first pass counted."
-            ) from None
-        except OpenL3Error:
-            raise
-        except Exception as exc:  # decoders raise what they raise
-            raise OpenL3Error(f"Cannot decode {self.name} after frame {self._position}: {exc}") from exc
-        stacked = np.stack(batch)
-        return stacked / self.scale if self.scale != 1 else stacked
-
-
-def array_frames(frames: np.ndarray, name: str = "image") -> ImageFrames:
-    """Return an :class:`ImageFrames` over a validated (N, H, W, 3) array."""
-    return ImageFrames(lambda: iter(frames), frames.shape[1:3] == (IMAGE_SIZE, IMAGE_SIZE), name)
-
-
-def check_image_model(model: Any) -> Any:
-    """Return ``model`` if it is a Keras model taking 224x224 RGB images."""
-    import keras
-
-    if not isinstance(model, keras.Model):
-        raise OpenL3Error(f"Invalid model: expected a keras.Model, got {type(model).__name__}.")
-    if tuple(model.input_shape[1:]) != IMAGE_TOWER.input_shape():
-        raise OpenL3Error(
-            "Invalid model: an image model takes (batch, 224, 224, 3) images, "
-            f"this one takes {model.input_shape}."
-        )
-    return model
-
-
-def frame_timestamps(n_frames: int, frame_rate: Any) -> np.ndarray:
-    """Timestamps of ``n_frames`` frames at ``frame_rate``: ``arange(n) / frame_rate``."""
-    return np.arange(n_frames) / check_positive_real(frame_rate, "frame_rate")
-
-
-def _read_failure(exc: Exception) -> str:
-    """Return why an image file that exists could not be read, in words that fit it.
-
-    imageio says "Could not find a backend" of a file that none of its plugins decodes
-    (a damaged PNG, a text file) and suggests installing more, which would not help.
-    """
-    if "Could not find a backend" in str(exc):
-        return "it could not be decoded (damaged, or not in an image format the installed readers know)."
-    return str(exc)
-
-
-def read_image_file(path: str) -> np.ndarray:
-    """Read an image file as (H, W, 3): alpha dropped, grayscale repeated to three channels."""
-    if not is_uri(path) and not os.path.isfile(path):
-        raise OpenL3Error(f"Image file not found: {path}")
-    from skimage.io import imread
-
-    try:
-        with local_copy(path) as local:
-            image = np.asarray(imread(local))
-    except OpenL3Error:
-        raise
-    except Exception as exc:  # scikit-image raises what its plugins raise
-        raise OpenL3Error(f"Cannot read image file {path}: {_read_failure(exc)}") from exc
-    if image.ndim == 2 or (image.ndim == 3 and image.shape[-1] in (1, 2)):
-        gray = image if image.ndim == 2 else image[..., 0]
-        image = np.repeat(gray[..., np.newaxis], 3, axis=-1)
-    elif image.ndim == 3 and image.shape[-1] == 4:
-        image = image[..., :3]
-    return image
-
-
-def open_image_file(path: str) -> ImageFrames:
-    """Return the frame source of an image file: read, checked and prepared."""
-    name = f"image file {path}"
-    return array_frames(check_image(read_image_file(path), name), name)
-
-
-class ImageEmbedder(Embedder):
-    """An image embedding computation, its arguments checked once.
-
-    The model is loaded on first use. Arguments as :func:`get_image_embedding`;
-    ``prefix`` is prepended to the argument names in error messages.
-    """
-
-    unit = "frame"
-    modality = "image"
-
-    def __init__(
-        self,
-        model: Any = None,
-        input_repr: str = "mel256",
-        content_type: str = "music",
-        embedding_size: int = 8192,
-        batch_size: int = 32,
-        verbose: bool = True,
-        prefix: str = "",
-        precision: str = "faithful",
-    ):
-        super().__init__(batch_size, verbose, precision, prefix)
-        if model is None:  # checked now, before any file is read
-            input_repr_spec(input_repr)
-            check_choice(content_type, "content_type", CONTENT_TYPES)
-            IMAGE_TOWER.final_pool(input_repr, embedding_size)
-        else:
-            check_image_model(model)
-        self.model, self.user_model, self.input_repr = model, model, input_repr
-        self.content_type, self.embedding_size = content_type, embedding_size
-
-    def count_items(self, path: str) -> int:
-        """Return the frames of image file ``path`` before it is read: one (an image)."""
-        return 1
-
-    def _predictor(self) -> Callable[[np.ndarray], np.ndarray]:
-        """Load the model if needed; return preprocessed frames -> embeddings."""
-        if self.model is None:
-            from .models import shared_image_model
-
-            self.model = shared_image_model(self.input_repr, self.content_type, self.embedding_size)
-        return model_predictor(self.model, self.precision)
-
-    def process_files(
-        self, inputs: Sequence[FileInput], outputs: Any, overwrite: bool, errors: str, report=None
-    ) -> Report:
-        """Embed image files and save their outputs (see :func:`process_image_file`)."""
-
-        def open_source(job: FileJob) -> ImageFrames:
-            return open_image_file(job.path)
-
-        def arrays(source: ImageFrames, embedding: np.ndarray) -> dict[str, np.ndarray]:
-            return {"embedding": embedding}
-
-        run = FileRun(inputs, outputs, overwrite, errors, report)
-        return run.embed(
-            open_source, self.predict, arrays, self.batch_size, self.verbose, "image", self.count_items
-        )
+from .embedders import ImageEmbedder
+from .files import Report, RunOptions, run_paths
 
 
 def get_image_embedding(
@@ -310,20 +56,15 @@ def get_image_embedding(
         Only when ``frame_rate`` is given: ``arange(N) / frame_rate``.
     """
     embedder = ImageEmbedder(
-        model, input_repr, content_type, embedding_size, batch_size, verbose, precision=precision
+        model=model,
+        input_repr=input_repr,
+        content_type=content_type,
+        embedding_size=embedding_size,
+        batch_size=batch_size,
+        verbose=verbose,
+        precision=precision,
     )
-    images, rates, is_list = pair_inputs(image, frame_rate, "image", "frame_rate")
-    names = [f"image[{i}]" for i in range(len(images))] if is_list else ["image"]
-    frames = [check_image(array, name) for array, name in zip(images, names, strict=True)]
-    timestamps = (
-        None
-        if frame_rate is None
-        else [frame_timestamps(len(f), r) for f, r in zip(frames, rates, strict=True)]
-    )
-    embeddings = embedder.embed([array_frames(f, n) for f, n in zip(frames, names, strict=True)])
-    if not is_list:
-        return embeddings[0] if timestamps is None else (embeddings[0], timestamps[0])
-    return embeddings if timestamps is None else (embeddings, timestamps)
+    return embedder.embed(image, frame_rate)
 
 
 def process_image_file(
@@ -391,6 +132,25 @@ def process_image_file(
         The inputs processed, skipped (existing outputs) and failed.
     """
     embedder = ImageEmbedder(
-        model, input_repr, content_type, embedding_size, batch_size, verbose, precision=precision
+        model=model,
+        input_repr=input_repr,
+        content_type=content_type,
+        embedding_size=embedding_size,
+        batch_size=batch_size,
+        verbose=verbose,
+        precision=precision,
     )
-    return process_paths(embedder, filepath, locals())
+    options = RunOptions(
+        output_dir,
+        suffix,
+        overwrite,
+        errors,
+        output_format,
+        dtype,
+        part_size_mb,
+        engine,
+        ray_address,
+        shard,
+        break_lock,
+    )
+    return run_paths(embedder, filepath, options)

@@ -35,9 +35,17 @@ from typing import Any
 import numpy as np
 
 from .atomic import HOST, owner_alive
+from .audio_core import AudioComputation
+from .audio_decode import decode_audio_file
+from .dataset import COMPRESSION, ParquetOutputs, row_schema, rows_table
 from .exceptions import OpenL3Error
-from .files import FileInput, FileRun, Report, failure_reason
+from .image_core import ImageComputation, open_image_file
+from .jobs import FileInput, Report, failure_reason
+from .local_engine import FileRun
 from .manifest import OWN_FOLDER
+from .models.specs import TARGET_SR
+from .validation import check_audio
+from .windows import window_dtype
 
 logger = logging.getLogger("openl3")
 
@@ -99,14 +107,7 @@ def ray_session(address: str | None, verbose: bool) -> Iterator[Any]:
 def decoded(path: str, settings: dict[str, Any]) -> np.ndarray:
     """Return what the model stage needs of one file: 48 kHz mono samples, or prepared frames."""
     if settings["modality"] == "audio":
-        from .audio import AudioFile, window_dtype
-        from .signal import iter_signal_blocks
-
-        audio = AudioFile(path)
-        blocks = list(iter_signal_blocks(audio, audio.samplerate)) or [np.zeros(0)]
-        return np.concatenate(blocks).astype(window_dtype(settings["frontend"]), copy=False)
-    from .image import open_image_file
-
+        return decode_audio_file(path, window_dtype(settings["frontend"]))
     frames = open_image_file(path)
     return frames.read(0, frames.n_items)
 
@@ -140,13 +141,10 @@ def decode_row(row: dict[str, Any], settings: dict[str, Any], log: Any) -> list[
 
 def make_embedder(settings: dict[str, Any], batch_size: int) -> Any:
     """Return the embedder of a dataset's settings (the model loaded on first use)."""
-    from .audio import AudioEmbedder
-    from .image import ImageEmbedder
-
     audio = settings["modality"] == "audio"
     names = ("input_repr", "content_type", "embedding_size")
     names += ("center", "hop_size", "frontend") if audio else ()
-    embedder = AudioEmbedder if audio else ImageEmbedder
+    embedder = AudioComputation if audio else ImageComputation
     arguments = {name: settings[name] for name in names}
     return embedder(**arguments, batch_size=batch_size, verbose=False, precision=settings["precision"])
 
@@ -170,17 +168,12 @@ class EmbedFiles:
 
     def _source(self, path: str, data: np.ndarray) -> Any:
         """Return the window source of one decoded file (checked again: it crossed processes)."""
-        from .models.specs import TARGET_SR
-        from .validation import check_audio
-
         if self.settings["modality"] == "audio":
             name = f"audio file {path}"
             return self.embedder.windows(check_audio(data, name), TARGET_SR, name)
         return PreparedFrames(data)
 
     def _rows(self, path: str, source: Any, embedding: np.ndarray) -> Any:
-        from .dataset import rows_table
-
         arrays = {"embedding": embedding}
         if self.settings["modality"] == "audio":
             arrays["timestamps"] = source.timestamps
@@ -203,11 +196,9 @@ class EmbedFiles:
             except OpenL3Error as exc:
                 ray.get(self.log.add.remote(path, failure_reason(path, exc)))
         if not sources:
-            from .dataset import row_schema
-
             dim = self.settings["embedding_size"]
             return row_schema(dim, self.settings["dtype"], self.settings).empty_table()
-        embeddings = self.embedder.embed(sources)
+        embeddings = self.embedder.embed_sources(sources)
         return pa.concat_tables(
             [self._rows(p, s, e) for p, s, e in zip(paths, sources, embeddings, strict=True)]
         )
@@ -294,8 +285,6 @@ def run_on_ray(
     -------
     report : Report
     """
-    from .dataset import ParquetOutputs
-
     if not isinstance(outputs, ParquetOutputs) or None not in outputs.folders:
         raise OpenL3Error("The Ray engine embeds audio or image files into a Parquet dataset.")
     if embedder.user_model is not None:
@@ -325,8 +314,6 @@ def _run_job(ray: Any, run: FileRun, outputs: Any, batch_size: int, verbose: boo
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
     from ray.data import DataContext
-
-    from .dataset import COMPRESSION
 
     context = DataContext.get_current()
     saved = context.target_max_block_size, context.enable_progress_bars

@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from .audio import AudioEmbedder, window_count, window_dtype
+from .audio_core import AudioComputation
 from .exceptions import OpenL3Error, OpenL3Warning
 from .models.specs import TARGET_SR, WINDOW_SAMPLES
 from .signal import StreamResampler, mono_block
 from .validation import check_bool, check_positive_real
+from .windows import window_count, window_dtype
 
 
 class StreamWindows:
@@ -132,6 +133,9 @@ class AudioStream:
         window), so the embeddings are bit for bit the same; a window's embedding then
         comes up to ``batch_size - 1`` windows later. If False (default), each call
         embeds the windows it completed at once.
+    embedder : AudioComputation, optional
+        An embedder already made (:meth:`openl3.AudioEmbedder.stream` passes itself, so
+        the stream shares its loaded model); then no ``options`` are given.
     **options
         Those of :func:`openl3.get_audio_embedding`, with its defaults: ``model``,
         ``input_repr``, ``content_type``, ``embedding_size``, ``center``, ``hop_size``,
@@ -156,14 +160,18 @@ class AudioStream:
     >>> embedding, timestamps = stream.flush()    # the windows left at the end
     """
 
-    def __init__(self, sr: Any, exact_batches: bool = False, **options: Any):
+    def __init__(
+        self, sr: Any, exact_batches: bool = False, embedder: AudioComputation | None = None, **options: Any
+    ):
         unknown = set(options) - set(AUDIO_OPTIONS)
         if unknown:
             raise OpenL3Error(f"Invalid options of AudioStream: {', '.join(sorted(unknown))}.")
+        if embedder is not None and options:
+            raise OpenL3Error("AudioStream takes an embedder or its options, not both.")
         options.setdefault("verbose", False)
         self.sr = check_positive_real(sr, "sr")
         self.exact_batches = check_bool(exact_batches, "exact_batches")
-        self.embedder = AudioEmbedder(**options)
+        self.embedder = AudioComputation(**options) if embedder is None else embedder
         dtype = window_dtype(self.embedder.frontend)
         self.windows = StreamWindows(self.sr, self.embedder.hop_size, self.embedder.center, dtype)
         self._pending = np.zeros((0, WINDOW_SAMPLES), dtype)  # with exact_batches: windows held back

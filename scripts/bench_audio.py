@@ -116,7 +116,7 @@ def measure_reading(openl3, audio, args, batch_size) -> None:
     """Print windows/s of decoding, resampling and framing alone (no model)."""
     start, n = time.perf_counter(), 0
     for part in split(audio, args.files):
-        source = openl3.audio.AudioWindows(part, args.sr, args.hop, True)
+        source = openl3.windows.AudioWindows(part, args.sr, args.hop, True)
         for first in range(0, source.n_items, batch_size):
             n += len(source.read(first, min(batch_size, source.n_items - first)))
     elapsed = time.perf_counter() - start
@@ -187,7 +187,7 @@ def main() -> None:
     spec = openl3.models.specs.input_repr_spec(args.input_repr)
     window_shape = (1, 48000) if args.frontend == "kapre" else spec.input_shape
     predict = timer._make(model, args.precision)
-    n_windows = openl3.audio.AudioWindows(audio, args.sr, args.hop, True).n_items
+    n_windows = openl3.windows.AudioWindows(audio, args.sr, args.hop, True).n_items
     for _ in openl3.signal.iter_signal_blocks(audio[: args.sr], args.sr):  # compile the resampler
         pass
     for batch_size in args.batch_size:  # trace / compile every batch shape outside the measurements

@@ -1,14 +1,29 @@
-"""Test helpers: weight files in the official OpenL3 layout, generated signals, thread races."""
+"""Test helpers: weight files in the official OpenL3 layout, generated signals and files,
+dataset readers, processes, thread races.
+
+Test modules import what they share from here (fixtures live in ``conftest.py``); no test
+module imports another (``tests/test_tests.py``).
+"""
 
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
+import subprocess
+import sys
 import threading
+import warnings
 from collections.abc import Callable
 
 import h5py
 import numpy as np
+import soundfile as sf
+
+from openl3.exceptions import OpenL3Warning
+
+#: Settings of a small, cheap audio model (mel128, 512) with two windows a second.
+AUDIO = {"input_repr": "mel128", "embedding_size": 512, "hop_size": 0.5, "verbose": False}
 
 FILTERS = (64, 64, 128, 128, 256, 256, 512, 512)
 
@@ -114,6 +129,110 @@ def noise(seconds: float, sr: int, seed: int = 0, channels: int = 0) -> np.ndarr
     return rng.normal(0, 0.2, n if channels == 0 else (n, channels))
 
 
+def framed_like_0_4_2(audio: np.ndarray, sr: int, hop_size: float, center: bool) -> np.ndarray:
+    """Frame a whole signal as SPEC.md describes 0.4.2 doing it: pad, then stride (a view)."""
+    import resampy
+
+    if audio.ndim == 2:
+        audio = np.mean(audio, axis=1)
+    if sr != 48000:
+        audio = resampy.resample(audio, sr, 48000, filter="kaiser_best")
+    hop = int(hop_size * 48000)
+    if center:
+        audio = np.concatenate([np.zeros(24000), audio])
+    pad = 48000 - len(audio) if len(audio) < 48000 else -(len(audio) - 48000) % hop
+    audio = np.concatenate([audio, np.zeros(pad)])
+    n = 1 + (len(audio) - 48000) // hop
+    return np.lib.stride_tricks.sliding_window_view(audio, 48000)[::hop][:n]
+
+
+def quiet(function: Callable, *args, **kwargs):
+    """Return ``function(*args, **kwargs)``, with OpenL3's warnings (short audio...) ignored."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OpenL3Warning)
+        return function(*args, **kwargs)
+
+
+def write_clips(folder, seconds, sr: int = 16000) -> list[str]:
+    """Write seeded noise clips ``clipNN.wav`` of the given lengths into ``folder``; return their paths."""
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for k, length in enumerate(seconds):
+        path = folder / f"clip{k:02d}.wav"
+        sf.write(path, noise(length, sr, seed=k), sr)
+        paths.append(str(path))
+    return paths
+
+
+def write_video(path, seconds: float = 2.0, fps: float = 10, audio: bool = True, size=(320, 240)) -> str:
+    """Write a video whose brightness rises over time, with a stereo tone, by moviepy; return its path."""
+    from moviepy import AudioArrayClip, VideoClip
+
+    width, height = size
+    yy, xx = np.mgrid[0:height, 0:width]
+    pattern = np.stack([xx / width, yy / height, (xx + yy) / (width + height)], -1)
+
+    def frame(t):
+        return (255 * pattern * (0.2 + 0.8 * t / seconds)).astype(np.uint8)
+
+    clip = VideoClip(frame, duration=seconds).with_fps(fps)
+    if audio:
+        t = np.arange(int(seconds * 44100)) / 44100
+        tone = 0.3 * np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t)], 1)
+        clip = clip.with_audio(AudioArrayClip(tone, fps=44100))
+    clip.write_videofile(str(path), codec="libx264", audio_codec="aac" if audio else None, logger=None)
+    return str(path)
+
+
+def parts(folder) -> list[str]:
+    """Return the names of a dataset's part files (by name: a user's "part-0001.parquet" is not one)."""
+    from openl3.manifest import part_order
+
+    return sorted(n for n in os.listdir(folder) if part_order(n))
+
+
+def read_rows(folder):
+    """Return the rows of the dataset in ``folder`` (a pyarrow Table) sorted by path and index.
+
+    Only its part files are read: a user's own files may be there too.
+    """
+    import pyarrow.dataset as ds
+
+    files = sorted(os.path.join(folder, name) for name in parts(folder))
+    table = ds.dataset(files, format="parquet").to_table()
+    return table.sort_by([("path", "ascending"), ("index", "ascending")])
+
+
+def users_files(out, clips: list[str]) -> dict:
+    """Put a user's own files in a dataset folder; return their contents by path.
+
+    A Parquet table naming inputs, a CSV, a subfolder, and a Parquet file named like a part.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out.mkdir(exist_ok=True)
+    pq.write_table(pa.table({"path": clips[:2], "label": ["dog", "cat"]}), out / "manifest.parquet")
+    (out / "notes.csv").write_text("path,label\nclip00.wav,dog\n")
+    (out / "mine").mkdir()
+    (out / "mine" / "keep.txt").write_text("mine")
+    pq.write_table(pa.table({"x": [1, 2]}), out / "part-0001.parquet")  # named like a part, not ours
+    return {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def assert_intact(files: dict) -> None:
+    """Fail unless every file of :func:`users_files` holds the bytes it had."""
+    for path, content in files.items():
+        assert path.read_bytes() == content, path
+
+
+def dead_pid() -> int:
+    """Return the process id of a process that has ended (the owner of a stale temporary)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
 class CountingBuilder:
     """Wrap a cache's builder to count its calls, holding the first one open for a second.
 
@@ -168,7 +287,7 @@ def race(call: Callable, n_threads: int = 4) -> list:
 WRITER_SCRIPT = """
 import json, os, sys, time
 import openl3
-from openl3 import audio
+from openl3 import audio_core as audio
 from openl3.exceptions import OpenL3Error
 
 args = json.loads(sys.argv[1])

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from helpers import dead_pid
 from openl3 import atomic
 
 
@@ -90,17 +89,11 @@ def _no_hard_links(*args, **kwargs):
     raise PermissionError(1, "Operation not permitted")
 
 
-def _dead_pid() -> int:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
-
-
 def test_only_temporaries_of_dead_owners_are_removed(tmp_path):
     live = os.path.basename(atomic.temporary_name(str(tmp_path / "x.npz")))  # this process: alive
     host = live.split(".")[-4]
-    dead = f".y.npz.{host}.{_dead_pid()}.0123abcd.tmp"
-    elsewhere = f".z.npz.other-host.{_dead_pid()}.0123abcd.tmp"  # another machine: cannot tell
+    dead = f".y.npz.{host}.{dead_pid()}.0123abcd.tmp"
+    elsewhere = f".z.npz.other-host.{dead_pid()}.0123abcd.tmp"  # another machine: cannot tell
     for name in (live, dead, elsewhere, "x.npz", ".hidden"):
         (tmp_path / name).write_bytes(b"")
     assert atomic.is_temporary(live) and atomic.is_temporary(dead) and not atomic.is_temporary(".hidden")

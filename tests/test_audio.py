@@ -3,38 +3,15 @@
 from __future__ import annotations
 
 import itertools
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-import resampy
 
 import openl3
-from helpers import noise, tone
+from helpers import framed_like_0_4_2, noise, quiet, tone
 from openl3 import OpenL3Error, OpenL3Warning
-from openl3.audio import AudioWindows
-
-
-def framed_like_0_4_2(audio, sr, hop_size, center):
-    """Frame a whole signal as SPEC.md describes 0.4.2 doing it: pad, then stride (a view)."""
-    if audio.ndim == 2:
-        audio = np.mean(audio, axis=1)
-    if sr != 48000:
-        audio = resampy.resample(audio, sr, 48000, filter="kaiser_best")
-    hop = int(hop_size * 48000)
-    if center:
-        audio = np.concatenate([np.zeros(24000), audio])
-    pad = 48000 - len(audio) if len(audio) < 48000 else -(len(audio) - 48000) % hop
-    audio = np.concatenate([audio, np.zeros(pad)])
-    n = 1 + (len(audio) - 48000) // hop
-    return np.lib.stride_tricks.sliding_window_view(audio, 48000)[::hop][:n]
-
-
-def quiet(function, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", OpenL3Warning)
-        return function(*args, **kwargs)
+from openl3.windows import AudioWindows
 
 
 @pytest.mark.parametrize(
@@ -461,7 +438,7 @@ def test_file_samples_equal_sf_read_bit_for_bit(coded_files, name, sizes):
     """Any forward reads of a file give sf.read's samples: 0.4.2 read whole files with it."""
     import soundfile as sf
 
-    from openl3.audio import AudioFile
+    from openl3.audio_decode import AudioFile
 
     expected, sr = sf.read(coded_files[name])
     audio, pieces, start = AudioFile(coded_files[name]), [], 0
@@ -503,7 +480,7 @@ def test_without_libsndfile_reads_files_are_read_whole(coded_files, monkeypatch,
     """A soundfile that hides libsndfile's read function: sf.read's samples all the same."""
     import soundfile as sf
 
-    from openl3 import audio as audio_module
+    from openl3 import audio_decode as audio_module
 
     monkeypatch.setattr(audio_module, "_libsndfile_reads", lambda file: None)
     audio_module._warn_whole_reads.cache_clear()
@@ -517,7 +494,7 @@ def test_without_libsndfile_reads_files_are_read_whole(coded_files, monkeypatch,
 
 
 def test_a_truncated_mp3_is_named(coded_files, tmp_path):
-    from openl3.audio import AudioFile
+    from openl3.audio_decode import AudioFile
 
     truncated = tmp_path / "truncated.mp3"
     data = Path(coded_files["mp3-44100-stereo-constant"]).read_bytes()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from helpers import CountingBuilder, race
-from openl3 import batching
+from openl3 import batching, progress
 from openl3.batching import embed_sources
 from openl3.exceptions import OpenL3Error
 
@@ -194,11 +194,11 @@ def test_many_models_are_traced_without_a_retracing_warning():
 
 
 def test_the_progress_line_shows_a_total_only_when_one_is_known():
-    bar = batching.progress_bar(None, False, "window")
+    bar = progress.progress_bar(None, False, "window")
     assert bar.total is None and getattr(bar, "bar_format", None) is None  # "47 windows [00:23, ...]"
-    batching.add_to_total(bar, 40)
-    assert bar.total == 40 and bar.bar_format == batching.BAR_FORMAT
-    batching.add_to_total(bar, -40)
+    progress.add_to_total(bar, 40)
+    assert bar.total == 40 and bar.bar_format == progress.BAR_FORMAT
+    progress.add_to_total(bar, -40)
     assert bar.total is None and bar.bar_format is None
-    line = bar.format_meter(47, 128, 23.3, ncols=100, unit=" windows", bar_format=batching.BAR_FORMAT)
+    line = bar.format_meter(47, 128, 23.3, ncols=100, unit=" windows", bar_format=progress.BAR_FORMAT)
     assert line.endswith("| 47/128 windows [00:23<00:40,  2.02 windows/s]")

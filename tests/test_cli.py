@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 import openl3
-from helpers import noise, tone
+from helpers import noise, tone, write_video
 from openl3 import OpenL3Error, cli
 from openl3.cli import embed
 
@@ -70,15 +70,22 @@ def audio_folder(tmp_path):
 # --- one subprocess run per subcommand ----------------------------------------------------------
 
 
-def test_help_is_fast_and_does_not_load_tensorflow():
-    start = time.perf_counter()
+#: Prints the help of the command and of a subcommand, then the heavy packages imported.
+HELP_IMPORTS = """
+import sys
+from openl3 import cli
+statuses = [cli.main(["--help"]), cli.main(["audio", "--help"])]
+heavy = ("tensorflow", "keras", "kapre", "jax", "torch")
+print(statuses, sorted(name for name in heavy if name in sys.modules))
+"""
+
+
+def test_help_does_not_import_tensorflow_or_keras():
     result = command("--help")
     assert result.returncode == 0 and "models" in result.stdout
-    assert time.perf_counter() - start < 5  # well under a second on a warm machine; generous for CI
-    code = "import sys; from openl3 import cli; cli.build_parser(); print('tensorflow' in sys.modules)"
-    assert (
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
-    )
+    helps = subprocess.run([sys.executable, "-c", HELP_IMPORTS], capture_output=True, text=True, timeout=300)
+    assert "--audio-batch-size" in helps.stdout, helps.stderr
+    assert helps.stdout.splitlines()[-1] == "[0, 0] []"  # both helps shown, no model package imported
 
 
 def test_audio_command(tmp_path, weights_dir, mel128_model):
@@ -112,8 +119,6 @@ def test_image_command(tmp_path, weights_dir):
 
 
 def test_video_command(tmp_path, weights_dir):
-    from test_video import write_video
-
     write_video(tmp_path / "v.mp4", seconds=2.0, fps=5)  # moviepy 2 cannot read audio of clips <= ~1 s
     flags = ("-i", "mel256", "-as", "512", "-t", "0.5", "-is", "512", "-x", "s")
     result = command("video", str(tmp_path), *flags, env={"OPENL3_WEIGHTS_DIR": str(weights_dir)})
@@ -191,6 +196,7 @@ def test_killed_run_leaves_no_partial_output_and_resumes(slow_folder, tmp_path, 
 
 
 def test_ctrl_c_stops_with_a_summary_and_exit_130(slow_folder, tmp_path, weights_dir):
+    sf.write(slow_folder / "z_long.wav", noise(300.0, 16000), 16000)  # 1500 windows: many batches
     out = tmp_path / "out"
     environment = {**os.environ, "OPENL3_WEIGHTS_DIR": str(weights_dir)}
     process = subprocess.Popen(
@@ -201,18 +207,17 @@ def test_ctrl_c_stops_with_a_summary_and_exit_130(slow_folder, tmp_path, weights
         # As from a terminal: a test run started in the background inherits SIGINT ignored.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    seen = _wait_for_outputs(process, out, 2)
+    seen = _wait_for_outputs(process, out, 4)  # the short files are done: the run is in the long one
     assert process.poll() is None, "the run ended before it could be interrupted"
-    started = time.time()
     process.send_signal(signal.SIGINT)
-    stderr = process.communicate(timeout=120)[1]
+    stderr = process.communicate(timeout=240)[1]  # a guard against a hang, not a measure
     assert process.returncode == 130, stderr[-3000:]
-    assert time.time() - started < 30  # within a batch, not at the end of the long file
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     lines = [line for line in stderr.splitlines() if line.startswith("openl3 audio:")]
     assert lines[0] == "openl3 audio: interrupted"
-    assert lines[1].startswith(f"openl3 audio: {len(os.listdir(out))} processed, 0 skipped")
-    assert set(seen) <= set(os.listdir(out)) and all(n.endswith(".npz") for n in os.listdir(out))
+    assert lines[1].startswith("openl3 audio: 4 processed, 0 skipped")
+    # Stopped between two batches of the long file, not at its end: no output, no temporary.
+    assert seen == sorted(os.listdir(out)) == ["f0.npz", "f1.npz", "f2.npz", "f3.npz"]
     for name in os.listdir(out):
         assert np.load(out / name)["embedding"].shape[1] == 512
 
@@ -371,7 +376,7 @@ def test_content_type_flag_selects_the_env_model(capsys, tmp_path, weights):
 
 
 def test_ctrl_c_in_process_keeps_outputs_and_temporaries_clean(capsys, tmp_path, weights, monkeypatch):
-    from openl3.audio import AudioEmbedder
+    from openl3.audio_core import AudioComputation as AudioEmbedder
 
     for i in range(3):
         sf.write(tmp_path / f"f{i}.wav", tone(1.0, 16000), 16000)
@@ -480,7 +485,7 @@ def test_help_shows_the_defaults_and_sets_image_options_apart(capsys):
 
 
 def test_the_progress_line_shows_the_windows_to_come(capsys, tmp_path, weights):
-    from openl3.audio import AudioWindows
+    from openl3.windows import AudioWindows
 
     for name, seconds in (("a.wav", 2.0), ("b.wav", 3.1)):
         sf.write(tmp_path / name, tone(seconds, 16000), 16000)

@@ -13,43 +13,30 @@ import pytest
 import soundfile as sf
 
 import openl3
-from helpers import noise, start_writer, wait_for, writer_result
+from helpers import (
+    AUDIO,
+    assert_intact,
+    dead_pid,
+    noise,
+    parts,
+    read_rows,
+    start_writer,
+    users_files,
+    wait_for,
+    write_clips,
+    write_video,
+    writer_result,
+)
 from openl3.exceptions import OpenL3Error
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
-ds = pytest.importorskip("pyarrow.dataset")
-
-AUDIO = {"input_repr": "mel128", "embedding_size": 512, "hop_size": 0.5, "verbose": False}
-
-
-def write_clips(folder, seconds, sr=16000):
-    folder.mkdir(exist_ok=True)
-    paths = []
-    for k, length in enumerate(seconds):
-        path = folder / f"clip{k:02d}.wav"
-        sf.write(path, noise(length, sr, seed=k), sr)
-        paths.append(str(path))
-    return paths
-
-
-def read_rows(folder):
-    """The rows of the dataset in ``folder``: its part files only (a user's files may be there)."""
-    files = sorted(os.path.join(folder, name) for name in parts(folder))
-    table = ds.dataset(files, format="parquet").to_table()
-    return table.sort_by([("path", "ascending"), ("index", "ascending")])
+pytest.importorskip("pyarrow.dataset")  # read_rows
 
 
 def embeddings_of(table, path):
     rows = table.filter(pa.compute.equal(table["path"], path))
     return np.stack(rows["embedding"].to_numpy(zero_copy_only=False)), rows["timestamp"].to_numpy()
-
-
-def parts(folder):
-    """The names of the dataset's part files (by name: a user's "part-0001.parquet" is not one)."""
-    from openl3.manifest import part_order
-
-    return sorted(n for n in os.listdir(folder) if part_order(n))
 
 
 @pytest.fixture(scope="module")
@@ -229,14 +216,12 @@ def test_a_newer_part_wins_over_an_older_one(clips, weights_env, tmp_path):
 
 
 def test_stale_temporaries_are_removed_and_a_live_writers_kept(clips, weights_env, tmp_path):
-    from test_atomic import _dead_pid
-
     from openl3 import atomic
 
     out = tmp_path / "out"
     out.mkdir()
     live = os.path.basename(atomic.temporary_name(str(out / "part-x.parquet")))
-    dead = live.replace(f".{os.getpid()}.", f".{_dead_pid()}.")
+    dead = live.replace(f".{os.getpid()}.", f".{dead_pid()}.")
     (out / live).write_bytes(b"being written")
     (out / dead).write_bytes(b"killed")
     openl3.process_audio_file(clips[:1], output_dir=str(out), output_format="parquet", **AUDIO)
@@ -245,8 +230,6 @@ def test_stale_temporaries_are_removed_and_a_live_writers_kept(clips, weights_en
 
 
 def test_video_rows_go_to_an_audio_and_an_image_dataset(weights_env, tmp_path):
-    from test_video import write_video
-
     path = write_video(tmp_path / "v.mp4", seconds=2.0, fps=2)
     settings = {"input_repr": "mel256", "audio_embedding_size": 512, "image_embedding_size": 512}
     settings.update(audio_hop_size=0.5, verbose=False)
@@ -278,7 +261,7 @@ def test_an_interrupted_run_keeps_the_inputs_it_finished(clips, weights_env, tmp
 
         return counted
 
-    monkeypatch.setattr("openl3.audio.model_predictor", interrupting)
+    monkeypatch.setattr("openl3.audio_core.model_predictor", interrupting)
     out = str(tmp_path / "out")
     with pytest.raises(KeyboardInterrupt):
         openl3.process_audio_file(clips, output_dir=out, output_format="parquet", batch_size=1, **AUDIO)
@@ -293,6 +276,26 @@ def _cli(args, env):
     )
 
 
+def _kill_between_its_first_parts(args, env, out, delay: float) -> subprocess.Popen:
+    """Run the command; SIGKILL it ``delay`` s after its first new part, or at its second.
+
+    Each run commits at most two or three parts (one per input), so a run given more
+    inputs than that is always killed in the middle, however fast the machine.
+    """
+    before = len(parts(out)) if out.exists() else 0
+
+    def new_parts() -> int:
+        return len(parts(out)) - before if out.exists() else 0
+
+    process = _cli(args, env)
+    wait_for(lambda: new_parts() >= 1 or process.poll() is not None, what="a first part")
+    kill_at = time.monotonic() + delay
+    wait_for(lambda: new_parts() >= 2 or time.monotonic() > kill_at, what="a moment to kill")
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return process
+
+
 def test_sigkill_at_any_moment_then_rerun_gives_every_row_once(weights_env, tmp_path):
     lengths = np.random.default_rng(3).uniform(0.3, 3.0, 16).round(2)
     clip_paths = write_clips(tmp_path / "in", lengths)
@@ -304,22 +307,9 @@ def test_sigkill_at_any_moment_then_rerun_gives_every_row_once(weights_env, tmp_
     args += ["--output-format", "parquet", "-o", str(out), "--part-size-mb", "1e-6", "-q"]
     env = {**os.environ, "OPENL3_WEIGHTS_DIR": str(weights_env)}
     rng = random.Random(7)
-    kills = 0
-    for _ in range(4):  # kill each run at a random moment after its first new part
-        before = len(parts(out)) if out.exists() else 0
-        process = _cli(args, env)
-        deadline = time.monotonic() + 120
-        while process.poll() is None and time.monotonic() < deadline:
-            if out.exists() and len(parts(out)) > before:
-                time.sleep(rng.uniform(0, 0.8))
-                break
-            time.sleep(0.005)
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
-        process.wait()
-        assert process.returncode in (0, -signal.SIGKILL), process.stderr.read().decode()
-    assert kills >= 2
+    for _ in range(4):  # 4 runs, killed at random moments, commit about 12 parts of the 16
+        process = _kill_between_its_first_parts(args, env, out, rng.uniform(0, 0.8))
+        assert process.returncode == -signal.SIGKILL, process.stderr.read().decode()  # killed, not done
     final = _cli(args, env)
     assert final.wait(timeout=300) == 0, final.stderr.read().decode()
     assert not [n for n in os.listdir(out) if n.startswith(".")]  # no temporary left
@@ -351,22 +341,6 @@ def test_readers_see_one_table(clips, weights_env, tmp_path):
 
 
 # Ownership: the dataset touches only what it wrote.
-
-
-def users_files(out, clips):
-    """A user's own files in a dataset folder: a Parquet table naming inputs, a CSV, a subfolder."""
-    out.mkdir(exist_ok=True)
-    pq.write_table(pa.table({"path": clips[:2], "label": ["dog", "cat"]}), out / "manifest.parquet")
-    (out / "notes.csv").write_text("path,label\nclip00.wav,dog\n")
-    (out / "mine").mkdir()
-    (out / "mine" / "keep.txt").write_text("mine")
-    pq.write_table(pa.table({"x": [1, 2]}), out / "part-0001.parquet")  # named like a part, not ours
-    return {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
-
-
-def assert_intact(files):
-    for path, content in files.items():
-        assert path.read_bytes() == content, path
 
 
 def assert_rows_once(out, paths, expected_rows):
@@ -445,13 +419,13 @@ def test_the_newest_rows_win_by_generation_not_by_the_clock(clips, weights_env, 
     out = str(tmp_path / "out")
     settings = {"output_dir": out, "output_format": "parquet", **AUDIO}
     openl3.process_audio_file(clips[:2], **settings)
-    real = openl3.audio.model_predictor
+    real = openl3.audio_core.model_predictor
 
     def shifted(model, precision="faithful"):
         predict = real(model, precision)
         return lambda batch: predict(batch) + 1.0
 
-    monkeypatch.setattr("openl3.audio.model_predictor", shifted)
+    monkeypatch.setattr("openl3.audio_core.model_predictor", shifted)
     monkeypatch.setattr(time, "time_ns", lambda: 1)  # the clock of the old part names, stepped back
     first = read_rows(out)
     openl3.process_audio_file(clips[:1], overwrite=True, **settings)
@@ -476,17 +450,17 @@ def test_a_lost_manifest_does_not_restart_the_generations(clips, weights_env, tm
         openl3.process_audio_file(clips[:1], overwrite=True, **settings)
     first = read_rows(out)
     shutil.rmtree(out / OWN_FOLDER)
-    real = openl3.audio.model_predictor
+    real = openl3.audio_core.model_predictor
 
     def shifted(model, precision="faithful"):
         predict = real(model, precision)
         return lambda batch: predict(batch) + 1.0
 
-    openl3.audio.model_predictor = shifted
+    openl3.audio_core.model_predictor = shifted
     try:
         openl3.process_audio_file(clips[:1], overwrite=True, **settings)
     finally:
-        openl3.audio.model_predictor = real
+        openl3.audio_core.model_predictor = real
     new, _ = embeddings_of(read_rows(out), clips[0])
     old, _ = embeddings_of(first, clips[0])
     np.testing.assert_allclose(new, old + 1.0, rtol=0, atol=1e-4)
@@ -561,7 +535,7 @@ def test_a_run_whose_lock_was_broken_stops_before_its_next_commit(clips, weights
 
     out = tmp_path / "out"
     locks = out / OWN_FOLDER / LOCKS_FOLDER
-    real = openl3.audio.model_predictor
+    real = openl3.audio_core.model_predictor
 
     def breaking(model, precision="faithful"):
         predict = real(model, precision)
@@ -574,14 +548,14 @@ def test_a_run_whose_lock_was_broken_stops_before_its_next_commit(clips, weights
 
         return call
 
-    monkeypatch.setattr("openl3.audio.model_predictor", breaking)
+    monkeypatch.setattr("openl3.audio_core.model_predictor", breaking)
     with pytest.raises(OpenL3Error, match="lock was removed"):
         openl3.process_audio_file(clips, output_dir=str(out), output_format="parquet", **AUDIO)
     assert parts(out) == []
     report = openl3.Report()  # collect: the run still stops, and every input it held is failed
     with pytest.raises(OpenL3Error, match="lock was removed"):
         openl3.files.run_files(
-            openl3.audio.AudioEmbedder(None, "mel128", "music", 512, True, 0.5, 32, "kapre", False),
+            openl3.audio_core.AudioComputation(None, "mel128", "music", 512, True, 0.5, 32, "kapre", False),
             [(path, str(out)) for path in clips],
             str(out),
             None,
@@ -627,7 +601,7 @@ def test_a_failed_commit_fails_every_input_in_it_and_keeps_no_rows(clips, weight
 def test_a_failed_commit_of_a_video_removes_the_part_already_placed(weights_env, tmp_path, monkeypatch):
     """A video's commit writes an audio part and an image part: both or neither."""
     from openl3.dataset import ParquetOutputs
-    from openl3.files import FileJob, Report
+    from openl3.jobs import FileJob, Report
     from openl3.parts import PartFolder
 
     settings = {"modality": "audio", "embedding_size": 4}
@@ -689,7 +663,7 @@ from openl3.exceptions import OpenL3Error
 def no_model(*args, **kwargs):
     raise AssertionError("the model was used")
 
-openl3.audio.model_predictor = no_model
+openl3.audio_core.model_predictor = no_model
 try:
     openl3.process_audio_file(sys.argv[1], output_dir=sys.argv[2], output_format="parquet",
                               input_repr="mel128", embedding_size=512, verbose=False)

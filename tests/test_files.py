@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 import openl3
-from helpers import noise, tone
+from helpers import dead_pid, noise, tone
 from openl3 import OpenL3Error
 from openl3.atomic import save_npz
 from openl3.files import get_output_path
@@ -88,12 +88,21 @@ def test_suffix_output_dir_skip_and_overwrite(audio_files, mel128_model, tmp_pat
     assert np.load(target)["embedding"].shape == (8, 512)  # 57600 samples + 24000 centring
 
 
-def test_existing_outputs_need_no_model(audio_files, tmp_path):
+def test_existing_outputs_need_no_model(audio_files, weights_env, monkeypatch):
+    from openl3 import models
+
+    loaded, load = [], models.load_audio_embedding_model_from_path
+    monkeypatch.setattr(
+        models, "load_audio_embedding_model_from_path", lambda *a, **k: loaded.append(a) or load(*a, **k)
+    )
+    models.clear_model_cache()  # a model built by an earlier test would hide a load
     for path in audio_files:
         np.savez(os.path.splitext(path)[0] + ".npz", embedding=np.ones(1))
-    openl3.process_audio_file(
-        audio_files, model=None, input_repr="mel128", verbose=False
-    )  # no weights needed
+    report = openl3.process_audio_file(audio_files, model=None, input_repr="mel128", verbose=False)
+    assert report.skipped == audio_files and report.processed == [] and report.failed == []
+    assert loaded == []  # the weights are at hand, yet no model was built
+    for path in audio_files:
+        np.testing.assert_array_equal(np.load(os.path.splitext(path)[0] + ".npz")["embedding"], np.ones(1))
 
 
 def test_missing_and_unreadable_files_are_named(tmp_path, mel128_model):
@@ -147,41 +156,37 @@ def test_inputs_sharing_a_stem_never_share_an_output(tmp_path, mel128_model):
 
 
 def test_planning_lists_each_output_folder_once(tmp_path, monkeypatch):
-    from openl3 import files
+    from openl3 import local_engine, npz
 
     names = [f"f{i}.wav" for i in range(500)]
     for name in names:
         (tmp_path / (name[:-4] + ".npz")).write_bytes(b"done")
     calls = []
     real_listdir = os.listdir
-    monkeypatch.setattr(files.os, "listdir", lambda path: calls.append(path) or real_listdir(path))
-    run = files.FileRun(
-        [(str(tmp_path / n), None) for n in names], files.NpzOutputs(None, [None]), False, "raise"
+    monkeypatch.setattr(npz.os, "listdir", lambda path: calls.append(path) or real_listdir(path))
+    run = local_engine.FileRun(
+        [(str(tmp_path / n), None) for n in names], npz.NpzOutputs(None, [None]), False, "raise"
     )
     assert run.jobs == [] and len(run.report.skipped) == 500
     assert calls == [str(tmp_path)]
 
 
 def test_planning_keeps_live_temporaries_and_removes_dead_ones(tmp_path):
-    from test_atomic import _dead_pid
-
-    from openl3 import atomic, files
+    from openl3 import atomic, local_engine, npz
 
     live = os.path.basename(atomic.temporary_name(str(tmp_path / "x.npz")))
-    dead = live.replace(f".{os.getpid()}.", f".{_dead_pid()}.")
+    dead = live.replace(f".{os.getpid()}.", f".{dead_pid()}.")
     (tmp_path / live).write_bytes(b"a run still writing")
     (tmp_path / dead).write_bytes(b"a killed run's")
-    files.FileRun([(str(tmp_path / "x.wav"), None)], files.NpzOutputs(None, [None]), False, "raise")
+    local_engine.FileRun([(str(tmp_path / "x.wav"), None)], npz.NpzOutputs(None, [None]), False, "raise")
     assert sorted(os.listdir(tmp_path)) == [live]
 
 
 def test_a_killed_exports_temporary_folder_is_removed_and_the_run_goes_on(tmp_path, mel128_model):
-    from test_atomic import _dead_pid
-
     from openl3 import atomic
 
     out = tmp_path / "out"
-    dead = out / f".model.{atomic.HOST}.{_dead_pid()}.0123abcd.tmp"  # what `models export` leaves
+    dead = out / f".model.{atomic.HOST}.{dead_pid()}.0123abcd.tmp"  # what `models export` leaves
     live = out / os.path.basename(atomic.temporary_name(str(out / "model")))  # an export running
     for folder in (dead, live):
         (folder / "variables").mkdir(parents=True)
@@ -238,15 +243,15 @@ def test_a_file_failing_mid_read_is_collected_and_the_rest_is_written(tmp_path, 
 )
 def test_files_decoded_in_blocks_equal_whole_reads(tmp_path, monkeypatch, subtype, channels, sr):
     from openl3 import signal
-    from openl3.audio import AudioFile
+    from openl3.audio_decode import AudioFile
 
     monkeypatch.setattr(signal, "BLOCK_SAMPLES", 7_001)
     path = tmp_path / "x.wav"
     sf.write(path, noise(4.1, sr, channels=channels), sr, subtype=subtype)
     whole, _ = sf.read(path)
     for hop_size in (0.1, 1.7):
-        from_file = openl3.audio.AudioWindows(AudioFile(str(path)), sr, hop_size, True)
-        from_array = openl3.audio.AudioWindows(whole, sr, hop_size, True)
+        from_file = openl3.windows.AudioWindows(AudioFile(str(path)), sr, hop_size, True)
+        from_array = openl3.windows.AudioWindows(whole, sr, hop_size, True)
         assert from_file.n_items == from_array.n_items
         for start in range(0, from_file.n_items, 5):
             count = min(5, from_file.n_items - start)
@@ -277,21 +282,21 @@ def test_memory_does_not_grow_with_file_length(tmp_path, mel128_model):
 @pytest.fixture
 def recorded_bars(monkeypatch):
     """The progress bars the runs make, kept to be looked at once they are done."""
-    from openl3 import files
+    from openl3 import local_engine
 
-    bars, original = [], files.progress_bar
+    bars, original = [], local_engine.progress_bar
 
     def recording(total, enabled, unit):
         bars.append(original(total, enabled, unit))
         bars[-1].shown = enabled  # (a bar closed is disabled)
         return bars[-1]
 
-    monkeypatch.setattr(files, "progress_bar", recording)
+    monkeypatch.setattr(local_engine, "progress_bar", recording)
     return bars
 
 
 def test_the_progress_total_comes_from_the_headers_and_counts_files(tmp_path, mel128_model, recorded_bars):
-    from openl3.audio import AudioWindows
+    from openl3.windows import AudioWindows
 
     inputs = []
     for name, seconds, sr in (("a.wav", 2.0, 22050), ("bad.wav", 0, 0), ("c.flac", 3.3, 16000)):

@@ -6,10 +6,9 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-from test_dataset import AUDIO, assert_intact, parts, read_rows, users_files, write_clips
 
 import openl3
-from helpers import noise
+from helpers import AUDIO, assert_intact, noise, parts, read_rows, users_files, write_clips
 from openl3.exceptions import OpenL3Error
 
 ray = pytest.importorskip("ray")
@@ -190,7 +189,7 @@ def test_a_files_error_fails_the_file_and_a_models_error_stops_the_job(ray_sessi
     def out_of_memory(sources, bar=None):
         raise MemoryError("the model ran out of memory")
 
-    stage.embedder.embed = out_of_memory
+    stage.embedder.embed_sources = out_of_memory
     with pytest.raises(MemoryError, match="ran out of memory"):
         stage({"path": np.array(["good.wav"]), "data": [good]})
     assert len(ray.get(log.items.remote())) == 1  # no file was blamed

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_dataset import AUDIO, read_rows, write_clips
 
 import openl3
+from helpers import AUDIO, read_rows, write_clips
 from openl3 import OpenL3Error, remote
 from openl3.cli import main
 
@@ -79,7 +79,7 @@ def test_npz_outputs_of_uri_inputs_need_a_local_folder(clips, weights_env, tmp_p
 def test_image_uri(weights_env, tmp_path):
     from skimage.io import imsave
 
-    from openl3.image import read_image_file
+    from openl3.image_core import read_image_file
 
     image = np.random.default_rng(0).integers(0, 256, (230, 240, 3), dtype=np.uint8)
     imsave(tmp_path / "im.png", image)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import openl3
-from helpers import write_weight_file
+from helpers import dead_pid, write_weight_file
 from openl3 import OpenL3Error
 from openl3.models import registry, store
 
@@ -55,14 +55,12 @@ def test_first_use_downloads_and_verifies_second_makes_no_request(weight_server,
 
 
 def test_partial_files_of_killed_downloads_are_cleaned(weight_server, published):
-    from test_atomic import _dead_pid
-
     from openl3.atomic import temporary_name
 
     directory = Path(os.environ["OPENL3_CACHE_DIR"])
     directory.mkdir(parents=True, exist_ok=True)
     killed = Path(
-        temporary_name(str(directory / published[0].name)).replace(f".{os.getpid()}.", f".{_dead_pid()}.")
+        temporary_name(str(directory / published[0].name)).replace(f".{os.getpid()}.", f".{dead_pid()}.")
     )
     killed.write_bytes(b"half a file")
     openl3.models.get_audio_embedding_model_path("mel128", "music")

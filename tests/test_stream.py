@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_audio import framed_like_0_4_2, quiet
 
 import openl3
-from helpers import noise
+from helpers import framed_like_0_4_2, noise, quiet
 from openl3 import OpenL3Error
 from openl3.stream import StreamWindows
 

@@ -8,28 +8,9 @@ import numpy as np
 import pytest
 
 import openl3
+from helpers import write_video
 from openl3 import OpenL3Error
-from openl3.video import open_video
-
-
-def write_video(path, seconds=2.0, fps=10, audio=True, size=(320, 240)):
-    """A video whose brightness rises over time, with a stereo tone, written by moviepy."""
-    from moviepy import AudioArrayClip, VideoClip
-
-    width, height = size
-    yy, xx = np.mgrid[0:height, 0:width]
-    pattern = np.stack([xx / width, yy / height, (xx + yy) / (width + height)], -1)
-
-    def frame(t):
-        return (255 * pattern * (0.2 + 0.8 * t / seconds)).astype(np.uint8)
-
-    clip = VideoClip(frame, duration=seconds).with_fps(fps)
-    if audio:
-        t = np.arange(int(seconds * 44100)) / 44100
-        tone = 0.3 * np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t)], 1)
-        clip = clip.with_audio(AudioArrayClip(tone, fps=44100))
-    clip.write_videofile(str(path), codec="libx264", audio_codec="aac" if audio else None, logger=None)
-    return str(path)
+from openl3.video_core import open_video
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +151,7 @@ def test_an_existing_output_is_kept_and_only_the_missing_one_written(videos, mod
 
 
 def test_both_outputs_or_neither(videos, models, tmp_path, monkeypatch):
-    from openl3 import files
+    from openl3 import npz as files
 
     audio_model, image_model = models
     real_write, written = files.write_npz, []
@@ -205,7 +186,7 @@ def test_a_video_under_one_frame_per_second_is_an_error(tmp_path, models):
 def test_a_failing_second_pass_is_collected(videos, models, tmp_path, monkeypatch):
     from moviepy import VideoFileClip
 
-    from openl3 import image
+    from openl3 import image_core as image
 
     audio_model, image_model = models
     monkeypatch.setattr(image, "KEPT_FRAMES", 4)  # 20 frames: decoded twice

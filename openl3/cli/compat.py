@@ -107,7 +107,7 @@ def _embedder(modality: str, **settings: Any) -> Any:
     """
     if modality not in MODALITIES:
         raise OpenL3Error(f"Invalid modality {modality!r}: expected one of {', '.join(MODALITIES)}.")
-    video = VideoEmbedder(None, None, **settings)
+    video = VideoEmbedder(**settings)
     return video if modality == "video" else getattr(video, modality)
 
 

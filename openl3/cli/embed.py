@@ -43,15 +43,30 @@ EXTENSIONS = {
 }
 
 
-class DefaultBatchSize(int):
-    """The batch-size flags' default: equal to 0.4.2's 32, and known not to be the user's."""
+class GivenBatchSize(argparse.Action):
+    """Store a batch size the user gave, and add its name to ``batch_sizes_given``.
+
+    The flags' default stays 0.4.2's 32 (what :func:`openl3.cli.parse_args` reports);
+    :func:`_batch_size` replaces a batch size the user did not give by the device's.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        """Store ``values`` (the flag's value, parsed by its ``type``) and note the flag as given."""
+        setattr(namespace, self.dest, values)
+        namespace.batch_sizes_given = (*namespace.batch_sizes_given, self.dest)
 
 
-def _batch_size(value: int) -> int:
-    """Return the user's batch size, or the default for the device (32 on CPUs, 256 on GPUs)."""
-    if not isinstance(value, DefaultBatchSize):
-        return value
-    return batching.ACCELERATOR_BATCH_SIZE if batching.has_accelerator() else int(value)
+def _batch_size(args: argparse.Namespace, name: str) -> int:
+    """Return the batch size ``name``: the user's, else the device's (32 on CPUs, 256 on GPUs)."""
+    if name in args.batch_sizes_given or not batching.has_accelerator():
+        return getattr(args, name)
+    return batching.ACCELERATOR_BATCH_SIZE
 
 
 def shard_argument(value: str) -> tuple[int, int]:
@@ -226,12 +241,14 @@ def _add_model_options(parent: argparse.ArgumentParser, video: dict) -> None:
         "--audio-batch-size",
         "-ab",
         type=positive_int,
-        default=DefaultBatchSize(video["audio_batch_size"]),
+        action=GivenBatchSize,
+        default=video["audio_batch_size"],
         help="default: 32 on CPUs, 256 on GPUs",
     )
     audio.add_argument(
         "--audio-frontend", "-af", default=video["audio_frontend"], choices=FRONTENDS, help=_DEFAULT
     )
+    parent.set_defaults(batch_sizes_given=())
     image = parent.add_argument_group("image options (image files, and the frames of videos)")
     image.add_argument(
         "--image-embedding-size",
@@ -245,7 +262,8 @@ def _add_model_options(parent: argparse.ArgumentParser, video: dict) -> None:
         "--image-batch-size",
         "-ib",
         type=positive_int,
-        default=DefaultBatchSize(video["image_batch_size"]),
+        action=GivenBatchSize,
+        default=video["image_batch_size"],
         help="default: 32 on CPUs, 256 on GPUs",
     )
 
@@ -319,9 +337,9 @@ def _settings(args: argparse.Namespace) -> dict:
         "audio_embedding_size": args.audio_embedding_size,
         "audio_center": not args.no_audio_centering,
         "audio_hop_size": args.audio_hop_size,
-        "audio_batch_size": _batch_size(args.audio_batch_size),
+        "audio_batch_size": _batch_size(args, "audio_batch_size"),
         "image_embedding_size": args.image_embedding_size,
-        "image_batch_size": _batch_size(args.image_batch_size),
+        "image_batch_size": _batch_size(args, "image_batch_size"),
         "audio_frontend": args.audio_frontend,
         "verbose": not args.quiet,
         "precision": args.precision,

@@ -1,0 +1,80 @@
+"""What every run over files shares: its inputs, jobs and report, whatever writes or runs them.
+
+The output layouts (:mod:`openl3.npz`, :mod:`openl3.dataset`) and the engines
+(:mod:`openl3.local_engine`, :mod:`openl3.ray_engine`) speak in these terms; the run
+driver (:mod:`openl3.files`) picks a layout and an engine.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .exceptions import OpenL3Error
+
+#: An input file and the directory of its outputs (None: beside the input).
+FileInput = tuple[str, str | None]
+
+#: The arrays of one input's outputs, by modality (None for a single output).
+Arrays = dict[str | None, dict[str, np.ndarray]]
+
+
+def prepare_output_dir(output_dir: str | None) -> None:
+    """Create ``output_dir`` if needed and check that it is writable, before any model work."""
+    if not output_dir:
+        return
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+    except OSError as exc:
+        raise OpenL3Error(f"Cannot create output directory {output_dir}: {exc.strerror}.") from exc
+    if not os.access(output_dir, os.W_OK | os.X_OK):
+        raise OpenL3Error(f"Output directory {output_dir} is not writable.")
+
+
+def as_path_list(filepath: Any) -> list[str]:
+    """Return one path or a list of paths as a list of str, or raise."""
+    paths = list(filepath) if isinstance(filepath, list | tuple) else [filepath]
+    for path in paths:
+        if not isinstance(path, str | os.PathLike):
+            raise OpenL3Error(f"Invalid filepath {path!r}: expected a path.")
+    return [os.fspath(p) for p in paths]
+
+
+@dataclass
+class Report:
+    """What a ``process_*_file`` call did with each input file.
+
+    Attributes
+    ----------
+    processed : list of str
+        Inputs whose outputs were written.
+    skipped : list of str
+        Inputs skipped because their outputs exist (``overwrite=False``).
+    failed : list of (str, str)
+        Inputs that failed, with the reason (only with ``errors="collect"``).
+    """
+
+    processed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class FileJob:
+    """One input file and the outputs to write for it, by modality (None for a single output)."""
+
+    path: str
+    outputs: dict[str | None, str]
+
+
+def failure_reason(path: str, exc: BaseException) -> str:
+    """Return what is reported of input ``path`` failing with ``exc`` (our errors name the input)."""
+    return str(exc) if isinstance(exc, OpenL3Error) else f"{path}: {exc}"
+
+
+def path_key(path: str) -> str:
+    """Return the form of ``path`` by which two paths to one file compare equal."""
+    return os.path.normcase(os.path.abspath(path))

@@ -1,0 +1,121 @@
+"""OpenL3 0.4.2's outputs: one ``.npz`` file per input, named as 0.4.2 names them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from .atomic import remove_stale_temporaries, replacing, save_npz, write_npz
+from .exceptions import OpenL3Error
+from .jobs import Arrays, FileJob, Report, path_key
+from .remote import is_uri
+
+
+def get_output_path(filepath: str, suffix: str, output_dir: str | None = None) -> str:
+    """Return the path of the output file for a given input file.
+
+    Parameters
+    ----------
+    filepath : str
+        Path to the input file.
+    suffix : str
+        String to append to the file name (including extension): ``"_suffix.npz"``
+        style suffixes starting with "." are appended as they are, others after "_".
+    output_dir : str or None
+        Directory of the output file. If None, the directory of ``filepath``.
+
+    Returns
+    -------
+    output_path : str
+        Path to the output file.
+    """
+    base = os.path.splitext(os.path.basename(filepath))[0]
+    directory = output_dir if output_dir else os.path.dirname(filepath)
+    name = base + suffix if suffix.startswith(".") else f"{base}_{suffix}"
+    return os.path.join(directory, name)
+
+
+def npz_suffix(suffix: str | None, modality: str | None = None) -> str:
+    """Return the ``get_output_path`` suffix of a ``modality`` output with a user suffix."""
+    parts = [p for p in (modality, suffix) if p]
+    return "_".join(parts) + ".npz" if parts else ".npz"
+
+
+class _Folders:
+    """Each output folder listed once per run; stale temporaries removed on that listing."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, set[str]] = {}
+
+    def exists(self, path: str) -> bool:
+        folder, name = os.path.split(os.path.abspath(path))
+        if folder not in self._names:
+            names = os.listdir(folder) if os.path.isdir(folder) else []
+            if names:
+                remove_stale_temporaries(folder, names)
+            self._names[folder] = set(names)
+        return name in self._names[folder]
+
+
+class NpzOutputs:
+    """OpenL3 0.4.2's outputs: ``<name>[_<modality>][_<suffix>].npz`` for each input.
+
+    Parameters
+    ----------
+    suffix : str or None
+        The user's suffix of the output names.
+    modalities : sequence of str or None
+        The outputs of each input: ``[None]`` for one ``<name>.npz``, ``["audio",
+        "image"]`` for a video's two.
+    """
+
+    def __init__(self, suffix: str | None, modalities: Sequence[str | None]):
+        self.suffix, self.modalities = suffix, list(modalities)
+        self._folders = _Folders()
+
+    def names(self, path: str, output_dir: str | None) -> dict[str | None, str]:
+        """Return the output file of each modality of input ``path``."""
+        if is_uri(output_dir or path):
+            raise OpenL3Error(
+                f"{path}: .npz outputs are written to a local folder: give one as output_dir "
+                "(--output-dir), or write a Parquet dataset, which may be a URI."
+            )
+        return {m: get_output_path(path, npz_suffix(self.suffix, m), output_dir) for m in self.modalities}
+
+    #: Logged for an input whose outputs exist.
+    skip_message = "%s exists, skipping."
+    #: What the user can do about two inputs with one output.
+    clash_hint = " (rename the input, or keep folders apart with --recursive and --output-dir)"
+
+    @staticmethod
+    def key(name: str) -> str:
+        """Return the form of output ``name`` by which two names of one output compare equal."""
+        return path_key(name)
+
+    def exists(self, name: str) -> bool:
+        """Whether output ``name`` exists (its folder is listed once per run)."""
+        return self._folders.exists(name)
+
+    def begin(self, paths: Sequence[str]) -> None:
+        """Nothing to lock: each output is its own file, written atomically."""
+
+    def save(self, job: FileJob, arrays: Arrays) -> list[str]:
+        """Write the outputs of ``job``: all of them, or none (see :func:`openl3.atomic.replacing`)."""
+        if len(job.outputs) == 1:
+            [(modality, path)] = job.outputs.items()
+            save_npz(path, **arrays[modality])
+        else:
+            with replacing(*job.outputs.values()) as temporaries:
+                for modality, temporary in zip(job.outputs, temporaries, strict=True):
+                    write_npz(temporary, **arrays[modality])
+        return [job.path]
+
+    def flush(self) -> list[str]:
+        """Nothing is buffered: every output was written when its input was saved."""
+        return []
+
+    def close(self, report: Report, attempted: Sequence[str]) -> None:
+        """Nothing to do: every output was written when its input was saved."""
+
+    def release(self) -> None:
+        """Nothing to release."""
