@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -78,3 +78,38 @@ def failure_reason(path: str, exc: BaseException) -> str:
 def path_key(path: str) -> str:
     """Return the form of ``path`` by which two paths to one file compare equal."""
     return os.path.normcase(os.path.abspath(path))
+
+
+class OutputLayout(Protocol):
+    """Where a run's outputs go: ``.npz`` files (:mod:`openl3.npz`) or a Parquet dataset.
+
+    The engines name, check and write outputs only through these methods.
+    """
+
+    #: Logged for an input whose outputs exist; what a user can do about two inputs with one output.
+    skip_message: str
+    clash_hint: str
+
+    def names(self, path: str, output_dir: str | None) -> dict[str | None, str]:
+        """Return the name of each output of input ``path``, by modality."""
+
+    def key(self, name: str) -> str:
+        """Return the form of output ``name`` by which two names of one output compare equal."""
+
+    def exists(self, name: str) -> bool:
+        """Whether output ``name`` is there."""
+
+    def begin(self, paths: list[str]) -> None:
+        """Start a run over inputs ``paths`` (checks, locks), before any model work."""
+
+    def save(self, job: FileJob, arrays: Arrays) -> list[str]:
+        """Write (or buffer) the outputs of ``job``; return the inputs now written."""
+
+    def flush(self) -> list[str]:
+        """Write what is buffered; return the inputs written."""
+
+    def close(self, report: Report, attempted: list[str]) -> None:
+        """End the run: what the layout keeps about it (failures)."""
+
+    def release(self) -> None:
+        """Release what the run holds (locks); nothing is written after it."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from .batching import WindowSource, embed_sources
 from .exceptions import CommitError, OpenL3Error
-from .jobs import Arrays, FileInput, FileJob, Report, failure_reason, path_key
+from .jobs import Arrays, FileInput, FileJob, OutputLayout, Report, failure_reason, path_key
 from .progress import add_to_total, progress_bar
 from .validation import check_choice
 
@@ -122,7 +122,7 @@ class FileRun:
     def __init__(
         self,
         inputs: Sequence[FileInput],
-        outputs: Any,
+        outputs: OutputLayout,
         overwrite: bool,
         errors: str,
         report: Report | None = None,
@@ -339,7 +339,7 @@ class BatchedFiles(Protocol):
 def run_locally(
     embedder: BatchedFiles | WholeFiles,
     inputs: Sequence[FileInput],
-    outputs: Any,
+    outputs: OutputLayout,
     overwrite: bool,
     errors: str,
     report: Report | None = None,

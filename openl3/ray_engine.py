@@ -226,7 +226,7 @@ def _actor_pool(ray: Any) -> dict[str, Any]:
     return {"compute": ActorPoolStrategy(min_size=1, max_size=nodes), "num_cpus": 1}
 
 
-def staging_folder(outputs: Any) -> Any:
+def staging_folder(outputs: ParquetOutputs) -> Any:
     """Return the folder of the Ray jobs' staging folders in the dataset of ``outputs``."""
     return outputs.top.child(OWN_FOLDER).child(STAGING_FOLDER)
 
@@ -254,7 +254,7 @@ def _staging_owner(name: str) -> tuple[str | None, int]:
 def run_on_ray(
     embedder: Any,
     inputs: Sequence[FileInput],
-    outputs: Any,
+    outputs: ParquetOutputs,
     overwrite: bool,
     errors: str,
     report: Report | None = None,
@@ -306,7 +306,9 @@ def run_on_ray(
     return run.report
 
 
-def _run_job(ray: Any, run: FileRun, outputs: Any, batch_size: int, verbose: bool) -> list[tuple[str, str]]:
+def _run_job(
+    ray: Any, run: FileRun, outputs: ParquetOutputs, batch_size: int, verbose: bool
+) -> list[tuple[str, str]]:
     """Run the Ray Data job of ``run``; move its files into the dataset as parts; return the failures.
 
     The inputs whose rows are moved into the dataset are reported processed as they are.
