@@ -91,8 +91,13 @@ class StreamWindows:
         return self._take(window_count(self._length, TARGET_SR, self.hop_size, self.center))
 
     def timestamps(self, start: int, stop: int) -> np.ndarray:
-        """Return the timestamps of windows ``start`` to ``stop`` (as ``arange(T) * hop_size``)."""
-        return np.arange(stop)[start:] * self.hop_size
+        """Return the timestamps of windows ``start`` to ``stop``.
+
+        Only these windows' timestamps are computed, so a call costs the same however
+        old the stream is; each equals ``np.arange(stop)[k] * hop_size`` bit for bit (the
+        same integer times the same float), as ``get_audio_embedding`` computes them.
+        """
+        return np.arange(start, stop) * self.hop_size
 
     def _append(self, samples: np.ndarray) -> None:
         """Add 48 kHz samples, keeping only those from the start of the next window on."""

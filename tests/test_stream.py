@@ -173,3 +173,86 @@ def test_a_chunk_that_is_not_real_numbers_is_refused_for_its_type(mel128_model, 
     stream = openl3.AudioStream(16000, model=mel128_model)
     with pytest.raises(OpenL3Error, match=f"expected real numbers, got dtype {chunk.dtype}"):
         stream.feed(chunk)
+
+
+def stub_embedder(hop_size: float, center: bool = True, batch_size: int = 32):
+    """A stand-in for the model: the stream's own work, without a network (zeros of size 8)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        hop_size=hop_size,
+        center=center,
+        frontend="kapre",
+        batch_size=batch_size,
+        predict=lambda windows: np.zeros((len(windows), 8), np.float32),
+        dimension=lambda: 8,
+    )
+
+
+def age(stream: openl3.AudioStream, hours: float) -> int:
+    """Advance a stream's counters as if ``hours`` more of audio had come before the samples it holds.
+
+    Every position moves by a whole number of windows (of whole batches), so the state is
+    one a stream fed that long is in. Returns the number of windows added.
+    """
+    windows = stream.windows
+    count = int(hours * 3600 / windows.hop_size) // stream.embedder.batch_size * stream.embedder.batch_size
+    windows.n_done += count
+    windows._start += count * windows.hop
+    windows._length += count * windows.hop
+    stream._pending_start += count
+    return count
+
+
+@pytest.mark.parametrize(("hop_size", "center"), [(0.1, True), (0.25, False), (1.001, True), (0.96, False)])
+@pytest.mark.parametrize("exact_batches", [False, True])
+def test_timestamps_after_ten_hours_are_get_audio_embeddings(hop_size, center, exact_batches):
+    """``np.arange(n) * hop_size`` (windows.AudioWindows), bit for bit, for windows of the tenth hour."""
+    stream = openl3.AudioStream(44100, exact_batches, embedder=stub_embedder(hop_size, center))
+    first = stream.feed(noise(2.0, 44100, seed=1))[1]
+    skipped = age(stream, 10.0)
+    later = [stream.feed(chunk)[1] for chunk in chunked(noise(20.0, 44100, seed=2), 4410)]
+    later.append(quiet(stream.flush)[1])
+    got = np.concatenate([first, *later])
+    expected = np.arange(stream.windows.n_done) * hop_size  # as get_audio_embedding computes them
+    np.testing.assert_array_equal(got[: len(first)], expected[: len(first)])
+    np.testing.assert_array_equal(got[len(first) :], expected[len(first) + skipped :])
+    assert got[-1] > 35_900 and got.dtype == expected.dtype
+
+
+def test_timestamps_after_a_century_are_integers_times_the_hop():
+    """Past what a test can build with ``arange(n)``: each is ``float(k) * hop_size``, as numpy computes."""
+    stream = openl3.AudioStream(48000, embedder=stub_embedder(0.1))
+    stream.feed(noise(1.5, 48000))
+    age(stream, 100 * 365.25 * 24)
+    start = stream.windows.n_done
+    timestamps = np.concatenate([stream.feed(chunk)[1] for chunk in chunked(noise(3.0, 48000), 4800)])
+    expected = [float(k) * 0.1 for k in range(start, start + len(timestamps))]
+    assert len(timestamps) == 30 and start > 3 * 10**10
+    np.testing.assert_array_equal(timestamps, expected)
+
+
+def test_a_chunk_costs_the_same_after_ten_hours(monkeypatch):
+    """The arrays a chunk allocates for timestamps do not grow with the stream's age."""
+    stream = openl3.AudioStream(44100, embedder=stub_embedder(0.1))
+    chunks = list(chunked(noise(10.0, 44100, seed=3), 4410))
+    lengths: list[int] = []
+    arange = np.arange
+    monkeypatch.setattr(
+        np,
+        "arange",
+        lambda *args, **kwargs: lengths.append(len(arange(*args, **kwargs))) or arange(*args, **kwargs),
+    )
+
+    def elements_per_chunk() -> list[int]:
+        per_chunk = []
+        for chunk in chunks:
+            lengths.clear()
+            stream.feed(chunk)
+            per_chunk.append(sum(lengths))
+        return per_chunk
+
+    young = elements_per_chunk()
+    age(stream, 10.0)
+    old = elements_per_chunk()
+    assert old == young[10:] + [1] * 10  # one window per chunk (after the first half second): one timestamp
