@@ -4,16 +4,24 @@ Reads the file in chunks of ``--chunk`` seconds, feeds each to :class:`openl3.Au
 and prints, per chunk that completed windows, how many and how long the call took (the
 latency from a chunk's arrival to its embeddings). ``--realtime`` also waits between
 chunks as a live source would. Without a file, 20 s of generated audio is used; without
-``--weights``, the official weights are found as usual::
+``--weights``, the official weights are found as usual.
+
+``--age HOURS`` measures whether a chunk costs more as the stream grows old: the audio is
+fed once, the stream's counters are then advanced as if ``HOURS`` more had been fed (a
+whole number of windows), and the audio is fed again; the median per-chunk time of both
+passes is printed. ``--no-model`` stands a stub (zeros) in for the model, so that the
+stream's own work (resampling, framing, timestamps) is what is timed::
 
     python examples/stream_file.py recording.wav --chunk 0.1 --hop 0.1
     python examples/stream_file.py --weights openl3_audio_mel128_music.h5 --input-repr mel128
+    python examples/stream_file.py --no-model --age 10
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import soundfile as sf
@@ -36,6 +44,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--weights", help="an audio weight file (default: the official weights)")
     parser.add_argument("--realtime", action="store_true", help="wait between chunks as a live source would")
+    parser.add_argument("--age", type=float, help="feed again after advancing the stream by AGE hours")
+    parser.add_argument(
+        "--no-model", action="store_true", help="a stub instead of the model: the stream's own cost"
+    )
     return parser.parse_args()
 
 
@@ -53,23 +65,77 @@ def chunks(args: argparse.Namespace):
             yield source.samplerate, block
 
 
-def main() -> None:
-    """Stream the audio through the model and report each chunk's latency."""
-    args = parse_args()
+def open_stream(args: argparse.Namespace, sr: int) -> openl3.AudioStream:
+    """Return a stream at ``sr`` with its model loaded (or a stub model with ``--no-model``)."""
+    if args.no_model:
+        stub = SimpleNamespace(
+            hop_size=args.hop,
+            center=True,
+            frontend="kapre",
+            batch_size=args.batch_size,
+            predict=lambda windows: np.zeros((len(windows), args.embedding_size), np.float32),
+            dimension=lambda: args.embedding_size,
+        )
+        return openl3.AudioStream(sr, embedder=stub)
     model = None
     if args.weights:
         model = openl3.models.load_audio_embedding_model_from_path(
             args.weights, args.input_repr, args.embedding_size
         )
+    options = {"input_repr": args.input_repr, "embedding_size": args.embedding_size}
+    stream = openl3.AudioStream(sr, model=model, hop_size=args.hop, batch_size=args.batch_size, **options)
+    stream.dimension()  # the model is loaded before the first real chunk
+    return stream
+
+
+def advance(stream: openl3.AudioStream, hours: float) -> int:
+    """Move the stream's counters on as if ``hours`` more of audio had come before what it holds.
+
+    Every position moves by the same whole number of windows, so the stream is in the
+    state of one fed that long (the samples it holds are the same). Returns that number.
+    """
+    windows = stream.windows
+    count = int(hours * 3600 / windows.hop_size)
+    windows.n_done += count
+    windows._start += count * windows.hop
+    windows._length += count * windows.hop
+    return count
+
+
+def time_chunks(args: argparse.Namespace, stream: openl3.AudioStream) -> list[float]:
+    """Feed the audio once more; return each chunk's time in ms (after a warm-up of 20 chunks)."""
+    times = []
+    for _, chunk in chunks(args):
+        arrived = time.perf_counter()
+        stream.feed(chunk)
+        times.append(1000 * (time.perf_counter() - arrived))
+    return times[20:]
+
+
+def compare_ages(args: argparse.Namespace) -> None:
+    """Print the median per-chunk time of a young stream and of the same stream ``--age`` hours older."""
+    sr = next(chunks(args))[0]
+    stream = open_stream(args, sr)
+    young = time_chunks(args, stream)
+    windows = advance(stream, args.age)
+    old = time_chunks(args, stream)
+    print(
+        f"per chunk of {args.chunk} s, hop {args.hop} s ({len(young)} chunks each): "
+        f"median {np.median(young):.3f} ms at the start, {np.median(old):.3f} ms after "
+        f"{args.age:g} h ({windows} windows later, next window at {stream.windows.n_done * args.hop:.1f} s)"
+    )
+
+
+def main() -> None:
+    """Stream the audio through the model and report each chunk's latency."""
+    args = parse_args()
+    if args.age is not None:
+        compare_ages(args)
+        return
     stream, latencies, total = None, [], 0
     for sr, chunk in chunks(args):
         if stream is None:
-            options = {"input_repr": args.input_repr, "embedding_size": args.embedding_size}
-            stream = openl3.AudioStream(
-                sr, model=model, hop_size=args.hop, batch_size=args.batch_size, **options
-            )
-            stream.feed(chunk[:0])  # the model is loaded before the first real chunk
-            stream.dimension()
+            stream = open_stream(args, sr)
         arrived = time.perf_counter()
         embedding, timestamps = stream.feed(chunk)
         elapsed = time.perf_counter() - arrived
