@@ -112,6 +112,65 @@ def frame_rate(clip: Any, path: str) -> int:
     return int(fps)
 
 
+def audio_embedder(
+    audio_model: Any = None,
+    input_repr: str | None = None,
+    content_type: str = "music",
+    audio_embedding_size: int = 6144,
+    audio_center: bool = True,
+    audio_hop_size: float = 0.1,
+    audio_batch_size: int = 32,
+    audio_frontend: str = "kapre",
+    verbose: bool = True,
+    precision: str = "faithful",
+    **image_options: Any,
+) -> AudioComputation:
+    """Return the audio embedder of the options of :func:`process_video_file` and the command.
+
+    The one place that makes an audio embedder from them: argument names in its errors
+    are the options' (``audio_hop_size``). The image half's options are ignored.
+    """
+    return AudioComputation(
+        audio_model,
+        input_repr,
+        content_type,
+        audio_embedding_size,
+        audio_center,
+        audio_hop_size,
+        audio_batch_size,
+        audio_frontend,
+        verbose,
+        prefix="audio_",
+        precision=precision,
+    )
+
+
+def image_embedder(
+    image_model: Any = None,
+    input_repr: str | None = None,
+    content_type: str = "music",
+    image_embedding_size: int = 8192,
+    image_batch_size: int = 32,
+    verbose: bool = True,
+    precision: str = "faithful",
+    **audio_options: Any,
+) -> ImageComputation:
+    """Return the image embedder of the options of :func:`process_video_file` and the command.
+
+    The audio half's options are ignored.
+    """
+    return ImageComputation(
+        image_model,
+        input_repr or DEFAULT_INPUT_REPR,
+        content_type,
+        image_embedding_size,
+        image_batch_size,
+        verbose,
+        prefix="image_",
+        precision=precision,
+    )
+
+
 class VideoComputation:
     """Audio and image embeddings of video files, arguments as :func:`process_video_file`."""
 
@@ -135,28 +194,26 @@ class VideoComputation:
         precision: str = "faithful",
     ):
         self.verbose = verbose
-        self.audio = AudioComputation(
-            audio_model,
-            input_repr,
-            content_type,
-            audio_embedding_size,
-            audio_center,
-            audio_hop_size,
-            audio_batch_size,
-            audio_frontend,
-            verbose,
-            prefix="audio_",
-            precision=precision,
+        common = {
+            "input_repr": input_repr,
+            "content_type": content_type,
+            "verbose": verbose,
+            "precision": precision,
+        }
+        self.audio = audio_embedder(
+            audio_model=audio_model,
+            audio_embedding_size=audio_embedding_size,
+            audio_center=audio_center,
+            audio_hop_size=audio_hop_size,
+            audio_batch_size=audio_batch_size,
+            audio_frontend=audio_frontend,
+            **common,
         )
-        self.image = ImageComputation(
-            image_model,
-            input_repr or DEFAULT_INPUT_REPR,
-            content_type,
-            image_embedding_size,
-            image_batch_size,
-            verbose,
-            prefix="image_",
-            precision=precision,
+        self.image = image_embedder(
+            image_model=image_model,
+            image_embedding_size=image_embedding_size,
+            image_batch_size=image_batch_size,
+            **common,
         )
 
     def row_settings(self) -> dict[str | None, dict[str, Any]]:

@@ -18,6 +18,7 @@ from typing import Any
 from ..exceptions import OpenL3Error
 from ..files import FileInput, run_files
 from ..video import VideoEmbedder
+from ..video_core import audio_embedder, image_embedder
 
 MODALITIES = ("audio", "image", "video")
 
@@ -102,13 +103,13 @@ def _folder_files(
 def _embedder(modality: str, **settings: Any) -> Any:
     """Return the embedder of ``modality`` for the command's settings (``run``'s arguments).
 
-    Audio and image runs use the two halves of the video embedder, so every modality
-    reads the settings the same way (and names the flags in its errors).
+    Every modality reads the settings the same way, through the functions video files
+    use for their two halves (and names the flags in its errors).
     """
     if modality not in MODALITIES:
         raise OpenL3Error(f"Invalid modality {modality!r}: expected one of {', '.join(MODALITIES)}.")
-    video = VideoEmbedder(**settings)
-    return video if modality == "video" else getattr(video, modality)
+    build = {"audio": audio_embedder, "image": image_embedder, "video": VideoEmbedder}[modality]
+    return build(**settings)
 
 
 def run(
