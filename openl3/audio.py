@@ -101,9 +101,10 @@ def get_audio_embedding(
         The audio frontend to use.
     verbose : bool
         If True (or 1), shows a progress bar over windows.
-    precision : "faithful" or "fast"
-        "faithful" (default) computes in true float32 on GPUs, as 0.4.2 did; "fast"
-        allows TF32 (see :mod:`openl3.precision`). CPUs compute float32 either way.
+    precision : "faithful", "fast", "tf32" or "bfloat16"
+        "faithful" (default) computes in true float32, as 0.4.2 did; "tf32" allows TF32 on
+        GPUs that have it; "bfloat16" runs the tower (not the spectrogram) in bfloat16;
+        "fast" picks one where it was measured faster (see :mod:`openl3.precision`).
 
     Returns
     -------
@@ -192,8 +193,8 @@ def process_audio_file(
     errors : "raise" or "collect"
         "raise" (0.4.2's behaviour) stops at the first input that fails; "collect"
         logs it, writes nothing for it, goes on, and lists it in the report.
-    precision : "faithful" or "fast"
-        Model precision on GPUs (see :func:`get_audio_embedding`).
+    precision : "faithful", "fast", "tf32" or "bfloat16"
+        Model precision (see :func:`get_audio_embedding`).
     output_format : "npz" or "parquet"
         "npz" (0.4.2's outputs) writes one file per input; "parquet" writes the rows of
         every input to one Parquet dataset in ``output_dir`` (required; see

@@ -159,7 +159,12 @@ class AudioComputation(Embedder):
         """Load the model if needed; return raw (n, 48000) windows -> embeddings."""
         if self.model is None:
             self.model = shared_audio_model(
-                self.input_repr, self.content_type, self.embedding_size, self.frontend, output=self.output
+                self.input_repr,
+                self.content_type,
+                self.embedding_size,
+                self.frontend,
+                output=self.output,
+                precision=self.precision,
             )
         predict = model_predictor(self.model, self.precision)
         if self.frontend != "librosa":

@@ -8,6 +8,7 @@ is handed to a callback and released.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import weakref
@@ -18,10 +19,14 @@ import numpy as np
 
 from .exceptions import OpenL3Error
 from .interrupt import raise_if_interrupted
-from .precision import check_precision, matmul_precision
+from .models import model_for_precision
+from .precision import check_precision, describe, matmul_precision, resolve_precision
+from .precision import has_accelerator as has_accelerator  # the command's batch size asks here
 from .progress import add_to_total, progress_bar
 from .shared_cache import build_once
 from .validation import check_positive_int, check_verbose
+
+logger = logging.getLogger(__name__)
 
 
 class WindowSource(Protocol):
@@ -228,8 +233,8 @@ class Embedder:
         Items per model call.
     verbose : bool
         Whether to show progress.
-    precision : "faithful" or "fast"
-        Model precision on GPUs (:mod:`openl3.precision`).
+    precision : "faithful", "fast", "tf32" or "bfloat16"
+        Model precision (:mod:`openl3.precision`).
     prefix : str
         Prepended to argument names in error messages (``"audio_"`` for video files).
     """
@@ -316,26 +321,6 @@ def model_settings(user_model: Any, **settings: Any) -> dict[str, Any]:
 ACCELERATOR_BATCH_SIZE = 256
 
 
-def has_accelerator() -> bool:
-    """Whether the active Keras backend computes on a GPU (or another accelerator)."""
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return bool(tf.config.list_physical_devices("GPU"))
-    if backend == "jax":
-        import jax
-
-        return jax.default_backend() != "cpu"
-    if backend == "torch":
-        import torch
-
-        return torch.cuda.is_available()
-    return False
-
-
 #: The traced inference pass of each model (TensorFlow), filled under its lock.
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _COMPILED_LOCK = threading.Lock()
@@ -371,12 +356,18 @@ def model_predictor(model: Any, precision: str = "faithful") -> Callable[[np.nda
     On TensorFlow the pass is traced once per model for any batch size
     (``predict_on_batch`` would trace again for each new batch size, such as the last
     batch of an input). Other Keras backends (JAX, PyTorch) use ``predict_on_batch``.
-    Each call runs under ``precision`` (:func:`openl3.precision.matmul_precision`).
+    ``precision`` ("fast" resolved, and logged) chooses the model: a bfloat16 copy of
+    ``model`` made once (:func:`openl3.models.model_for_precision`) for "bfloat16", else
+    ``model``; each call runs under it (:func:`openl3.precision.matmul_precision`). The
+    embeddings are float32 in every precision.
     """
     import keras
 
-    check_precision(precision)
     backend = keras.backend.backend()
+    if check_precision(precision) == "fast":
+        logger.info(describe(precision, backend))
+    precision = resolve_precision(precision, backend)
+    model = model_for_precision(model, precision)
     if backend != "tensorflow":
         run = model.predict_on_batch
     else:
@@ -384,6 +375,6 @@ def model_predictor(model: Any, precision: str = "faithful") -> Callable[[np.nda
 
     def predict(batch: np.ndarray) -> np.ndarray:
         with matmul_precision(precision, backend):
-            return np.asarray(run(np.asarray(batch, dtype=np.float32)))
+            return np.asarray(run(np.asarray(batch, dtype=np.float32)), dtype=np.float32)
 
     return predict

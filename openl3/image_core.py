@@ -246,7 +246,11 @@ class ImageComputation(Embedder):
         """Load the model if needed; return preprocessed frames -> embeddings."""
         if self.model is None:
             self.model = shared_image_model(
-                self.input_repr, self.content_type, self.embedding_size, output=self.output
+                self.input_repr,
+                self.content_type,
+                self.embedding_size,
+                output=self.output,
+                precision=self.precision,
             )
         return model_predictor(self.model, self.precision)
 

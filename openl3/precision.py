@@ -1,72 +1,235 @@
-"""Matrix-multiply precision of the model on GPUs: faithful float32 by default, fast on request.
+"""Model precision: faithful float32 by default, reduced precisions chosen knowingly.
 
-On recent NVIDIA GPUs, TensorFlow (since 2.4), JAX and PyTorch may run float32 matrix
-multiplies and convolutions in TF32 (a 10-bit mantissa), which is not what OpenL3 0.4.2
-computed. ``precision="faithful"`` turns that off for the backend in use around each
-model call and restores the previous setting afterwards; ``precision="fast"`` allows it.
-Nothing is changed globally, and CPUs compute float32 either way.
+``precision`` names what the model computes in:
 
-:func:`simulated_tf32` lets a CPU estimate what ``"fast"`` costs: it rounds the operands
+- ``"faithful"``: true float32, OpenL3 0.4.2's numbers (TF32 is turned off around each
+  model call on GPUs that have it, and the previous setting restored).
+- ``"tf32"``: float32 matrix multiplies and convolutions on TF32 tensor cores (10-bit
+  mantissa) where the GPU has them; float32 elsewhere.
+- ``"bfloat16"``: the tower's layers in bfloat16 under a per-model Keras dtype policy
+  (``mixed_bfloat16``: float32 weights, bfloat16 compute); the spectrogram frontend stays
+  float32 and the embedding is cast back to float32 (:mod:`openl3.models.reduced`).
+- ``"fast"``: a reduced precision only where it was measured faster on that backend and
+  kind of device (:data:`FAST_CHOICES`, docs/performance.md), else float32;
+  :func:`describe` says what it picked and why.
+
+Nothing is changed globally: TensorFlow's and PyTorch's TF32 switches are process-wide,
+so :func:`matmul_precision` lets model calls that want the same setting run together and
+makes a call that wants another wait for them, restoring the setting when the last leaves.
+
+:func:`simulated_tf32` lets a CPU estimate what ``"tf32"`` costs: it rounds the operands
 of TensorFlow's convolutions and matrix products to TF32, as a GPU's tensor cores do, and
 keeps the float32 accumulation (``scripts/precision_error.py`` uses it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import logging
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from .validation import check_choice
 
-PRECISIONS = ("faithful", "fast")
+logger = logging.getLogger(__name__)
+
+#: What ``precision`` accepts: the three computed precisions and "fast", which picks one.
+PRECISIONS = ("faithful", "fast", "tf32", "bfloat16")
+
+#: CPU flags (Linux /proc/cpuinfo) of native bfloat16 arithmetic.
+BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+#: What "fast" picks per (backend, device kind), where it was measured or is known faster.
+#: Device kinds: "gpu", "cpu-bf16" (native bfloat16), "cpu". Missing: "faithful".
+FAST_CHOICES = {
+    ("tensorflow", "gpu"): "tf32",
+    ("jax", "gpu"): "tf32",
+    ("torch", "gpu"): "tf32",
+    ("tensorflow", "cpu-bf16"): "bfloat16",
+}
+
+#: Why, for each entry of :data:`FAST_CHOICES` (figures: docs/performance.md).
+_FAST_REASONS = {
+    "gpu": "TF32 tensor cores, what 'fast' has always allowed on GPUs (not yet measured here)",
+    "cpu-bf16": "measured 1.5-1.8x faster than float32 on an AMD EPYC with AVX512_BF16",
+}
 
 
 def check_precision(precision: str) -> str:
-    """Return ``precision`` if it is "faithful" or "fast", else raise naming it."""
+    """Return ``precision`` if it is one of :data:`PRECISIONS`, else raise naming it."""
     return check_choice(precision, "precision", PRECISIONS)
+
+
+def _backend(backend: str | None) -> str:
+    """Return ``backend``, or the active Keras backend when None."""
+    if backend is not None:
+        return backend
+    import keras
+
+    return keras.backend.backend()
+
+
+def has_accelerator(backend: str | None = None) -> bool:
+    """Whether the Keras backend (the active one when None) computes on a GPU or another accelerator."""
+    backend = _backend(backend)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    return False
+
+
+@functools.cache
+def cpu_bfloat16_flags(cpuinfo: str = "/proc/cpuinfo") -> tuple[str, ...]:
+    """Return the native-bfloat16 flags of this CPU (:data:`BFLOAT16_CPU_FLAGS`); () if none or unknown."""
+    try:
+        with open(cpuinfo) as info:
+            flags = next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), [])
+    except OSError:
+        return ()
+    return tuple(flag for flag in BFLOAT16_CPU_FLAGS if flag in flags)
+
+
+def device_kind(backend: str | None = None) -> str:
+    """Return "gpu", "cpu-bf16" (a CPU with native bfloat16) or "cpu" for the backend's device."""
+    if has_accelerator(backend):
+        return "gpu"
+    return "cpu-bf16" if cpu_bfloat16_flags() else "cpu"
+
+
+def resolve_precision(precision: str, backend: str | None = None) -> str:
+    """Return what ``precision`` computes in: "faithful", "tf32" or "bfloat16" ("fast" picks one)."""
+    if check_precision(precision) != "fast":
+        return precision
+    backend = _backend(backend)
+    return FAST_CHOICES.get((backend, device_kind(backend)), "faithful")
+
+
+def describe(precision: str, backend: str | None = None) -> str:
+    """Return a sentence saying what ``precision`` computes in on this backend and device, and why.
+
+    Parameters
+    ----------
+    precision : str
+        One of :data:`PRECISIONS`.
+    backend : str, optional
+        "tensorflow", "jax" or "torch"; the active Keras backend when None.
+    """
+    backend = _backend(backend)
+    chosen = resolve_precision(precision, backend)
+    if precision != "fast":
+        return f"precision {precision!r}: chosen by the caller ({backend})"
+    kind = device_kind(backend)
+    flags = ", ".join(cpu_bfloat16_flags()) or "no avx512_bf16 or amx_bf16"
+    device = {"gpu": "a GPU", "cpu-bf16": f"a CPU with {flags}", "cpu": f"a CPU with {flags}"}[kind]
+    if chosen == "faithful":
+        why = "no reduced precision was measured faster there, so float32"
+    else:
+        why = _FAST_REASONS[kind]
+    return f"precision 'fast' -> {chosen!r} on {backend}, {device}: {why}"
+
+
+class SharedSwitch:
+    """A process-wide setting that threads share around their calls.
+
+    Calls that want the value in force run together; a call that wants another waits
+    until they have all left, then sets it. The value found before the first call is
+    restored when the last one leaves.
+
+    Parameters
+    ----------
+    get : callable
+        Returns the current setting.
+    put : callable
+        Sets it.
+    """
+
+    def __init__(self, get: Callable[[], Any], put: Callable[[Any], None]):
+        self._get, self._put = get, put
+        self._changed = threading.Condition()
+        self._value: Any = None
+        self._previous: Any = None
+        self._users = 0
+
+    @contextmanager
+    def holding(self, value: Any) -> Iterator[None]:
+        """Run the block with the setting at ``value``."""
+        with self._changed:
+            while self._users and self._value != value:
+                self._changed.wait()
+            if not self._users:
+                self._previous, self._value = self._get(), value
+                self._put(value)
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._users -= 1
+                if not self._users:
+                    self._put(self._previous)
+                    self._changed.notify_all()
+
+
+@functools.cache
+def _tf32_switch(backend: str) -> SharedSwitch | None:
+    """Return the process-wide TF32 switch of ``backend`` (None: JAX's setting is per thread)."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        experimental = tf.config.experimental
+        return SharedSwitch(
+            experimental.tensor_float_32_execution_enabled, experimental.enable_tensor_float_32_execution
+        )
+    if backend == "torch":
+        import torch
+
+        def get() -> tuple[bool, bool]:
+            return torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+
+        def put(value: tuple[bool, bool]) -> None:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = value
+
+        return SharedSwitch(get, put)
+    return None
 
 
 @contextmanager
 def matmul_precision(precision: str, backend: str | None = None) -> Iterator[None]:
-    """Run the block with TF32 off ("faithful") or allowed ("fast") on ``backend``.
+    """Run the block with TF32 allowed ("tf32", or "fast" where it picks it) or off (others).
+
+    Safe when threads use different precisions: see :class:`SharedSwitch`.
 
     Parameters
     ----------
-    precision : "faithful" or "fast"
-        True float32, or TF32 allowed.
+    precision : str
+        One of :data:`PRECISIONS`.
     backend : str, optional
         "tensorflow", "jax" or "torch"; the active Keras backend when None.
     """
-    allow_tf32 = check_precision(precision) == "fast"
-    if backend is None:
-        import keras
-
-        backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        previous = tf.config.experimental.tensor_float_32_execution_enabled()
-        tf.config.experimental.enable_tensor_float_32_execution(allow_tf32)
-        try:
-            yield
-        finally:
-            tf.config.experimental.enable_tensor_float_32_execution(previous)
-    elif backend == "jax":
+    backend = _backend(backend)
+    allow_tf32 = resolve_precision(precision, backend) == "tf32"
+    if backend == "jax":
         import jax
 
         with jax.default_matmul_precision("tensorfloat32" if allow_tf32 else "float32"):
             yield
-    elif backend == "torch":
-        import torch
-
-        previous = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = allow_tf32
-        try:
-            yield
-        finally:
-            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
-    else:
+        return
+    switch = _tf32_switch(backend)
+    if switch is None:
+        yield
+        return
+    with switch.holding(allow_tf32 if backend == "tensorflow" else (allow_tf32, allow_tf32)):
         yield
 
 

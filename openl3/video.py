@@ -86,8 +86,8 @@ def process_video_file(
     errors : "raise" or "collect"
         "raise" (0.4.2's behaviour) stops at the first input that fails; "collect"
         logs it, writes nothing for it, goes on, and lists it in the report.
-    precision : "faithful" or "fast"
-        Model precision on GPUs (see :func:`openl3.get_audio_embedding`).
+    precision : "faithful", "fast", "tf32" or "bfloat16"
+        Model precision (see :func:`openl3.get_audio_embedding`).
     output_format, dtype, part_size_mb, engine, ray_address, shard, break_lock
         Parquet datasets and the Ray engine, as in :func:`openl3.process_audio_file`.
 

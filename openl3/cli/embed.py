@@ -28,7 +28,7 @@ from ..models.specs import (
     INPUT_REPRS,
     TARGET_SR,
 )
-from ..precision import PRECISIONS
+from ..precision import PRECISIONS, describe
 from ..shard import parse_shard
 from .compat import _embedder, _folder_files, positive_float, positive_int
 from .console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, _console
@@ -218,7 +218,8 @@ def _add_model_options(parent: argparse.ArgumentParser, video: dict) -> None:
         "--precision",
         default=video["precision"],
         choices=PRECISIONS,
-        help="model precision on GPUs: true float32 (default) or fast (TF32 allowed)",
+        help="model precision: faithful float32 (default), tf32 (GPUs), bfloat16 (the tower), "
+        "or fast (a reduced precision where measured faster here; says which)",
     )
     audio = parent.add_argument_group("audio options (audio files, and the audio of videos)")
     audio.add_argument(
@@ -300,6 +301,8 @@ def _run_embeddings(args: argparse.Namespace) -> int:
     try:
         with _console(args.quiet):
             embedder = _embedder(args.command, **_settings(args))
+            if args.precision == "fast" and not args.quiet:
+                print(f"openl3 {args.command}: {describe(args.precision)}", file=sys.stderr)
             run_files(
                 embedder,
                 inputs,

@@ -14,8 +14,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..precision import resolve_precision
 from ..validation import check_choice
 from .frontends import kapre_v0_1_4_magnitude_to_decibel
+from .reduced import TOWER_POLICIES, model_for_precision, reduced_copy
 from .registry import weight_file
 from .specs import AUDIO_TOWER, FRONTENDS, IMAGE_TOWER, Tower, input_repr_spec
 from .store import resolve
@@ -31,6 +33,7 @@ __all__ = [
     "load_audio_embedding_model_from_path",
     "load_image_embedding_model",
     "load_image_embedding_model_from_path",
+    "model_for_precision",
     "shared_audio_model",
     "shared_image_model",
 ]
@@ -274,12 +277,17 @@ _SHARED: dict[tuple, Any] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def _shared(key: tuple, path: str, load: Callable[[], Any]) -> Any:
-    """Return the model of ``key`` built from ``path``, loading it once per process.
+def _shared(key: tuple, path: str, load: Callable[[], Any], precision: str) -> Any:
+    """Return the model of ``key`` built from ``path`` in ``precision``, loading it once per process.
 
+    The model is cached per dtype of its tower (``"fast"`` resolved first): a
+    bfloat16 model is its own copy (:func:`openl3.models.reduced.reduced_copy`).
     A weight file that changed since (size or modification time) is loaded again.
     """
     import keras
+
+    precision = resolve_precision(precision)
+    key = (*key, TOWER_POLICIES.get(precision, "float32"))  # "tf32" shares the float32 model
 
     stat = os.stat(path)
     full_key = (*key, os.path.realpath(path), stat.st_size, stat.st_mtime_ns, keras.backend.backend())
@@ -287,7 +295,7 @@ def _shared(key: tuple, path: str, load: Callable[[], Any]) -> Any:
         if full_key not in _SHARED:
             for stale in [k for k in _SHARED if k[: len(key)] == key]:
                 del _SHARED[stale]
-            _SHARED[full_key] = load()
+            _SHARED[full_key] = reduced_copy(load(), precision)
         return _SHARED[full_key]
 
 
@@ -298,12 +306,14 @@ def shared_audio_model(
     frontend: str = "kapre",
     *,
     output: str | None = None,
+    precision: str = "faithful",
 ) -> Any:
     """Return the audio model :func:`load_audio_embedding_model` loads, built once per process.
 
     Calls of ``get_audio_embedding``, ``process_*_file`` and the CLI that pass no model
     use this: a model is built and its weights read once per weight file,
-    representation, embedding size, frontend, ``output`` and Keras backend.
+    representation, embedding size, frontend, ``output``, computed precision
+    (:mod:`openl3.precision`; bfloat16 models have their own dtype policy) and Keras backend.
     """
     path = _checked_path(AUDIO_TOWER, input_repr, content_type, embedding_size, output)
     key = ("audio", input_repr, content_type, embedding_size, frontend, output)
@@ -313,17 +323,29 @@ def shared_audio_model(
         lambda: load_audio_embedding_model_from_path(
             path, input_repr, embedding_size, frontend, output=output
         ),
+        precision,
     )
 
 
 def shared_image_model(
-    input_repr: str, content_type: str, embedding_size: int, *, output: str | None = None
+    input_repr: str,
+    content_type: str,
+    embedding_size: int,
+    *,
+    output: str | None = None,
+    precision: str = "faithful",
 ) -> Any:
-    """Return the image model :func:`load_image_embedding_model` loads, built once per process."""
+    """Return the image model :func:`load_image_embedding_model` loads, built once per process.
+
+    Cached as :func:`shared_audio_model` caches audio models (``precision`` included).
+    """
     path = _checked_path(IMAGE_TOWER, input_repr, content_type, embedding_size, output)
     key = ("image", input_repr, content_type, embedding_size, output)
     return _shared(
-        key, path, lambda: load_image_embedding_model_from_path(path, embedding_size, output=output)
+        key,
+        path,
+        lambda: load_image_embedding_model_from_path(path, embedding_size, output=output),
+        precision,
     )
 
 
