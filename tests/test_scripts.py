@@ -1,0 +1,42 @@
+"""Scripts that someone runs on borrowed hardware work before the hardware is spent."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def test_gpu_check_runs_through_on_a_cpu_with_tiny_sizes():
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed")
+    command = [sys.executable, str(SCRIPTS / "gpu_check.py"), "--quick", "--cpu-ok"]
+    command += ["--backends", "jax", "--input-reprs", "mel128"]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("device: ") for line in lines)
+    for precision in ("faithful", "tf32", "bfloat16"):
+        assert any(line.startswith(f"speed mel128 {precision}") for line in lines), result.stdout
+    assert any(line.startswith("error mel128 bfloat16 against faithful") for line in lines)
+    assert '"jax": "exit status 0 in' in lines[-1]
+
+
+def test_gpu_check_names_a_missing_backend_and_defaults_to_a_full_gpu_run():
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed")
+    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPTS / "gpu_check.py")
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    args = gpu_check.parse_args(["--backends", "torch", "--timeout", "5"])
+    if importlib.util.find_spec("torch") is None:
+        assert gpu_check.run_backend(args, "torch").startswith("not installed")
+    assert not args.cpu_ok and not args.quick and args.input_reprs == ["mel128", "mel256"]
