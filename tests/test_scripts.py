@@ -13,6 +13,7 @@ import pytest
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
+@pytest.mark.slow  # about 45 s on 2 cores: the slow tier (-m slow) runs it
 def test_gpu_check_runs_through_on_a_cpu_with_tiny_sizes():
     if importlib.util.find_spec("jax") is None:
         pytest.skip("jax is not installed")
