@@ -19,6 +19,8 @@ import time
 
 import numpy as np
 
+from openl3.precision import PRECISIONS
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -78,7 +80,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--backend", choices=["tensorflow", "jax", "torch"], help="Keras backend (KERAS_BACKEND)"
     )
-    parser.add_argument("--precision", default="faithful", choices=["faithful", "fast"])
+    parser.add_argument("--precision", default="faithful", choices=PRECISIONS)
     parser.add_argument("--files", type=int, default=1, help="split the audio into this many arrays (a list)")
     parser.add_argument(
         "--prefetch", type=int, help="batches read ahead of the model (openl3.batching.PREFETCH_BATCHES)"
