@@ -89,12 +89,31 @@ def parse_args() -> argparse.Namespace:
 
 
 class TimedModel:
-    """Wrap ``model_predictor`` (where openl3 uses it) to add up the time spent in model calls."""
+    """Wrap ``model_predictor`` where openl3 uses it to add up the time spent in model calls.
+
+    The embedders import ``model_predictor`` by name (``openl3.audio_core``,
+    ``openl3.image_core``), so patching ``openl3.batching`` alone would time nothing: every
+    loaded openl3 module that holds the function gets the timed one instead.
+    """
 
     def __init__(self, openl3):
+        import importlib
+        import sys
+
+        for used_in in ("openl3.audio_core", "openl3.image_core"):  # load them before patching
+            importlib.import_module(used_in)
         self.busy, self._make = 0.0, openl3.batching.model_predictor
-        for module in (openl3.batching, openl3.audio, openl3.image):
+        patched = [
+            module
+            for name, module in list(sys.modules.items())
+            if name.startswith("openl3") and getattr(module, "model_predictor", None) is self._make
+        ]
+        for module in patched:
             module.model_predictor = self.predictor
+        if sys.modules["openl3.audio_core"] not in patched:
+            raise RuntimeError(
+                "openl3.audio_core no longer holds model_predictor: 'model busy' would read 0%"
+            )
 
     def predictor(self, model, precision="faithful"):
         """Return the model's predictor, timed."""
