@@ -1,20 +1,34 @@
-"""Measure the error of ``precision="fast"`` (TF32) against faithful float32, per model.
+"""Measure the error of the reduced precisions against faithful float32, per model.
 
-With a GPU the Keras backend can see, the same windows go through the model under
-``precision="faithful"`` and ``precision="fast"`` on that GPU. Without one (CPUs have no
-TF32), TensorFlow computes the "fast" side with its convolution and matrix-product
-operands rounded to TF32 (``openl3.precision.simulated_tf32``), once rounding to nearest
-and once truncating, and both sides run eagerly so that the rounding is the only
-difference. Examples::
+Two reduced precisions are measured on the same windows:
 
-    python scripts/precision_error.py --input-repr linear mel128 mel256 --image
-    python scripts/precision_error.py --weights official --windows 256    # on a GPU
+- ``tf32``: with a GPU the Keras backend can see, ``precision="tf32"`` on that GPU.
+  Without one (CPUs have no TF32), TensorFlow computes it with its convolution and
+  matrix-product operands rounded to TF32 (``openl3.precision.simulated_tf32``), once
+  rounding to nearest and once truncating, and both sides run eagerly so that the
+  rounding is the only difference.
+- ``bfloat16``: ``precision="bfloat16"`` computed for real (the tower in bfloat16, on any
+  device; emulated, so slow, on CPUs without native bfloat16).
 
-The windows are generated 48 kHz audio of five kinds (white and pink noise, chords,
-chirps, quiet noise) and, with ``--image``, generated images. For each model it prints,
-over the windows: the relative L2 error ``|fast - faithful| / |faithful|`` (median and
-max), the largest error of one value relative to its window's largest value (median and
-max), and the cosine similarity (min and median).
+Examples::
+
+    python scripts/precision_error.py --weights DIR --embedding-size 512 --windows 24
+    python scripts/precision_error.py --weights official --windows 256 --image    # on a GPU
+
+``DIR`` holds weight files in the official layout (``../shared/reference/make_weights.py``
+writes seeded random ones). The windows are generated 48 kHz audio of four real-like kinds
+(:data:`KINDS`: speech-like formant-filtered pulse trains, music-like chords, noise, and
+quiet audio near silence) and, with ``--image``, generated images. For each model and mode
+it prints, over the windows: the relative L2 error ``|reduced - faithful| / |faithful|``
+(median and max), the largest error of one value relative to its window's largest value
+(median and max), and the cosine similarity (min and median); ``--per-kind`` adds a row
+per kind of signal.
+
+``--downstream`` adds a check of what the error changes for a user: a generated labelled
+set (:data:`CLASSES`, ``--clips`` one-second clips each) is embedded in faithful and in
+bfloat16, and the script prints how often the nearest neighbour of each clip (cosine,
+among the others) and the predictions of a scikit-learn logistic regression (5-fold
+cross-validated, fixed seed) are the same in both modes.
 """
 
 from __future__ import annotations
@@ -26,7 +40,14 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-KINDS = ("white noise", "pink noise", "chord", "chirp", "quiet noise")
+#: The kinds of generated audio windows, cycled through.
+KINDS = ("speech-like", "music-like", "noise", "quiet")
+
+#: The classes of the generated labelled set of ``--downstream``.
+CLASSES = ("speech-like", "music-like", "noise", "chirp")
+
+#: What each mode is measured as: ``tf32`` is simulated without a GPU.
+MODES = ("tf32", "bfloat16")
 
 
 def parse_args() -> argparse.Namespace:
@@ -51,31 +72,63 @@ def parse_args() -> argparse.Namespace:
         help="'random', 'official', or a folder of weight files named as published (or without the version)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument("--per-kind", action="store_true", help="also a row per kind of signal")
+    parser.add_argument(
+        "--downstream",
+        action="store_true",
+        help="nearest neighbours and logistic regression, faithful vs bfloat16",
+    )
+    parser.add_argument("--clips", type=int, default=20, help="clips per class for --downstream")
     return parser.parse_args()
 
 
-def audio_windows(count: int, seed: int) -> np.ndarray:
-    """Return ``count`` one-second 48 kHz windows, cycling through :data:`KINDS`."""
+def _resonate(x: np.ndarray, freq: float, bandwidth: float, sr: int = 48000) -> np.ndarray:
+    """Return ``x`` through a two-pole resonator at ``freq`` Hz (a formant)."""
+    from scipy.signal import lfilter
+
+    r = np.exp(-np.pi * bandwidth / sr)
+    return lfilter([1 - r], [1, -2 * r * np.cos(2 * np.pi * freq / sr), r * r], x)
+
+
+def generated_audio(kind: str, rng: np.random.Generator, sr: int = 48000) -> np.ndarray:
+    """Return one second of generated audio of ``kind`` (:data:`KINDS` or :data:`CLASSES`)."""
+    t = np.arange(sr) / sr
+    if kind == "speech-like":  # glottal pulse train, jittered pitch, three formants, syllables
+        f0 = rng.uniform(90, 250) * (1 + 0.05 * np.sin(2 * np.pi * rng.uniform(2, 6) * t))
+        pulses = np.diff(np.floor(np.cumsum(f0 / sr)), prepend=0.0)
+        formants = zip(rng.uniform([300, 900, 2200], [900, 2300, 3200]), (80, 120, 160), strict=True)
+        x = sum(_resonate(pulses, f, bw) for f, bw in formants)
+        x *= 0.5 - 0.5 * np.cos(2 * np.pi * rng.uniform(3, 5) * t + rng.uniform(0, 6))
+    elif kind == "music-like":  # a chord of harmonic notes with decays
+        root = 110 * 2 ** (rng.integers(0, 24) / 12)
+        notes = [root * 2 ** (k / 12) for k in (0, rng.choice([3, 4]), 7)]
+        x = sum(
+            np.exp(-h * rng.uniform(1, 3) * t) * np.sin(2 * np.pi * h * f * t + rng.uniform(0, 6)) / h
+            for f in notes
+            for h in range(1, 6)
+        )
+    elif kind == "noise":  # noise with a random spectral tilt
+        spectrum = np.fft.rfft(rng.normal(0, 1, sr))
+        spectrum[1:] /= np.arange(1, len(spectrum)) ** rng.uniform(0, 1)
+        x = np.fft.irfft(spectrum, sr)
+    elif kind == "chirp":
+        f0, f1 = rng.uniform(50, 500), rng.uniform(2000, 16000)
+        x = np.sin(2 * np.pi * (f0 * t + (f1 - f0) * t**2 / 2))
+    elif kind == "quiet":  # near silence: faint hiss and a faint hum, around -75 dBFS
+        x = rng.normal(0, 1e-4, sr) + 1e-4 * np.sin(2 * np.pi * rng.choice([50, 60]) * t)
+        return x
+    else:
+        raise ValueError(f"Unknown kind of audio {kind!r}.")
+    return x * (rng.uniform(0.05, 0.3) / np.abs(x).max())
+
+
+def audio_windows(count: int, seed: int) -> tuple[np.ndarray, list[str]]:
+    """Return ``count`` one-second 48 kHz windows cycling through :data:`KINDS`, and their kinds."""
     rng = np.random.default_rng(seed)
-    t = np.arange(48000) / 48000
-    windows = []
-    for i in range(count):
-        kind = KINDS[i % len(KINDS)]
-        if kind in ("white noise", "quiet noise"):
-            x = rng.normal(0, 0.1 if kind == "white noise" else 1e-4, 48000)
-        elif kind == "pink noise":
-            spectrum = np.fft.rfft(rng.normal(0, 1, 48000))
-            spectrum[1:] /= np.sqrt(np.arange(1, len(spectrum)))
-            x = np.fft.irfft(spectrum, 48000)
-            x *= 0.1 / x.std()
-        elif kind == "chord":
-            freqs = rng.uniform(80, 4000, 3)
-            x = sum(0.2 * np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) for f in freqs)
-        else:
-            f0, f1 = rng.uniform(50, 500), rng.uniform(2000, 20000)
-            x = 0.3 * np.sin(2 * np.pi * (f0 * t + (f1 - f0) * t**2 / 2))
-        windows.append(x)
-    return np.asarray(windows, np.float32)[:, None, :]
+    kinds = [KINDS[i % len(KINDS)] for i in range(count)]
+    windows = [generated_audio(kind, rng) for kind in kinds]
+    return np.asarray(windows, np.float32)[:, None, :], kinds
 
 
 def images(count: int, seed: int) -> np.ndarray:
@@ -113,27 +166,73 @@ def outputs_of(call, inputs: np.ndarray, batch_size: int) -> np.ndarray:
     return np.concatenate(parts).astype(np.float64)
 
 
-def measure(model, inputs: np.ndarray, batch_size: int, on_gpu: bool) -> list[tuple[str, dict[str, float]]]:
-    """Return (how "fast" was computed, error figures) for one model."""
-    if on_gpu:
-        from openl3.batching import model_predictor
+def measure(
+    model, inputs: np.ndarray, batch_size: int, on_gpu: bool, modes: list[str]
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Return (how the mode was computed, its outputs, the faithful outputs) per mode, for one model."""
+    from openl3.batching import model_predictor
 
-        faithful, fast = (
-            outputs_of(model_predictor(model, p), inputs, batch_size) for p in ("faithful", "fast")
-        )
-        return [("fast on the GPU", error_figures(fast, faithful))]
-    from openl3.precision import TF32_ROUNDINGS, simulated_tf32
-
-    def run_eagerly(batch: np.ndarray):
-        return model(batch, training=False)
-
-    faithful = outputs_of(run_eagerly, inputs, batch_size)
+    faithful = outputs_of(model_predictor(model, "faithful"), inputs, batch_size)
     rows = []
-    for rounding in TF32_ROUNDINGS:
-        with simulated_tf32(rounding):
-            fast = outputs_of(run_eagerly, inputs, batch_size)
-        rows.append((f"simulated TF32 ({rounding})", error_figures(fast, faithful)))
+    for mode in modes:
+        if mode == "bfloat16" or on_gpu:
+            reduced = outputs_of(model_predictor(model, mode), inputs, batch_size)
+            rows.append((f"{mode} on the {'GPU' if on_gpu else 'CPU'}", reduced, faithful))
+            continue
+        from openl3.precision import TF32_ROUNDINGS, simulated_tf32
+
+        def run_eagerly(batch: np.ndarray):
+            return model(batch, training=False)
+
+        eager = outputs_of(run_eagerly, inputs, batch_size)
+        for rounding in TF32_ROUNDINGS:
+            with simulated_tf32(rounding):
+                reduced = outputs_of(run_eagerly, inputs, batch_size)
+            rows.append((f"tf32 simulated ({rounding})", reduced, eager))
     return rows
+
+
+def nearest_neighbours(embeddings: np.ndarray) -> np.ndarray:
+    """Return, for each row, the index of the most cosine-similar other row."""
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)
+    return similarity.argmax(axis=1)
+
+
+def cross_validated_predictions(embeddings: np.ndarray, labels: np.ndarray, seed: int) -> np.ndarray:
+    """Return 5-fold cross-validated predictions of a standardised logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    folds = StratifiedKFold(5, shuffle=True, random_state=seed)
+    return cross_val_predict(classifier, embeddings, labels, cv=folds)
+
+
+def downstream(model, clips: int, batch_size: int, seed: int) -> dict[str, float]:
+    """Return how often faithful and bfloat16 embeddings give the same downstream answers."""
+    from openl3.batching import model_predictor
+
+    rng = np.random.default_rng(seed + 1)
+    labels = np.repeat(np.arange(len(CLASSES)), clips)
+    inputs = np.asarray([generated_audio(CLASSES[k], rng) for k in labels], np.float32)[:, None, :]
+    faithful, reduced = (
+        outputs_of(model_predictor(model, mode), inputs, batch_size) for mode in ("faithful", "bfloat16")
+    )
+    neighbours = [nearest_neighbours(e) for e in (faithful, reduced)]
+    predictions = [cross_validated_predictions(e, labels, seed) for e in (faithful, reduced)]
+    return {
+        "clips": len(labels),
+        "same nearest neighbour": float(np.mean(neighbours[0] == neighbours[1])),
+        "nearest neighbour's class right, faithful": float(np.mean(labels[neighbours[0]] == labels)),
+        "nearest neighbour's class right, bfloat16": float(np.mean(labels[neighbours[1]] == labels)),
+        "same logistic regression prediction": float(np.mean(predictions[0] == predictions[1])),
+        "logistic regression accuracy, faithful": float(np.mean(predictions[0] == labels)),
+        "logistic regression accuracy, bfloat16": float(np.mean(predictions[1] == labels)),
+    }
 
 
 def load_model(modality: str, input_repr: str, args: argparse.Namespace, embedding_size: int):
@@ -158,18 +257,28 @@ def load_model(modality: str, input_repr: str, args: argparse.Namespace, embeddi
     return models.load_image_embedding_model_from_path(str(path), embedding_size)
 
 
-def load_models(args: argparse.Namespace) -> list[tuple[str, object, np.ndarray]]:
-    """Return (name, model, inputs) for each model to measure."""
+def load_models(args: argparse.Namespace) -> list[tuple[str, object, np.ndarray, list[str]]]:
+    """Return (name, model, inputs, kind of each input) for each model to measure."""
     size = args.embedding_size
+    windows, kinds = audio_windows(args.windows, args.seed)
     models = [
-        (f"audio {r}/{size}", load_model("audio", r, args, size), audio_windows(args.windows, args.seed))
-        for r in args.input_repr
+        (f"audio {r}/{size}", load_model("audio", r, args, size), windows, kinds) for r in args.input_repr
     ]
     if args.image:
         image_size = 8192 if size == 6144 else 512
         model = load_model("image", args.input_repr[-1], args, image_size)
-        models.append((f"image {image_size}", model, images(args.windows, args.seed)))
+        models.append(
+            (f"image {image_size}", model, images(args.windows, args.seed), ["image"] * args.windows)
+        )
     return models
+
+
+def format_figures(figures: dict[str, float]) -> str:
+    """Return the error figures on one line."""
+    return ", ".join(
+        f"{key} {value:.7f}" if key.startswith("cosine") else f"{key} {value:.2e}"
+        for key, value in figures.items()
+    )
 
 
 def main() -> None:
@@ -181,7 +290,7 @@ def main() -> None:
     from openl3.batching import has_accelerator
 
     on_gpu = has_accelerator()
-    if not on_gpu and keras.backend.backend() != "tensorflow":
+    if not on_gpu and "tf32" in args.modes and keras.backend.backend() != "tensorflow":
         raise SystemExit(
             "Without a GPU, TF32 is simulated with TensorFlow: run with KERAS_BACKEND=tensorflow."
         )
@@ -189,13 +298,23 @@ def main() -> None:
         f"keras backend {keras.backend.backend()}, {'GPU' if on_gpu else 'CPU (TF32 simulated)'}, "
         f"{args.weights} weights, {args.windows} inputs per model ({', '.join(KINDS)} for audio)"
     )
-    for name, model, inputs in load_models(args):
-        for how, figures in measure(model, inputs, args.batch_size, on_gpu):
-            values = ", ".join(
-                f"{key} {value:.8f}" if key.startswith("cosine") else f"{key} {value:.2e}"
-                for key, value in figures.items()
-            )
-            print(f"{name:<18} {how:<26} {values}")
+    models = load_models(args)
+    for name, model, inputs, kinds in models:
+        for how, reduced, faithful in measure(model, inputs, args.batch_size, on_gpu, args.modes):
+            print(f"{name:<18} {how:<26} all   {format_figures(error_figures(reduced, faithful))}")
+            if not args.per_kind or name.startswith("image"):
+                continue
+            for kind in dict.fromkeys(kinds):
+                rows = np.array([k == kind for k in kinds])
+                figures = error_figures(reduced[rows], faithful[rows])
+                print(f"{'':<18} {'':<26} {kind:<11} {format_figures(figures)}")
+    if args.downstream:
+        name, model = next((n, m) for n, m, _, _ in models if n.startswith("audio"))
+        figures = downstream(model, args.clips, args.batch_size, args.seed)
+        print(
+            f"downstream, {name}, {', '.join(CLASSES)}: "
+            + ", ".join(f"{k} {v:.3g}" for k, v in figures.items())
+        )
 
 
 if __name__ == "__main__":
