@@ -287,7 +287,8 @@ class ImageEmbedder(FileRuns, ImageComputation):
 class VideoEmbedder(FileRuns, VideoComputation):
     """Audio and image embeddings of video files, with two models loaded once.
 
-    Parameters are those of :func:`openl3.process_video_file` that say how to embed.
+    Parameters are those of :func:`openl3.process_video_file` that say how to embed,
+    keywords only (:class:`openl3.video_core.VideoComputation` takes them).
 
     Examples
     --------
@@ -295,39 +296,6 @@ class VideoEmbedder(FileRuns, VideoComputation):
     >>> arrays = embedder.embed("clip.mp4")      # {"audio": {...}, "image": {...}}
     >>> report = embedder.embed_files(["a.mp4", "b.mkv"], output_dir="out")
     """
-
-    def __init__(
-        self,
-        *,
-        audio_model: Any = None,
-        image_model: Any = None,
-        input_repr: str | None = None,
-        content_type: str = "music",
-        audio_embedding_size: int = 6144,
-        audio_center: bool = True,
-        audio_hop_size: float = 0.1,
-        image_embedding_size: int = 8192,
-        audio_batch_size: int = 32,
-        image_batch_size: int = 32,
-        audio_frontend: str = "kapre",
-        precision: str = "faithful",
-        verbose: bool = True,
-    ):
-        super().__init__(
-            audio_model,
-            image_model,
-            input_repr,
-            content_type,
-            audio_embedding_size,
-            audio_center,
-            audio_hop_size,
-            image_embedding_size,
-            audio_batch_size,
-            image_batch_size,
-            audio_frontend,
-            verbose,
-            precision,
-        )
 
     def embed(self, path: str) -> Arrays:
         """Return the arrays of a video file: ``{"audio": {...}, "image": {...}}``.

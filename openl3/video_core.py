@@ -179,6 +179,7 @@ class VideoComputation:
 
     def __init__(
         self,
+        *,
         audio_model: Any = None,
         image_model: Any = None,
         input_repr: str | None = None,
