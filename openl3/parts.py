@@ -154,9 +154,13 @@ class PartFolder:
             self._settings[name] = settings if isinstance(settings, dict) else None
         return self._settings[name]
 
-    def parts(self) -> list[str]:
-        """Return the names of our parts, oldest first (part names whose schema has our settings)."""
-        candidates = sorted((order, name) for name in self.names() if (order := part_order(name)))
+    def parts(self, names: list[str] | None = None) -> list[str]:
+        """Return the names of our parts, oldest first (part names whose schema has our settings).
+
+        ``names`` is the folder's listing when the caller has just made it.
+        """
+        names = self.names() if names is None else names
+        candidates = sorted((order, name) for name in names if (order := part_order(name)))
         return [name for _, name in candidates if self._settings_of(name) is not None]
 
     def newest_generation(self) -> int:
@@ -166,12 +170,9 @@ class PartFolder:
 
     def foreign_parquet(self) -> list[str]:
         """Return the Parquet files of the folder that are not ours (the user's)."""
-        ours = set(self.parts())
-        return [
-            n
-            for n in self.names()
-            if n.endswith(".parquet") and not n.startswith(("_", ".")) and n not in ours
-        ]
+        names = self.names()
+        ours = set(self.parts(names))
+        return [n for n in names if n.endswith(".parquet") and not n.startswith(("_", ".")) and n not in ours]
 
     def clean(self) -> None:
         """Remove the temporaries of writers that are gone (local folders only)."""
