@@ -34,12 +34,14 @@ LAYERS = [
     # 2. the modalities: decode, frame, embed (no driver, no output)
     ["batching", "windows", "audio_decode", "audio_core", "image_core", "video_core"],
     # 3. output layouts and engines
-    ["npz", "manifest", "locks", "parts", "dataset", "local_engine", "ray_engine"],
+    ["npz", "manifest", "locks", "parts", "rows", "dataset", "local_engine", "ray_engine"],
     # 4. the run driver
     ["files"],
     # 5. the public functions and objects
     ["embedders", "audio", "image", "video", "stream", "hear", "export", "core"],
-    # 6. the command, and the package itself
+    # 6. from embeddings to answers: they read datasets and call embedders; nothing below imports them
+    ["labels", "pooling", "classify", "search", "maps"],
+    # 7. the command, and the package itself
     ["cli", "__main__", "__init__"],
 ]
 

@@ -1,0 +1,120 @@
+"""Reading a dataset's rows: our parts only, each input once (newest part), settings, state."""
+
+import os
+
+import numpy as np
+import pytest
+
+import openl3
+from helpers import AUDIO, read_rows, write_clips, write_video
+from openl3.exceptions import OpenL3Error
+from openl3.manifest import Manifest, PartNamer
+from openl3.parts import PartFolder
+from openl3.rows import DatasetRows
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    return write_clips(tmp_path_factory.mktemp("clips"), [0.5, 1.0, 1.7])
+
+
+@pytest.fixture
+def dataset(clips, weights_env, tmp_path):
+    out = str(tmp_path / "out")
+    openl3.process_audio_file(clips[:2], output_dir=out, output_format="parquet", **AUDIO)
+    return out
+
+
+def image_file(folder, image):
+    from skimage.io import imsave
+
+    path = str(folder / "img.png")
+    imsave(path, image)
+    return path
+
+
+def test_rows_are_the_datasets_rows_and_a_users_parquet_is_not_read(dataset, clips):
+    pq.write_table(pa.table({"path": ["mine.wav"], "x": [1]}), os.path.join(dataset, "notes.parquet"))
+    expected = read_rows(dataset)
+    rows = DatasetRows(dataset)
+    got = rows.rows()
+    order = np.lexsort((got.index, got.paths.astype(str)))
+    assert got.paths[order].tolist() == expected["path"].to_pylist()
+    assert got.index[order].tolist() == expected["index"].to_pylist()
+    np.testing.assert_array_equal(got.timestamps[order], expected["timestamp"].to_numpy())
+    np.testing.assert_array_equal(
+        got.embeddings[order], np.stack(expected["embedding"].to_numpy(zero_copy_only=False))
+    )
+    assert got.embeddings.dtype == np.float32 and got.embeddings.shape[1] == 512
+    assert rows.modality == "audio" and rows.settings["input_repr"] == "mel128"
+    assert got.inputs() == list(dict.fromkeys(got.paths.tolist()))
+    assert len(rows.rows(paths=[clips[1]])) == int((got.paths == clips[1]).sum())
+
+
+def test_an_input_in_two_parts_counts_once_with_its_newest_rows(dataset, clips):
+    table = read_rows(dataset)
+    newer = table.filter(pa.compute.equal(table["path"], clips[1]))
+    newer = newer.set_column(3, "timestamp", pa.array(np.full(newer.num_rows, 7.0)))
+    folder = PartFolder(dataset)
+    metadata = pq.read_schema(folder.path_of(folder.parts()[0])).metadata
+    before = DatasetRows(dataset).state()
+    folder.write(
+        newer.replace_schema_metadata(metadata),
+        PartNamer(Manifest(folder.fs, folder.base, dataset).next_generation()).next(),
+    )
+
+    rows = DatasetRows(dataset).rows()
+    assert len(rows) == table.num_rows
+    assert (rows.timestamps[rows.paths == clips[1]] == 7.0).all()
+    assert (rows.timestamps[rows.paths == clips[0]] != 7.0).all()
+    assert DatasetRows(dataset).state() != before
+
+
+def test_state_changes_when_rows_are_added_or_rewritten_and_only_then(dataset, clips):
+    first = DatasetRows(dataset).state()
+    assert DatasetRows(dataset).state() == first
+    openl3.process_audio_file(clips, output_dir=dataset, output_format="parquet", **AUDIO)
+    added = DatasetRows(dataset).state()
+    assert added != first
+    PartFolder(dataset).drop_older_rows({clips[0]: [PartFolder(dataset).parts()[0], "later"]})
+    assert DatasetRows(dataset).state() != added
+
+
+def test_a_folder_without_rows_is_refused_by_name(tmp_path):
+    pq.write_table(pa.table({"path": ["mine.wav"]}), tmp_path / "part-0001.parquet")
+    with pytest.raises(OpenL3Error, match="holds no openl3 rows"):
+        DatasetRows(str(tmp_path))
+    with pytest.raises(OpenL3Error, match="holds no openl3 rows"):
+        DatasetRows(str(tmp_path / "missing"))
+
+
+def test_a_video_dataset_asks_which_modality(weights_env, tmp_path):
+    video = write_video(tmp_path / "v.mp4", seconds=2.0, fps=2)
+    out = str(tmp_path / "out")
+    settings = {"input_repr": "mel256", "audio_embedding_size": 512, "image_embedding_size": 512}
+    openl3.process_video_file(video, output_dir=out, output_format="parquet", verbose=False, **settings)
+    with pytest.raises(OpenL3Error, match="video run"):
+        DatasetRows(out)
+    image = DatasetRows(out, modality="image")
+    assert image.modality == "image" and image.rows().embeddings.shape == (4, 512)
+    assert DatasetRows(os.path.join(out, "audio")).modality == "audio"
+    with pytest.raises(OpenL3Error, match="Invalid modality"):
+        DatasetRows(out, modality="video")
+
+
+def test_image_files_rows_have_no_timestamp(weights_env, tmp_path):
+    image = np.random.default_rng(0).integers(0, 255, (230, 250, 3), dtype=np.uint8)
+    out = str(tmp_path / "out")
+    openl3.process_image_file(
+        [image_file(tmp_path, image)],
+        output_dir=out,
+        output_format="parquet",
+        input_repr="mel256",
+        embedding_size=512,
+        verbose=False,
+    )
+    rows = DatasetRows(out).rows()
+    assert len(rows) == 1 and np.isnan(rows.timestamps).all()
