@@ -8,6 +8,7 @@ driver (:mod:`openl3.files`) picks a layout and an engine.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,6 +21,30 @@ FileInput = tuple[str, str | None]
 
 #: The arrays of one input's outputs, by modality (None for a single output).
 Arrays = dict[str | None, dict[str, np.ndarray]]
+
+#: File extensions taken from folders, per modality (a file named explicitly is always tried).
+EXTENSIONS = {
+    "audio": ("wav", "flac", "ogg", "oga", "opus", "mp3", "aif", "aiff", "au", "caf", "w64", "rf64"),
+    "image": ("png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"),
+    "video": ("mp4", "m4v", "mov", "avi", "mkv", "webm", "mpg", "mpeg", "wmv", "flv"),
+}
+
+
+def folder_files(
+    folder: str, extensions: tuple[str, ...] | None = None, recursive: bool = False
+) -> Iterator[tuple[str, str]]:
+    """Yield the files of local ``folder`` (names ending in ``extensions``, if given), sorted by name.
+
+    Each file comes with its folder relative to ``folder`` (``"."`` for ``folder`` itself);
+    with ``recursive``, the files of its subfolders too.
+    """
+    walk = os.walk(folder) if recursive else [(folder, [], os.listdir(folder))]
+    for directory, _, names in walk:
+        relative = os.path.relpath(directory, folder)
+        for name in sorted(names):
+            path = os.path.join(directory, name)
+            if (extensions is None or name.lower().endswith(extensions)) and os.path.isfile(path):
+                yield path, relative
 
 
 def prepare_output_dir(output_dir: str | None) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..exceptions import OpenL3Error
 from ..files import FileInput, run_files
+from ..jobs import folder_files
 from ..video import VideoEmbedder
 from ..video_core import audio_embedder, image_embedder
 
@@ -90,14 +91,8 @@ def _folder_files(
 
     Under ``output_dir``, each file's outputs keep its folder relative to ``folder``.
     """
-    walk = os.walk(folder) if recursive else [(folder, [], os.listdir(folder))]
-    for directory, _, names in walk:
-        relative = os.path.relpath(directory, folder)
-        target = output_dir if not output_dir or relative == "." else os.path.join(output_dir, relative)
-        for name in sorted(names):
-            path = os.path.join(directory, name)
-            if (extensions is None or name.lower().endswith(extensions)) and os.path.isfile(path):
-                yield path, target
+    for path, relative in folder_files(folder, extensions, recursive):
+        yield path, output_dir if not output_dir or relative == "." else os.path.join(output_dir, relative)
 
 
 def _embedder(modality: str, **settings: Any) -> Any:

@@ -19,6 +19,7 @@ from .. import batching, process_video_file, remote
 from ..dataset import DEFAULT_PART_SIZE_MB, DTYPES
 from ..exceptions import OpenL3Error
 from ..files import ENGINES, OUTPUT_FORMATS, FileInput, Report, run_files
+from ..jobs import EXTENSIONS
 from ..models.specs import (
     AUDIO_TOWER,
     CONTENT_TYPES,
@@ -35,12 +36,6 @@ from .console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, _console
 
 #: The help text of a flag whose default is worth showing.
 _DEFAULT = "default: %(default)s"
-#: File extensions taken from folders, per modality (a file named explicitly is always tried).
-EXTENSIONS = {
-    "audio": ("wav", "flac", "ogg", "oga", "opus", "mp3", "aif", "aiff", "au", "caf", "w64", "rf64"),
-    "image": ("png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"),
-    "video": ("mp4", "m4v", "mov", "avi", "mkv", "webm", "mpg", "mpeg", "wmv", "flv"),
-}
 
 
 class GivenBatchSize(argparse.Action):
