@@ -164,6 +164,25 @@ def write_clips(folder, seconds, sr: int = 16000) -> list[str]:
     return paths
 
 
+def write_collection(root, sr: int = 16000) -> list[str]:
+    """Write a small collection of tones in noise, in two folders; return the paths.
+
+    ``low/tone00.wav`` (220 Hz, 3 s), ``low/tone01.wav`` (330 Hz, 2.5 s), ``high/tone02.wav``
+    (1760 Hz, 3 s), ``high/tone03.wav`` (2640 Hz, 2 s), and last ``high/copy.wav``, a
+    byte-for-byte copy of the first.
+    """
+    paths = []
+    for k, (folder, freq, seconds) in enumerate(
+        [("low", 220, 3.0), ("low", 330, 2.5), ("high", 1760, 3.0), ("high", 2640, 2.0)]
+    ):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        path = root / folder / f"tone{k:02d}.wav"
+        sf.write(path, tone(seconds, sr, freq, amplitude=0.4) + 0.3 * noise(seconds, sr, seed=k), sr)
+        paths.append(str(path))
+    shutil.copyfile(paths[0], root / "high" / "copy.wav")
+    return [*paths, str(root / "high" / "copy.wav")]
+
+
 def write_video(path, seconds: float = 2.0, fps: float = 10, audio: bool = True, size=(320, 240)) -> str:
     """Write a video whose brightness rises over time, with a stereo tone, by moviepy; return its path."""
     from moviepy import AudioArrayClip, VideoClip

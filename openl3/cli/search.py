@@ -1,0 +1,132 @@
+"""The ``index``, ``search`` and ``map`` subcommands: similar moments and a map of a dataset.
+
+``openl3 index OUT`` builds or updates the dataset's nearest-neighbour index
+(:mod:`openl3.search.store`); ``openl3 search OUT QUERY`` prints its hits, best first
+(``-o HITS.csv`` writes them too); ``openl3 map OUT -o map.html`` writes the page and PNG
+of :mod:`openl3.maps`. They need the ``search`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+from collections.abc import Callable
+
+from ..atomic import replacing
+from ..exceptions import OpenL3Error
+from ..labels import read_label_csv
+from ..maps import MAP_LIMIT, PROJECTIONS, map_points, write_map
+from ..rows import DatasetRows
+from ..search import make_query, open_index, search, update_index
+from ..search.index import EXACT_LIMIT
+from .console import EXIT_FAILED, EXIT_OK, _console
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Add the ``index``, ``search`` and ``map`` subcommands to the command's subparsers."""
+    index = commands.add_parser(
+        "index",
+        help="build or update a dataset's nearest-neighbour index",
+        description="Build the nearest-neighbour index of a Parquet dataset (cosine similarity), kept in "
+        f"OUT/_openl3/index; update it when parts were added. Exact below {EXACT_LIMIT:,} vectors, "
+        "approximate (FAISS IVF, its recall measured) at or above.",
+    )
+    _add_dataset(index)
+    kind = index.add_mutually_exclusive_group()
+    kind.add_argument("--approximate", action="store_const", const=True, help="an approximate index")
+    kind.add_argument("--exact", dest="approximate", action="store_const", const=False, help="exact search")
+    index.add_argument("--rebuild", action="store_true", help="build the index again from all rows")
+    index.set_defaults(handler=_index)
+
+    finder = commands.add_parser(
+        "search",
+        help="find the windows of a dataset most similar to a query",
+        description="Find the rows of a dataset most similar to QUERY: an audio file (the mean of its "
+        "windows, or of the segment --start to --end), an image, or a row written PATH@SECONDS.",
+    )
+    _add_dataset(finder)
+    finder.add_argument("query", metavar="QUERY", help="a file, or PATH@SECONDS (a row of the dataset)")
+    finder.add_argument("--start", type=float, help="the segment's start, in seconds")
+    finder.add_argument("--end", type=float, help="the segment's end, in seconds")
+    finder.add_argument("-k", type=int, default=20, help="hits (default 20)")
+    finder.add_argument("--per-file", action="store_true", help="the best window of each file only")
+    finder.add_argument("-o", "--output", metavar="HITS.csv", help="also write the hits as CSV")
+    finder.set_defaults(handler=_search)
+
+    mapper = commands.add_parser(
+        "map",
+        help="write a map of a dataset (HTML page and PNG)",
+        description="Write a 2-D map of a dataset: a self-contained HTML page (hover, click to play, "
+        "search) and a PNG beside it.",
+    )
+    _add_dataset(mapper)
+    mapper.add_argument("-o", "--output", metavar="MAP.html", required=True, help="the page to write")
+    mapper.add_argument("--per", choices=("file", "window"), default="file", help="one point per ...")
+    mapper.add_argument("--limit", type=int, default=MAP_LIMIT, help=f"most points (default {MAP_LIMIT:,})")
+    mapper.add_argument("--labels", metavar="LABELS.csv", help="colour by a label CSV (path,label)")
+    mapper.add_argument("--projection", choices=PROJECTIONS, default="pca", help="umap needs umap-learn")
+    mapper.add_argument("--no-png", action="store_true", help="the page only")
+    mapper.set_defaults(handler=_map)
+
+
+def _add_dataset(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", metavar="OUT", help="a dataset folder (--output-format parquet)")
+    parser.add_argument("--modality", choices=("audio", "image"), help="which rows of a video dataset")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no log lines")
+
+
+def _run(args: argparse.Namespace, work: Callable[[DatasetRows], None]) -> int:
+    with _console(args.quiet):
+        try:
+            work(DatasetRows(args.dataset, args.modality))
+        except OpenL3Error as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    return EXIT_OK
+
+
+def _index(args: argparse.Namespace) -> int:
+    def work(dataset: DatasetRows) -> None:
+        index, done = update_index(dataset, args.approximate, args.rebuild)
+        kind = "approximate" if index.approximate else "exact"
+        recall = "" if index.recall is None else f", recall@10 {index.recall:.3f} against exact search"
+        print(f"{done}: {kind} index of {len(index):,} vectors{recall}")
+
+    return _run(args, work)
+
+
+def _search(args: argparse.Namespace) -> int:
+    def work(dataset: DatasetRows) -> None:
+        index, stale = open_index(dataset)
+        if stale:
+            index, done = update_index(dataset)
+            print(f"the index was stale (parts {stale}): {done}", file=sys.stderr)
+        if index.approximate and index.recall is not None:
+            print(f"approximate search (recall@10 {index.recall:.3f} measured at build)", file=sys.stderr)
+        hits = search(index, make_query(dataset, args.query, args.start, args.end), args.k, args.per_file)
+        rows = [(h.path, _seconds(h.timestamp), f"{h.similarity:.4f}") for h in hits]
+        for path, timestamp, similarity in rows:
+            print(f"{similarity}  {timestamp:>9}  {path}")
+        if args.output:
+            with replacing(args.output) as (temporary,), open(temporary, "w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["path", "timestamp", "similarity"])
+                writer.writerows(rows)
+
+    return _run(args, work)
+
+
+def _seconds(timestamp: float) -> str:
+    return "" if math.isnan(timestamp) else f"{timestamp:.3f}"
+
+
+def _map(args: argparse.Namespace) -> int:
+    def work(dataset: DatasetRows) -> None:
+        labels = read_label_csv(args.labels) if args.labels else None
+        points = map_points(dataset, args.per, args.limit, labels, args.projection)
+        for path in write_map(points, args.output, png=not args.no_png):
+            print(path)
+
+    return _run(args, work)

@@ -1,0 +1,175 @@
+"""Queries of ``openl3 search``: a file, a segment of it, or a row of the dataset; the hits.
+
+A query names an audio file (its windows' embeddings averaged, or those of the segment
+``start``-``end`` only: the windows whose timestamps fall in ``[start, end)``), an image
+file, or a row of the dataset written ``PATH@SECONDS`` (the window of ``PATH`` whose
+timestamp is nearest). A file of the dataset (matched by its real path) is not embedded
+again: its rows are read. When the query comes from the dataset, its own windows are
+left out of the hits (the file's other windows stay).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..embedders import AudioEmbedder, ImageEmbedder
+from ..exceptions import OpenL3Error
+from ..jobs import EXTENSIONS
+from ..remote import is_uri
+from ..rows import DatasetRows
+from .index import Index
+
+__all__ = ["Hit", "Query", "make_query", "search"]
+
+_ROW = re.compile(r"^(?P<path>.+)@(?P<seconds>[0-9]*\.?[0-9]+)$")
+
+
+@dataclass
+class Query:
+    """One query vector, and the rows of the dataset it came from (left out of the hits)."""
+
+    vector: np.ndarray
+    own: list[tuple[str, int]]
+    text: str
+
+
+@dataclass
+class Hit:
+    """One neighbour: its input, timestamp (NaN for an image) and cosine similarity."""
+
+    path: str
+    timestamp: float
+    similarity: float
+
+
+def _key(path: str) -> str:
+    return path if is_uri(path) else os.path.realpath(path)
+
+
+def query_modality(path: str) -> str | None:
+    """Return the modality of a file by its extension ("audio", "image", "video"), or None."""
+    extension = os.path.splitext(path)[1].lower().lstrip(".")
+    return next((m for m, names in EXTENSIONS.items() if extension in names), None)
+
+
+def _dataset_input(dataset: DatasetRows, path: str, inputs: list[str]) -> str | None:
+    """Return the input of the dataset that is file ``path`` (by real path), or None."""
+    wanted = _key(path)
+    return next((name for name in inputs if name == path or _key(name) == wanted), None)
+
+
+def _segment(timestamps: np.ndarray, start: float | None, end: float | None) -> np.ndarray:
+    """Return the mask of windows whose timestamps fall in ``[start, end)`` (all when neither given)."""
+    low = -np.inf if start is None else start
+    high = np.inf if end is None else end
+    inside = (timestamps >= low) & (timestamps < high)
+    return inside | np.isnan(timestamps) if start is None and end is None else inside
+
+
+def _embed_file(dataset: DatasetRows, path: str) -> tuple[np.ndarray, np.ndarray]:
+    """Embed file ``path`` with the dataset's settings; return its embeddings and timestamps."""
+    settings = dataset.settings
+    if "weights" in settings or "model" in settings:
+        raise OpenL3Error(
+            f"{dataset.location} was embedded with a model of the user's "
+            f"({settings.get('model') or 'a weight file'}): "
+            f"embed {path} into the dataset first and query it as PATH@SECONDS."
+        )
+    common = {
+        key: settings[key]
+        for key in ("content_type", "embedding_size", "precision", "output")
+        if key in settings
+    }
+    if dataset.modality == "image":
+        embedder = ImageEmbedder(input_repr=settings.get("input_repr", "mel256"), verbose=False, **common)
+    else:
+        keys = ("input_repr", "hop_size", "center", "frontend")
+        embedder = AudioEmbedder(verbose=False, **common, **{k: settings[k] for k in keys if k in settings})
+    source = embedder.open_file(path)
+    [embedding] = embedder.embed_sources([source])
+    timestamps = getattr(source, "timestamps", None)
+    return embedding, np.full(len(embedding), np.nan) if timestamps is None else np.asarray(timestamps)
+
+
+def make_query(
+    dataset: DatasetRows, query: str, start: float | None = None, end: float | None = None
+) -> Query:
+    """Return the query vector of ``query`` (a file, or ``PATH@SECONDS``) for ``dataset``.
+
+    Raises
+    ------
+    OpenL3Error
+        If the query is of another modality than the rows, is no file and no row of the
+        dataset, or its segment holds no window.
+    """
+    inputs = _inputs(dataset)
+    row = _ROW.match(query)
+    if row and not os.path.exists(query):
+        if start is not None or end is not None:
+            raise OpenL3Error(f"Query {query} names one window: --start/--end go with a file.")
+        return _row_query(dataset, inputs, row["path"], float(row["seconds"]), query)
+    modality = query_modality(query)
+    if modality is not None and modality != dataset.modality:
+        raise OpenL3Error(
+            f"Query {query} is a{'n' if modality[0] in 'ai' else ''} {modality} file; "
+            f"{dataset.location} holds {dataset.modality} embeddings."
+        )
+    known = _dataset_input(dataset, query, inputs)
+    if known is not None:
+        rows = dataset.rows(paths=[known])
+        embeddings, timestamps, windows = rows.embeddings, rows.timestamps, rows.index
+    elif is_uri(query) or os.path.isfile(query):
+        embeddings, timestamps = _embed_file(dataset, query)
+        windows = np.arange(len(embeddings))
+    else:
+        raise OpenL3Error(f"Query {query} is no file, and no input of {dataset.location}.")
+    inside = _segment(timestamps, start, end)
+    if not inside.any():
+        raise OpenL3Error(f"Query {query}: no window has its timestamp in [{start or 0}, {end or 'end'}) s.")
+    own = [(known, int(w)) for w in windows[inside]] if known is not None else []
+    return Query(embeddings[inside].mean(axis=0), own, query)
+
+
+def _inputs(dataset: DatasetRows) -> list[str]:
+    import pyarrow.compute as pc
+
+    return pc.unique(dataset.table(["path"])["path"]).to_pylist()
+
+
+def _row_query(dataset: DatasetRows, inputs: list[str], path: str, seconds: float, text: str) -> Query:
+    """Return the query of the window of ``path`` whose timestamp is nearest ``seconds``."""
+    known = _dataset_input(dataset, path, inputs)
+    if known is None:
+        raise OpenL3Error(f"Query {text}: {path} is no input of {dataset.location}.")
+    rows = dataset.rows(paths=[known])
+    distance = np.abs(np.nan_to_num(rows.timestamps, nan=0.0) - seconds)
+    nearest = int(np.argmin(distance))
+    return Query(rows.embeddings[nearest], [(known, int(rows.index[nearest]))], text)
+
+
+def search(index: Index, query: Query, k: int = 20, per_file: bool = False) -> list[Hit]:
+    """Return the ``k`` best hits of ``query`` in ``index``, best first.
+
+    The query's own rows are left out; with ``per_file``, each file's best window only.
+    """
+    if k < 1:
+        raise OpenL3Error(f"Invalid k {k}: ask for at least one hit.")
+    own = set(query.own)
+    wanted = k + len(own)
+    while True:
+        similarities, ids = index.query(query.vector, min(wanted, max(1, len(index))))
+        hits, seen = [], set()
+        for similarity, i in zip(similarities[0], ids[0], strict=True):
+            if i < 0 or (index.paths[i], int(index.index[i])) in own:
+                continue
+            if per_file and index.paths[i] in seen:
+                continue
+            seen.add(index.paths[i])
+            hits.append(Hit(str(index.paths[i]), float(index.timestamps[i]), float(similarity)))
+        if len(hits) >= k or wanted >= len(index):
+            return hits[:k]
+        wanted *= 4

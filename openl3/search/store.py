@@ -1,0 +1,178 @@
+"""The index of a dataset, kept in the dataset: ``OUT/_openl3/index/``, in step with its parts.
+
+The folder is registered in the dataset's manifest (``_openl3/index``) and written under
+the dataset lock. The index records the dataset's settings, its
+:meth:`~openl3.rows.DatasetRows.state` and the parts it holds: it is stale when the state
+differs, which the dataset itself tells (part names and Parquet footers), never a clock.
+
+- Parts only **added** (every indexed part is there, unchanged, and no new part holds an
+  input already indexed): the new parts' rows are added to the index.
+- Parts **rewritten or removed** (or a new part re-embedding an indexed input): the index
+  is built again.
+- Rows made with **other settings** than the index's: refused when searching
+  (:func:`open_index`); ``openl3 index`` builds it again.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+from ..exceptions import OpenL3Error
+from ..locks import LockFolder
+from ..manifest import OWN_FOLDER
+from ..rows import DatasetRows
+from .index import EXACT_LIMIT, Index
+
+__all__ = ["INDEX_NAME", "index_folder", "open_index", "stale", "update_index"]
+
+logger = logging.getLogger("openl3")
+
+#: The index's folder in the dataset folder, as the manifest names it.
+INDEX_NAME = f"{OWN_FOLDER}/index"
+#: Settings that do not change the embeddings.
+_IGNORED = {"openl3", "version"}
+
+
+def index_folder(dataset: DatasetRows) -> str:
+    """Return the index's folder of ``dataset``, in its filesystem."""
+    return dataset.folder.path_of(INDEX_NAME)
+
+
+def _differences(index: Index, dataset: DatasetRows) -> list[str]:
+    found, wanted = index.settings, dataset.settings
+    keys = sorted((set(found) | set(wanted)) - _IGNORED)
+    return [f"{k}={found.get(k)!r} (rows: {wanted.get(k)!r})" for k in keys if found.get(k) != wanted.get(k)]
+
+
+def check_settings(index: Index, dataset: DatasetRows) -> None:
+    """Refuse an index made from rows with other settings than the dataset's rows."""
+    differences = _differences(index, dataset)
+    if differences:
+        raise OpenL3Error(
+            f"The index of {dataset.location} was made from embeddings with other settings: "
+            f"{', '.join(differences)}. Build it again: openl3 index {dataset.location} --rebuild"
+        )
+
+
+def load_index(dataset: DatasetRows) -> Index | None:
+    """Return the index saved in ``dataset`` (None if it has none); settings unchecked."""
+    from pyarrow import fs
+
+    folder = index_folder(dataset)
+    if dataset.folder.fs.get_file_info(f"{folder}/index.parquet").type != fs.FileType.File:
+        return None
+    return Index.load(folder, dataset.folder.fs)
+
+
+def _rows_of_parts(dataset: DatasetRows, parts: list[str]) -> DatasetRows:
+    """Return ``dataset`` restricted to ``parts`` (its rows and state those of these parts)."""
+    subset = copy.copy(dataset)
+    subset.parts = [name for name in dataset.parts if name in set(parts)]
+    return subset
+
+
+def stale(index: Index, dataset: DatasetRows) -> str | None:
+    """Return None if ``index`` holds the dataset's rows, else "added" or "changed".
+
+    "added": parts were only added (the index can be updated by adding their rows);
+    "changed": parts were rewritten or removed, or an indexed input was embedded again.
+    """
+    if index.state == dataset.state():
+        return None
+    if index.state is None or not set(index.parts) <= set(dataset.parts):
+        return "changed"
+    if _rows_of_parts(dataset, index.parts).state() != index.state:
+        return "changed"
+    new = _rows_of_parts(dataset, [p for p in dataset.parts if p not in set(index.parts)])
+    indexed = set(index.paths.tolist())
+    if any(path in indexed for path in new.table(["path"])["path"].to_pylist()):
+        return "changed"
+    return "added"
+
+
+def open_index(dataset: DatasetRows) -> tuple[Index, str | None]:
+    """Return the dataset's index for searching, and whether it is stale (see :func:`stale`).
+
+    Raises
+    ------
+    OpenL3Error
+        If the dataset has no index, or an index made with other settings.
+    """
+    index = load_index(dataset)
+    if index is None:
+        raise OpenL3Error(
+            f"{dataset.location} has no index: build one with `openl3 index {dataset.location}`."
+        )
+    check_settings(index, dataset)
+    return index, stale(index, dataset)
+
+
+def update_index(
+    dataset: DatasetRows, approximate: bool | None = None, rebuild: bool = False
+) -> tuple[Index, str]:
+    """Build or update the index of ``dataset``, save it in the dataset; return it and what was done.
+
+    Under the dataset lock: an index of parts only added is updated with their rows
+    (unless the index kind asked for changes, or an exact index would grow past
+    :data:`~openl3.search.index.EXACT_LIMIT` vectors); otherwise it is built again.
+
+    Returns
+    -------
+    index : Index
+    done : {"built", "rebuilt", "added", "current"}
+    """
+    locks = LockFolder(dataset.folder.fs, dataset.folder.path_of(OWN_FOLDER), dataset.location)
+    with locks.exclusive():
+        dataset = copy.copy(dataset)
+        dataset.parts = dataset.folder.parts()  # as they are now that no writer starts
+        index = load_index(dataset)
+        why = "built" if index is None else _rebuild_reason(index, dataset, approximate, rebuild)
+        if why is None:
+            kind = stale(index, dataset)
+            if kind is None:
+                return index, "current"
+            if kind == "added" and _may_grow(index, dataset, approximate):
+                new = _rows_of_parts(dataset, [p for p in dataset.parts if p not in set(index.parts)])
+                index.add(new.rows())
+                index.state, index.parts = dataset.state(), list(dataset.parts)
+                _save(index, dataset)
+                return index, "added"
+            why = "rebuilt"
+        index = Index.build(dataset, approximate)
+        _save(index, dataset)
+        return index, why
+
+
+def _rebuild_reason(
+    index: Index, dataset: DatasetRows, approximate: bool | None, rebuild: bool
+) -> str | None:
+    """Return "rebuilt" if the index cannot be kept (asked, other settings, other kind), else None."""
+    if rebuild or _differences(index, dataset):
+        return "rebuilt"
+    if approximate is not None and approximate != index.approximate:
+        return "rebuilt"
+    return None
+
+
+def _may_grow(index: Index, dataset: DatasetRows, approximate: bool | None) -> bool:
+    """Whether adding rows keeps the index of the right kind (an exact one stays small)."""
+    if index.approximate or approximate is False:
+        return True
+    return len(index) + _count(dataset, index) < EXACT_LIMIT
+
+
+def _count(dataset: DatasetRows, index: Index) -> int:
+    new = _rows_of_parts(dataset, [p for p in dataset.parts if p not in set(index.parts)])
+    return new.table(["path"]).num_rows
+
+
+def _save(index: Index, dataset: DatasetRows) -> None:
+    """Save ``index`` into the dataset's folder and register that folder (under the lock)."""
+    index.save(index_folder(dataset), dataset.folder.fs)
+    manifest = dataset.manifest
+    if manifest.read() is None:  # a dataset written before manifests: mark it now
+        manifest.next_generation(dataset.folder.newest_generation())
+    if INDEX_NAME not in manifest.registered():
+        manifest.register(INDEX_NAME, "search index (openl3 index): vectors and their rows")
+    logger.info("index of %s: %d vectors saved in %s", dataset.location, len(index), INDEX_NAME)

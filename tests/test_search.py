@@ -1,0 +1,198 @@
+"""Search: the index of a dataset's embeddings, kept in the dataset and in step with it; queries."""
+
+import csv
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+import openl3
+from helpers import AUDIO, write_collection
+from openl3.cli import main
+from openl3.exceptions import OpenL3Error
+from openl3.rows import DatasetRows, EmbeddingRows
+
+pytest.importorskip("faiss")
+from openl3.search import Index, make_query, open_index, search, update_index
+from openl3.search.store import INDEX_NAME, stale
+
+#: The collection's settings. Without centring, no window is half padding: with the tests'
+#: random weights, half-silent first windows of different files look alike.
+SETTINGS = {**AUDIO, "center": False}
+
+
+@pytest.fixture(scope="module")
+def collection(weights_dir, tmp_path_factory):
+    """Five clips (the last a copy of the first) embedded once into a dataset; (paths, dataset)."""
+    root = tmp_path_factory.mktemp("collection")
+    paths = write_collection(root)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OPENL3_WEIGHTS_DIR", str(weights_dir))
+        openl3.process_audio_file(
+            paths[:4], output_dir=str(root / "out"), output_format="parquet", **SETTINGS
+        )
+        openl3.process_audio_file(
+            paths[4:], output_dir=str(root / "out"), output_format="parquet", **SETTINGS
+        )
+    return paths, str(root / "out")
+
+
+@pytest.fixture
+def dataset(collection, tmp_path):
+    """A copy of the collection's dataset, for a test that changes it."""
+    shutil.copytree(collection[1], tmp_path / "out")
+    return str(tmp_path / "out")
+
+
+def same_file(a, b, paths):
+    return a == b or {a, b} == {paths[0], paths[4]}
+
+
+def test_nearest_neighbour_of_each_window_is_a_window_of_its_file_or_its_duplicate(collection):
+    paths, out = collection
+    rows = DatasetRows(out).rows()
+    index = Index.build(DatasetRows(out))
+    assert not index.approximate and len(index) == len(rows) > 15
+    similarities, ids = index.query(rows.embeddings, 2)
+    assert (ids[:, 0] == np.arange(len(rows))).all() or np.allclose(similarities[:, 0], 1, atol=1e-5)
+    for row, (first, second) in enumerate(ids):
+        nearest = second if first == row else first
+        assert same_file(index.paths[nearest], rows.paths[row], paths), (row, rows.paths[row])
+    assert (np.diff(similarities, axis=1) <= 1e-6).all()  # best first
+
+
+def clustered(n, dim, seed):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1, (20, dim))
+    vectors = centres[rng.integers(0, 20, n)] + rng.normal(0, 1.5, (n, dim))
+    return EmbeddingRows(
+        np.array([f"f{i // 10}.wav" for i in range(n)], dtype=object),
+        np.arange(n, dtype=np.int32) % 10,
+        (np.arange(n) % 10) * 0.5,
+        vectors.astype(np.float32),
+    )
+
+
+def test_approximate_index_agrees_with_exact_search_on_small_data():
+    rows, queries = clustered(6000, 32, 0), clustered(100, 32, 1).embeddings
+    exact, approximate = Index.build(rows, approximate=False), Index.build(rows, approximate=True)
+    assert approximate.approximate and approximate._faiss.nprobe < approximate._faiss.nlist
+    truth, found = exact.query(queries, 10)[1], approximate.query(queries, 10)[1]
+    recall = np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth, found, strict=True)])
+    assert recall >= 0.9
+    assert approximate.recall is not None and abs(approximate.recall - recall) < 0.1
+    assert Index.build(rows).approximate is False  # below the limit: exact unless asked
+
+
+def test_index_is_saved_in_the_dataset_registered_and_loads(dataset):
+    index, done = update_index(DatasetRows(dataset))
+    assert done == "built"
+    folder = os.path.join(dataset, INDEX_NAME)
+    names = sorted(os.listdir(folder))
+    assert names[0] == "index.parquet" and names[1].startswith("vectors-") and len(names) == 2
+    assert INDEX_NAME in DatasetRows(dataset).manifest.registered()
+    loaded, now = open_index(DatasetRows(dataset))
+    assert now is None and len(loaded) == len(index)
+    rows = DatasetRows(dataset).rows()
+    np.testing.assert_array_equal(loaded.query(rows.embeddings, 3)[1], index.query(rows.embeddings, 3)[1])
+    assert update_index(DatasetRows(dataset))[1] == "current"
+    assert update_index(DatasetRows(dataset), rebuild=True)[1] == "rebuilt"
+    assert len([n for n in os.listdir(folder) if n.startswith("vectors-")]) == 1
+
+
+def test_an_index_made_with_other_settings_is_refused(collection, dataset, weights_env, tmp_path):
+    paths, _ = collection
+    other = str(tmp_path / "other")
+    openl3.process_audio_file(
+        paths[3], output_dir=other, output_format="parquet", **{**SETTINGS, "hop_size": 1.0}
+    )
+    update_index(DatasetRows(dataset))
+    shutil.copytree(os.path.join(dataset, INDEX_NAME), os.path.join(other, INDEX_NAME))
+    with pytest.raises(OpenL3Error, match="other settings: hop_size=0.5"):
+        open_index(DatasetRows(other))
+    assert main(["search", other, f"{paths[3]}@0", "-q"]) == 1
+    assert update_index(DatasetRows(other))[1] == "rebuilt"
+    assert open_index(DatasetRows(other))[0].settings["hop_size"] == 1.0
+
+
+def test_parts_added_after_indexing_are_added_and_rewritten_ones_rebuild(collection, dataset, weights_env):
+    paths, _ = collection
+    shutil.rmtree(dataset)
+    openl3.process_audio_file(paths[:2], output_dir=dataset, output_format="parquet", **SETTINGS)
+    first, _ = update_index(DatasetRows(dataset))
+    openl3.process_audio_file(paths[:3], output_dir=dataset, output_format="parquet", **SETTINGS)
+    index, _ = open_index(DatasetRows(dataset))
+    assert stale(index, DatasetRows(dataset)) == "added"
+    index, done = update_index(DatasetRows(dataset))
+    assert done == "added" and len(index) == len(DatasetRows(dataset).rows()) > len(first)
+    assert paths[2] in set(index.paths) and stale(index, DatasetRows(dataset)) is None
+    openl3.process_audio_file(
+        paths[1], output_dir=dataset, output_format="parquet", overwrite=True, **SETTINGS
+    )
+    assert stale(open_index(DatasetRows(dataset))[0], DatasetRows(dataset)) == "changed"
+    assert update_index(DatasetRows(dataset))[1] == "rebuilt"
+
+
+def read_hits(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_search_a_segment_leaves_out_its_windows_and_writes_csv(collection, dataset, tmp_path, capsys):
+    paths, _ = collection
+    assert main(["index", dataset, "-q"]) == 0
+    hits_csv = str(tmp_path / "hits.csv")
+    assert (
+        main(["search", dataset, paths[2], "--start", "0.5", "--end", "1.5", "-k", "30", "-o", hits_csv]) == 0
+    )
+    hits = read_hits(hits_csv)
+    assert list(hits[0]) == ["path", "timestamp", "similarity"]
+    similarities = [float(h["similarity"]) for h in hits]
+    assert similarities == sorted(similarities, reverse=True)
+    own = [float(h["timestamp"]) for h in hits if h["path"] == paths[2]]
+    assert own and not {0.5, 1.0} & set(own)  # the segment's windows are left out, the others stay
+    assert hits[0]["path"] == paths[2]
+    assert capsys.readouterr().out.count(paths[2]) == len(own)
+
+
+def test_search_a_row_and_per_file(collection, dataset):
+    paths, _ = collection
+    update_index(DatasetRows(dataset))
+    index, _ = open_index(DatasetRows(dataset))
+    query = make_query(DatasetRows(dataset), f"{paths[0]}@1.2")
+    assert query.own == [(paths[0], 2)]  # the window nearest 1.2 s: 1.0 s
+    hits = search(index, query, k=3)
+    assert hits[0].path == paths[4] and hits[0].timestamp == 1.0 and hits[0].similarity > 0.9999
+    assert (paths[0], 1.0) not in {(h.path, h.timestamp) for h in hits}
+    files = search(index, query, k=5, per_file=True)
+    assert len({h.path for h in files}) == len(files) == 5
+    assert sorted(h.path for h in files) == sorted(paths)
+
+
+def test_query_of_a_file_outside_the_dataset_is_embedded_with_its_settings(collection, dataset, weights_env):
+    paths, _ = collection
+    update_index(DatasetRows(dataset))
+    index, _ = open_index(DatasetRows(dataset))
+    outside = os.path.join(os.path.dirname(dataset), "query.wav")
+    shutil.copyfile(paths[3], outside)
+    query = make_query(DatasetRows(dataset), outside)
+    assert query.own == []
+    windows = int((index.paths == paths[3]).sum())
+    hits = search(index, query, k=windows)
+    assert [h.path for h in hits] == [paths[3]] * windows  # all its windows, none left out
+
+
+def test_queries_of_another_modality_or_nothing_are_refused(collection, dataset, tmp_path):
+    from skimage.io import imsave
+
+    image = str(tmp_path / "photo.png")
+    imsave(image, np.random.default_rng(0).integers(0, 255, (8, 8, 3), dtype=np.uint8))
+    with pytest.raises(OpenL3Error, match="image file"):
+        make_query(DatasetRows(dataset), image)
+    with pytest.raises(OpenL3Error, match="no input of"):
+        make_query(DatasetRows(dataset), str(tmp_path / "missing.wav@1.0"))
+    with pytest.raises(OpenL3Error, match="no window"):
+        make_query(DatasetRows(dataset), collection[0][3], start=10.0)
+    with pytest.raises(OpenL3Error, match="has no index"):
+        open_index(DatasetRows(dataset))
