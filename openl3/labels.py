@@ -16,7 +16,16 @@ from .exceptions import OpenL3Error
 from .jobs import EXTENSIONS, folder_files
 from .remote import is_uri
 
-__all__ = ["FileLabels", "check_files", "folder_labels", "match_inputs", "path_key", "read_label_csv"]
+__all__ = [
+    "FileLabels",
+    "check_files",
+    "folder_labels",
+    "match_inputs",
+    "match_paths",
+    "path_key",
+    "read_label_csv",
+    "unmatched_paths",
+]
 
 #: The columns of a label file, the first two required, in any order.
 COLUMNS = ("path", "label", "group", "fold")
@@ -239,6 +248,35 @@ def _some(paths: list[str]) -> str:
     return ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
 
 
+def _matches(paths: Sequence[str], inputs: Sequence[str]) -> list[str | None]:
+    """Return, for each of ``paths``, its name among ``inputs`` (by real path), or None."""
+    by_key = {path_key(name): name for name in inputs}
+    return [by_key.get(path_key(path)) for path in paths]
+
+
+def unmatched_paths(paths: Sequence[str], inputs: Sequence[str]) -> list[str]:
+    """Return the files of ``paths`` that are not among ``inputs`` (matched by real path)."""
+    return [path for path, name in zip(paths, _matches(paths, inputs), strict=True) if name is None]
+
+
+def match_paths(paths: Sequence[str], inputs: Sequence[str], source: str = "inputs") -> list[str]:
+    """Return, for each file of ``paths``, the name of that file among ``inputs`` (a dataset's).
+
+    Files match by real path (URIs as written).
+
+    Raises
+    ------
+    OpenL3Error
+        Naming the files that are not among ``inputs`` (the first ten, and how many), and ``source``.
+    """
+    matched = _matches(paths, inputs)
+    missing = [path for path, name in zip(paths, matched, strict=True) if name is None]
+    if missing:
+        count = len(missing)
+        raise OpenL3Error(f"{source}: {count} files have no embeddings: {_some(missing)}.")
+    return [name for name in matched if name is not None]
+
+
 def match_inputs(labels: FileLabels, inputs: Sequence[str]) -> list[str]:
     """Return, for each labelled file, the name of that file among ``inputs`` (a dataset's).
 
@@ -249,10 +287,4 @@ def match_inputs(labels: FileLabels, inputs: Sequence[str]) -> list[str]:
     OpenL3Error
         Naming the labelled files that are not among ``inputs`` (the first ten, and how many).
     """
-    by_key = {path_key(name): name for name in inputs}
-    matched = [by_key.get(path_key(path)) for path in labels.paths]
-    missing = [path for path, name in zip(labels.paths, matched, strict=True) if name is None]
-    if missing:
-        count = len(missing)
-        raise OpenL3Error(f"{labels.source}: {count} labelled files have no embeddings: {_some(missing)}.")
-    return [name for name in matched if name is not None]
+    return match_paths(labels.paths, inputs, f"{labels.source}: labelled")

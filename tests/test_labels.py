@@ -110,7 +110,7 @@ def test_match_inputs_names_missing_files(tmp_path, monkeypatch):
     with pytest.raises(OpenL3Error) as error:
         match_inputs(labels, inputs)
     message = str(error.value)
-    assert "my.csv: 11 labelled files have no embeddings" in message
+    assert "my.csv: labelled: 11 files have no embeddings" in message
     assert "f2.wav" in message and "and 1 more" in message and "f0.wav" not in message
 
 
