@@ -10,7 +10,8 @@ OpenL3 0.4.2's names in this module (``positive_int``, ``positive_float``,
 ``get_file_list``, ``parse_args``, ``run``, ``main``) keep their 0.4.2 behaviour.
 
 The package: :mod:`~openl3.cli.embed` (``audio``, ``image``, ``video``),
-:mod:`~openl3.cli.models` (``models``), :mod:`~openl3.cli.search` (``index``, ``search``,
+:mod:`~openl3.cli.models` (``models``), :mod:`~openl3.cli.classify` (``classify train|predict``:
+classifiers on embeddings), :mod:`~openl3.cli.search` (``index``, ``search``,
 ``map``: similar moments and a map of a dataset), :mod:`~openl3.cli.compat` (0.4.2's names) and
 :mod:`~openl3.cli.console` (what a run prints); this module builds the parser and runs it.
 """
@@ -25,7 +26,7 @@ from typing import Any
 
 from ..interrupt import sigint_stops_between_batches
 from ..version import version
-from . import embed, models, search
+from . import classify, embed, models, search
 from .compat import MODALITIES, get_file_list, positive_float, positive_int, run
 from .console import EXIT_INTERRUPTED
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     embed.add_commands(commands)
     models.add_commands(commands)
+    classify.add_commands(commands)
     search.add_commands(commands)
     return parser
 

@@ -1,0 +1,202 @@
+"""The embeddings a classifier works on: settings, a dataset that keeps them, pooled features.
+
+A classifier is trained and applied on one set of embedding settings (modality, input
+representation, content type, embedding size, hop size...). The embeddings of its files
+live in a Parquet dataset: files already there are read back (nothing recomputed), the
+others are embedded into it first, and a dataset made with other settings is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..embedders import AudioEmbedder, ImageEmbedder
+from ..exceptions import OpenL3Error
+from ..jobs import EXTENSIONS, folder_files
+from ..labels import match_paths, unmatched_paths
+from ..models.specs import DEFAULT_INPUT_REPR
+from ..parts import PartFolder
+from ..pooling import pool_rows
+from ..remote import is_uri
+from ..rows import MODALITY_FOLDERS, DatasetRows, EmbeddingRows
+
+logger = logging.getLogger("openl3")
+
+#: The settings that make the embeddings of each modality, with their defaults (0.4.2's).
+DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {
+    "audio": {
+        "input_repr": DEFAULT_INPUT_REPR,
+        "content_type": "music",
+        "embedding_size": 6144,
+        "hop_size": 0.1,
+        "center": True,
+        "frontend": "kapre",
+        "precision": "faithful",
+    },
+    "image": {
+        "input_repr": DEFAULT_INPUT_REPR,
+        "content_type": "music",
+        "embedding_size": 8192,
+        "precision": "faithful",
+    },
+}
+
+
+def make_embedder(settings: dict[str, Any], batch_size: int = 32, verbose: bool = False) -> Any:
+    """Return the embedder of ``settings`` (its model loads on first use)."""
+    modality = settings.get("modality", "audio")
+    if modality not in DEFAULT_SETTINGS:
+        raise OpenL3Error(f"Invalid modality {modality!r}: use audio or image.")
+    known = {k: v for k, v in settings.items() if k in DEFAULT_SETTINGS[modality]}
+    build = AudioEmbedder if modality == "audio" else ImageEmbedder
+    return build(**known, batch_size=batch_size, verbose=verbose)
+
+
+def embedding_settings(modality: str = "audio", **given: Any) -> dict[str, Any]:
+    """Return the full, checked settings of embeddings: ``given`` ones, the defaults for the rest.
+
+    Raises
+    ------
+    OpenL3Error
+        For an unknown setting or modality, or an invalid value (named as the embedders name it).
+    """
+    if modality not in DEFAULT_SETTINGS:
+        raise OpenL3Error(f"Invalid modality {modality!r}: use audio or image.")
+    unknown = sorted(set(given) - set(DEFAULT_SETTINGS[modality]))
+    if unknown:
+        raise OpenL3Error(
+            f"Unknown {modality} embedding settings: {', '.join(unknown)} "
+            f"(known: {', '.join(DEFAULT_SETTINGS[modality])})."
+        )
+    settings = {**DEFAULT_SETTINGS[modality], **{k: v for k, v in given.items() if v is not None}}
+    return make_embedder({"modality": modality, **settings}).settings()
+
+
+def check_settings(found: dict[str, Any], wanted: dict[str, Any], where: str) -> None:
+    """Refuse embeddings made with other settings than ``wanted``, naming ``where`` they are.
+
+    Only the settings that make embeddings are compared (not the storage type nor the
+    version that wrote them).
+    """
+    differences = [
+        f"{key}={found.get(key)!r} (wanted {value!r})"
+        for key, value in wanted.items()
+        if found.get(key) != value
+    ]
+    if differences:
+        raise OpenL3Error(f"{where} holds embeddings made with other settings: {', '.join(differences)}.")
+
+
+def has_rows(location: str) -> bool:
+    """Whether ``location`` is a dataset folder with rows (a folder not yet written has none)."""
+    if not is_uri(location) and not os.path.isdir(location):
+        return False
+    top = PartFolder(location)
+    return bool(top.parts()) or any(top.child(name).parts() for name in MODALITY_FOLDERS)
+
+
+def open_dataset(location: str | None, modality: str | None = None) -> DatasetRows | None:
+    """Return the rows of dataset ``location``, or None if it has none yet."""
+    if location is None or not has_rows(location):
+        return None
+    return DatasetRows(location, modality)
+
+
+def dataset_settings(location: str | None, modality: str) -> dict[str, Any] | None:
+    """Return the embedding settings of the rows of dataset ``location``, or None if it has none."""
+    rows = open_dataset(location, modality)
+    if rows is None:
+        return None
+    names = DEFAULT_SETTINGS.get(rows.modality or modality, {})
+    return {
+        "modality": rows.modality or modality,
+        **{k: rows.settings[k] for k in names if k in rows.settings},
+    }
+
+
+def media_files(inputs: Sequence[str], modality: str) -> list[str]:
+    """Return the files of ``inputs``: files as given, folders' files of ``modality`` (recursive).
+
+    Raises
+    ------
+    OpenL3Error
+        Naming an input that does not exist.
+    """
+    files: list[str] = []
+    extensions = tuple("." + e for e in EXTENSIONS[modality])
+    for path in inputs:
+        if os.path.isdir(path):
+            files += [name for name, _ in folder_files(path, extensions, recursive=True)]
+        elif is_uri(path) or os.path.isfile(path):
+            files.append(path)
+        else:
+            raise OpenL3Error(f"{path}: no such file or folder.")
+    return files
+
+
+class EmbeddingStore:
+    """The embeddings of files with ``settings``, kept in the dataset at ``location``.
+
+    Parameters
+    ----------
+    settings : dict
+        Full embedding settings (:func:`embedding_settings`).
+    location : str or None
+        The dataset folder; None keeps the embeddings in a temporary folder for one call.
+    batch_size : int
+        Windows per model call when files are embedded.
+    verbose : bool
+        Whether to show progress while embedding.
+    """
+
+    def __init__(
+        self, settings: dict[str, Any], location: str | None, batch_size: int = 32, verbose: bool = False
+    ):
+        self.settings, self.location = settings, location
+        self.batch_size, self.verbose = batch_size, verbose
+        found = dataset_settings(location, settings["modality"])
+        if found is not None:
+            check_settings(found, settings, f"Dataset {location}")
+
+    def rows(self, paths: Sequence[str], source: str = "inputs") -> tuple[list[str], EmbeddingRows]:
+        """Return the dataset's names of ``paths`` and their rows, embedding the files not there yet."""
+        if self.location is None:
+            with tempfile.TemporaryDirectory(prefix="openl3-classify-") as folder:
+                return self._rows(paths, os.path.join(folder, "embeddings"), source)
+        return self._rows(paths, self.location, source)
+
+    def features(self, paths: Sequence[str], pooling: str, source: str = "inputs") -> np.ndarray:
+        """Return one pooled feature row per file of ``paths``, in their order."""
+        names, rows = self.rows(paths, source)
+        inputs, features = pool_rows(rows, pooling)
+        position = {name: i for i, name in enumerate(inputs)}
+        return features[[position[name] for name in names]]
+
+    def _rows(self, paths: Sequence[str], location: str, source: str) -> tuple[list[str], EmbeddingRows]:
+        dataset = open_dataset(location, self.settings["modality"])
+        held = [] if dataset is None else dataset.table(["path"])["path"].unique().to_pylist()
+        missing = list(dict.fromkeys(unmatched_paths(paths, held)))
+        if missing:
+            self._embed(missing, location)
+            dataset = DatasetRows(location, self.settings["modality"])
+            check_settings(dataset.settings, self.settings, f"Dataset {location}")
+            held = dataset.table(["path"])["path"].unique().to_pylist()
+        names = match_paths(paths, held, source)
+        assert dataset is not None
+        return names, dataset.rows(list(dict.fromkeys(names)))
+
+    def _embed(self, paths: list[str], location: str) -> None:
+        """Embed ``paths`` into the dataset at ``location``; refuse files that fail."""
+        logger.info("Embedding %d files into %s", len(paths), location)
+        embedder = make_embedder(self.settings, self.batch_size, self.verbose)
+        report = embedder.embed_files(paths, output_dir=location, output_format="parquet", errors="collect")
+        if report.failed:
+            reasons = "; ".join(reason for _, reason in report.failed[:5])
+            more = f" and {len(report.failed) - 5} more" if len(report.failed) > 5 else ""
+            raise OpenL3Error(f"{len(report.failed)} files could not be embedded: {reasons}{more}.")

@@ -1,0 +1,187 @@
+"""A fitted classifier and its files: a skops file and a JSON record beside it.
+
+``MODEL`` holds the scikit-learn pipeline, written by :mod:`skops.io` (no pickle);
+``MODEL.json`` records the embedding settings it was trained on, the pooling, the
+classes, its cross-validation scores and the SHA-256 of ``MODEL``. Both are written
+together, atomically. Loading checks the SHA-256 (a changed file is refused) and then
+lets skops build only types of scikit-learn, numpy and the few listed in
+:data:`ALLOWED_TYPES`; any other type is refused before anything is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+import numpy as np
+
+from ..atomic import replacing
+from ..exceptions import OpenL3Error
+from ..pooling import pool
+from ..version import version
+
+logger = logging.getLogger("openl3")
+
+#: The record's format name and version.
+FORMAT, FORMAT_VERSION = "openl3-classifier", 1
+
+#: Types that skops does not trust by default and our pipelines hold: linear SVM
+#: probabilities (calibration) and the MLP's optimizer. Nothing else is loaded.
+ALLOWED_TYPES = (
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+)
+
+
+class Classifier:
+    """A scikit-learn pipeline on pooled embeddings, with the settings of those embeddings.
+
+    Parameters
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+        Fitted on pooled embeddings; its ``classes_`` are the labels.
+    settings : dict
+        The embedding settings of its features (:func:`~openl3.classify.embedding_settings`).
+    pooling : str
+        How each file's windows were pooled (:data:`openl3.pooling.POOLINGS`).
+    info : dict
+        What else is recorded: the classifier's name, PCA size, scores...
+
+    Attributes
+    ----------
+    report : dict or None
+        The full cross-validation report of a model just trained (not saved with it;
+        ``info["scores"]`` is).
+    """
+
+    def __init__(
+        self, pipeline: Any, settings: dict[str, Any], pooling: str, info: dict[str, Any] | None = None
+    ):
+        self.pipeline, self.settings, self.pooling = pipeline, dict(settings), pooling
+        self.info = dict(info or {})
+        self.report: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        name = self.info.get("classifier", "pipeline")
+        return f"Classifier({name}, classes={self.classes}, pooling={self.pooling!r})"
+
+    @property
+    def classes(self) -> list[str]:
+        """The labels, in the order of the probability columns."""
+        return [str(c) for c in self.pipeline.classes_]
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """Return the probability of each class for each row of pooled ``features``."""
+        return np.asarray(self.pipeline.predict_proba(np.asarray(features, np.float32)))
+
+    def predict_embeddings(self, embeddings: list[np.ndarray]) -> tuple[list[str], np.ndarray]:
+        """Return the label and class probabilities of each file's ``(n_windows, D)`` embeddings."""
+        features = np.stack([pool(e, self.pooling) for e in embeddings])
+        probabilities = self.predict_proba(features)
+        return [self.classes[i] for i in probabilities.argmax(1)], probabilities
+
+    def record(self, digest: str) -> dict[str, Any]:
+        """Return the JSON record of the model whose skops file has SHA-256 ``digest``."""
+        import sklearn
+
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "sha256": digest,
+            "classes": self.classes,
+            "settings": self.settings,
+            "pooling": self.pooling,
+            "openl3": version,
+            "scikit-learn": sklearn.__version__,
+            **{k: v for k, v in self.info.items() if k not in ("sha256", "settings", "pooling", "classes")},
+        }
+
+    def save(self, path: str) -> None:
+        """Write the model to ``path`` (skops) and its record to ``path + ".json"``, atomically."""
+        import skops.io as sio
+
+        data = sio.dumps(self.pipeline)
+        record = json.dumps(self.record(hashlib.sha256(data).hexdigest()), indent=2, default=_plain)
+        try:
+            with replacing(path, record_path(path)) as (model_file, record_file):
+                with open(model_file, "wb") as handle:
+                    handle.write(data)
+                with open(record_file, "w") as handle:
+                    handle.write(record + "\n")
+        except OSError as exc:
+            raise OpenL3Error(f"Cannot write model {path}: {exc}.") from exc
+        logger.info("Saved model %s (%d classes)", path, len(self.classes))
+
+
+def record_path(path: str) -> str:
+    """Return the path of the JSON record of model ``path``."""
+    return path + ".json"
+
+
+def _plain(value: Any) -> Any:
+    """Return numpy scalars as Python numbers for JSON."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def load_model(path: str) -> Classifier:
+    """Load a model saved by :meth:`Classifier.save`, checking its SHA-256 and its types.
+
+    Raises
+    ------
+    OpenL3Error
+        If the model or its record is missing or unreadable, the model's bytes are not
+        those recorded, or it holds a type outside scikit-learn's, numpy's and
+        :data:`ALLOWED_TYPES`.
+    """
+    import skops.io as sio
+
+    record = _read_record(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise OpenL3Error(f"Cannot read model {path}: {exc}.") from exc
+    if hashlib.sha256(data).hexdigest() != record.get("sha256"):
+        raise OpenL3Error(
+            f"Model {path} is not the file its record {record_path(path)} describes (SHA-256 differs)."
+        )
+    try:
+        untrusted = sio.get_untrusted_types(data=data)
+    except Exception as exc:  # skops raises many kinds on a damaged file
+        raise OpenL3Error(f"Model {path} is not a skops file: {exc}.") from exc
+    refused = [name for name in untrusted if name not in ALLOWED_TYPES]
+    if refused:
+        raise OpenL3Error(f"Model {path} holds types that are not allowed: {', '.join(refused)}.")
+    pipeline = sio.loads(data, trusted=untrusted)
+    if [str(c) for c in getattr(pipeline, "classes_", [])] != record.get("classes"):
+        raise OpenL3Error(f"Model {path} does not have the classes its record names.")
+    info = {k: v for k, v in record.items() if k not in ("settings", "pooling")}
+    return Classifier(pipeline, record["settings"], record["pooling"], info)
+
+
+def _read_record(path: str) -> dict[str, Any]:
+    """Return the JSON record of model ``path``, checked."""
+    try:
+        with open(record_path(path)) as handle:
+            record = json.load(handle)
+    except FileNotFoundError:
+        raise OpenL3Error(
+            f"Model {path} has no record {record_path(path)} (save models with openl3)."
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise OpenL3Error(f"Cannot read model record {record_path(path)}: {exc}.") from exc
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise OpenL3Error(f"{record_path(path)} is not the record of an openl3 classifier.")
+    if record.get("format_version", 0) > FORMAT_VERSION:
+        raise OpenL3Error(
+            f"Model {path} was saved by a newer openl3 ({record.get('openl3')}): upgrade openl3."
+        )
+    for key in ("sha256", "settings", "pooling", "classes"):
+        if key not in record:
+            raise OpenL3Error(f"{record_path(path)} lacks {key!r}.")
+    return record
