@@ -58,6 +58,7 @@ class MapPoints:
     timestamps: np.ndarray
     groups: list[str]
     modality: str
+    per: str = "window"
     title: str = ""
 
 
@@ -135,7 +136,7 @@ def map_points(
     groups = folder_groups(paths) if labels is None else [labels.label_of(p) or NO_LABEL for p in paths]
     xy = project(np.asarray(vectors, np.float32)[picked], projection, seed)
     title = f"{dataset.location}: {len(paths)} {per}s, {projection.upper()}"
-    return MapPoints(xy, paths, np.asarray(timestamps)[picked], groups, dataset.modality, title)
+    return MapPoints(xy, paths, np.asarray(timestamps)[picked], groups, dataset.modality, per, title)
 
 
 def page_link(path: str, page: str) -> str:
@@ -156,21 +157,26 @@ def _figure(points: MapPoints, page: str) -> Any:
     trace = go.Scattergl if len(points.paths) > SVG_LIMIT else go.Scatter
     size = 7 if len(points.paths) <= SVG_LIMIT else 4
     groups = np.asarray(points.groups, dtype=object)
+    timed = not np.isnan(points.timestamps).all() and points.per == "window"
+    template = (
+        "%{customdata[0]}"
+        + ("<br>%{customdata[1]:.2f} s" if timed else "")
+        + "<extra>%{fullData.name}</extra>"
+    )
     figure = go.Figure()
     for group, colour in _colours(points.groups).items():
         chosen = np.flatnonzero(groups == group)
-        data = [
-            [p, "" if np.isnan(t) else f"{t:.2f} s", page_link(p, page), None if np.isnan(t) else float(t)]
-            for p, t in ((points.paths[i], points.timestamps[i]) for i in chosen)
-        ]
+        data = np.empty((len(chosen), 2), dtype=object)
+        data[:, 0] = [points.paths[i] for i in chosen]
+        data[:, 1] = [None if np.isnan(t) else float(t) for t in points.timestamps[chosen]]
         figure.add_trace(
             trace(
-                x=points.xy[chosen, 0],
-                y=points.xy[chosen, 1],
+                x=points.xy[chosen, 0].astype(np.float32),
+                y=points.xy[chosen, 1].astype(np.float32),
                 mode="markers",
                 name=group,
                 customdata=data,
-                hovertemplate="%{customdata[0]}<br>%{customdata[1]}<extra>%{fullData.name}</extra>",
+                hovertemplate=template,
                 marker={"color": colour, "size": size},
                 selected={"marker": {"size": size + 5}},
                 unselected={"marker": {"opacity": 0.15}},
@@ -186,6 +192,7 @@ def _figure(points: MapPoints, page: str) -> Any:
 _SCRIPT = """
 var gd = document.getElementById('{plot_id}');
 var modality = MODALITY;
+var links = LINKS;
 var panel = document.createElement('div');
 panel.id = 'openl3-panel';
 panel.style.font = '14px sans-serif';
@@ -201,11 +208,12 @@ var now = document.getElementById('openl3-now');
 if (modality === 'image') { audio.style.display = 'none'; now.textContent = 'Click a point to see it.'; }
 gd.on('plotly_click', function (event) {
   var d = event.points[0].customdata;
-  now.textContent = d[0] + (d[1] ? ' at ' + d[1] : '');
-  if (!d[2]) { now.textContent += ' (not a local file: not played)'; return; }
-  if (modality === 'image') { image.src = d[2]; image.style.display = ''; return; }
-  audio.src = d[2];
-  audio.currentTime = d[3] === null ? 0 : d[3];
+  now.textContent = d[0] + (d[1] === null ? '' : ' at ' + d[1].toFixed(2) + ' s');
+  var link = links[d[0]];
+  if (!link) { now.textContent += ' (not a local file: not played)'; return; }
+  if (modality === 'image') { image.src = link; image.style.display = ''; return; }
+  audio.src = link;
+  audio.currentTime = d[1] === null ? 0 : d[1];
   var playing = audio.play();
   if (playing) { playing.catch(function () {}); }
 });
@@ -229,7 +237,8 @@ search.addEventListener('input', function () {
 
 
 def _html(points: MapPoints, page: str) -> str:
-    script = _SCRIPT.replace("MODALITY", json.dumps(points.modality))
+    links = {path: page_link(path, page) for path in dict.fromkeys(points.paths)}
+    script = _SCRIPT.replace("MODALITY", json.dumps(points.modality)).replace("LINKS", json.dumps(links))
     return _figure(points, page).to_html(
         full_html=True, include_plotlyjs=True, post_script=script, config={"responsive": True}
     )
@@ -243,7 +252,7 @@ def _png(points: MapPoints, target: str) -> None:
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     groups = np.asarray(points.groups, dtype=object)
-    size = 12 if len(points.paths) <= SVG_LIMIT else 3
+    size = 30 if len(points.paths) <= 1000 else 12 if len(points.paths) <= SVG_LIMIT else 3
     for group, colour in _colours(points.groups).items():
         chosen = groups == group
         axes.scatter(points.xy[chosen, 0], points.xy[chosen, 1], s=size, c=colour, label=group, linewidths=0)

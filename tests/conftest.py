@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import write_weight_file
+from helpers import COLLECTION_SETTINGS, write_collection, write_weight_file
 
 REFERENCE_DIR = Path(
     os.environ.get("OPENL3_REFERENCE_DIR", Path(__file__).resolve().parents[2] / "shared" / "reference")
@@ -39,6 +39,23 @@ def weights_env(weights_dir, monkeypatch) -> Path:
     """Point OPENL3_WEIGHTS_DIR at the seeded weight files."""
     monkeypatch.setenv("OPENL3_WEIGHTS_DIR", str(weights_dir))
     return weights_dir
+
+
+@pytest.fixture(scope="session")
+def search_collection(weights_dir, tmp_path_factory) -> tuple[list[str], str]:
+    """Five clips in two folders (the last a copy of the first), embedded once into a dataset.
+
+    Returns the clips' paths and the dataset folder; a test that changes the dataset copies it.
+    """
+    import openl3
+
+    root = tmp_path_factory.mktemp("collection")
+    paths, out = write_collection(root), str(root / "out")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OPENL3_WEIGHTS_DIR", str(weights_dir))
+        for batch in (paths[:4], paths[4:]):  # two runs: two parts
+            openl3.process_audio_file(batch, output_dir=out, output_format="parquet", **COLLECTION_SETTINGS)
+    return paths, out
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import openl3
-from helpers import AUDIO, write_collection
+from helpers import COLLECTION_SETTINGS as SETTINGS
 from openl3.cli import main
 from openl3.exceptions import OpenL3Error
 from openl3.rows import DatasetRows, EmbeddingRows
@@ -17,31 +17,11 @@ pytest.importorskip("faiss")
 from openl3.search import Index, make_query, open_index, search, update_index
 from openl3.search.store import INDEX_NAME, stale
 
-#: The collection's settings. Without centring, no window is half padding: with the tests'
-#: random weights, half-silent first windows of different files look alike.
-SETTINGS = {**AUDIO, "center": False}
-
-
-@pytest.fixture(scope="module")
-def collection(weights_dir, tmp_path_factory):
-    """Five clips (the last a copy of the first) embedded once into a dataset; (paths, dataset)."""
-    root = tmp_path_factory.mktemp("collection")
-    paths = write_collection(root)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OPENL3_WEIGHTS_DIR", str(weights_dir))
-        openl3.process_audio_file(
-            paths[:4], output_dir=str(root / "out"), output_format="parquet", **SETTINGS
-        )
-        openl3.process_audio_file(
-            paths[4:], output_dir=str(root / "out"), output_format="parquet", **SETTINGS
-        )
-    return paths, str(root / "out")
-
 
 @pytest.fixture
-def dataset(collection, tmp_path):
+def dataset(search_collection, tmp_path):
     """A copy of the collection's dataset, for a test that changes it."""
-    shutil.copytree(collection[1], tmp_path / "out")
+    shutil.copytree(search_collection[1], tmp_path / "out")
     return str(tmp_path / "out")
 
 
@@ -49,8 +29,8 @@ def same_file(a, b, paths):
     return a == b or {a, b} == {paths[0], paths[4]}
 
 
-def test_nearest_neighbour_of_each_window_is_a_window_of_its_file_or_its_duplicate(collection):
-    paths, out = collection
+def test_nearest_neighbour_of_each_window_is_a_window_of_its_file_or_its_duplicate(search_collection):
+    paths, out = search_collection
     rows = DatasetRows(out).rows()
     index = Index.build(DatasetRows(out))
     assert not index.approximate and len(index) == len(rows) > 15
@@ -101,8 +81,8 @@ def test_index_is_saved_in_the_dataset_registered_and_loads(dataset):
     assert len([n for n in os.listdir(folder) if n.startswith("vectors-")]) == 1
 
 
-def test_an_index_made_with_other_settings_is_refused(collection, dataset, weights_env, tmp_path):
-    paths, _ = collection
+def test_an_index_made_with_other_settings_is_refused(search_collection, dataset, weights_env, tmp_path):
+    paths, _ = search_collection
     other = str(tmp_path / "other")
     openl3.process_audio_file(
         paths[3], output_dir=other, output_format="parquet", **{**SETTINGS, "hop_size": 1.0}
@@ -116,8 +96,10 @@ def test_an_index_made_with_other_settings_is_refused(collection, dataset, weigh
     assert open_index(DatasetRows(other))[0].settings["hop_size"] == 1.0
 
 
-def test_parts_added_after_indexing_are_added_and_rewritten_ones_rebuild(collection, dataset, weights_env):
-    paths, _ = collection
+def test_parts_added_after_indexing_are_added_and_rewritten_ones_rebuild(
+    search_collection, dataset, weights_env
+):
+    paths, _ = search_collection
     shutil.rmtree(dataset)
     openl3.process_audio_file(paths[:2], output_dir=dataset, output_format="parquet", **SETTINGS)
     first, _ = update_index(DatasetRows(dataset))
@@ -139,8 +121,8 @@ def read_hits(path):
         return list(csv.DictReader(handle))
 
 
-def test_search_a_segment_leaves_out_its_windows_and_writes_csv(collection, dataset, tmp_path, capsys):
-    paths, _ = collection
+def test_search_a_segment_leaves_out_its_windows_and_writes_csv(search_collection, dataset, tmp_path, capsys):
+    paths, _ = search_collection
     assert main(["index", dataset, "-q"]) == 0
     hits_csv = str(tmp_path / "hits.csv")
     assert (
@@ -156,8 +138,8 @@ def test_search_a_segment_leaves_out_its_windows_and_writes_csv(collection, data
     assert capsys.readouterr().out.count(paths[2]) == len(own)
 
 
-def test_search_a_row_and_per_file(collection, dataset):
-    paths, _ = collection
+def test_search_a_row_and_per_file(search_collection, dataset):
+    paths, _ = search_collection
     update_index(DatasetRows(dataset))
     index, _ = open_index(DatasetRows(dataset))
     query = make_query(DatasetRows(dataset), f"{paths[0]}@1.2")
@@ -170,8 +152,10 @@ def test_search_a_row_and_per_file(collection, dataset):
     assert sorted(h.path for h in files) == sorted(paths)
 
 
-def test_query_of_a_file_outside_the_dataset_is_embedded_with_its_settings(collection, dataset, weights_env):
-    paths, _ = collection
+def test_query_of_a_file_outside_the_dataset_is_embedded_with_its_settings(
+    search_collection, dataset, weights_env
+):
+    paths, _ = search_collection
     update_index(DatasetRows(dataset))
     index, _ = open_index(DatasetRows(dataset))
     outside = os.path.join(os.path.dirname(dataset), "query.wav")
@@ -183,7 +167,7 @@ def test_query_of_a_file_outside_the_dataset_is_embedded_with_its_settings(colle
     assert [h.path for h in hits] == [paths[3]] * windows  # all its windows, none left out
 
 
-def test_queries_of_another_modality_or_nothing_are_refused(collection, dataset, tmp_path):
+def test_queries_of_another_modality_or_nothing_are_refused(search_collection, dataset, tmp_path):
     from skimage.io import imsave
 
     image = str(tmp_path / "photo.png")
@@ -193,6 +177,6 @@ def test_queries_of_another_modality_or_nothing_are_refused(collection, dataset,
     with pytest.raises(OpenL3Error, match="no input of"):
         make_query(DatasetRows(dataset), str(tmp_path / "missing.wav@1.0"))
     with pytest.raises(OpenL3Error, match="no window"):
-        make_query(DatasetRows(dataset), collection[0][3], start=10.0)
+        make_query(DatasetRows(dataset), search_collection[0][3], start=10.0)
     with pytest.raises(OpenL3Error, match="has no index"):
         open_index(DatasetRows(dataset))

@@ -1,0 +1,219 @@
+"""Maps of a collection: points, colours, a self-contained page with relative links, its PNG.
+
+The tests marked ``browser`` load the page in Debian's Chromium (``apt-get install chromium
+chromium-driver``) through Selenium and chromedriver; they skip when either is missing.
+"""
+
+import os
+import re
+import shutil
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from openl3.cli import main
+from openl3.exceptions import OpenL3Error
+from openl3.labels import read_label_csv
+from openl3.rows import DatasetRows
+
+pytest.importorskip("plotly")
+pytest.importorskip("matplotlib")
+from openl3.maps import MapPoints, map_points, page_link, write_map
+
+
+def test_one_point_per_file_coloured_by_folder_or_labels(search_collection, tmp_path):
+    paths, out = search_collection
+    points = map_points(DatasetRows(out))
+    assert sorted(points.paths) == sorted(paths) and points.xy.shape == (5, 2)
+    assert dict(zip(points.paths, points.groups, strict=True)) == {
+        p: os.path.basename(os.path.dirname(p)) for p in paths
+    }
+    duplicate = [points.paths.index(paths[k]) for k in (0, 4)]
+    np.testing.assert_allclose(points.xy[duplicate[0]], points.xy[duplicate[1]], atol=1e-5)
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"path,label\n{paths[0]},tonal\n{paths[2]},bright\n")
+    coloured = map_points(DatasetRows(out), labels=read_label_csv(str(labels)))
+    groups = dict(zip(coloured.paths, coloured.groups, strict=True))
+    assert groups[paths[0]] == "tonal" and groups[paths[2]] == "bright" and groups[paths[1]] == "(no label)"
+
+
+def test_windows_are_sampled_down_to_the_limit(search_collection):
+    _, out = search_collection
+    rows = DatasetRows(out).rows()
+    every = map_points(DatasetRows(out), per="window")
+    assert len(every.paths) == len(rows) and set(every.timestamps) == set(rows.timestamps)
+    sample = map_points(DatasetRows(out), per="window", limit=7)
+    assert len(sample.paths) == 7 and set(sample.paths) <= set(rows.paths)
+    with pytest.raises(OpenL3Error, match="umap-learn"):
+        if shutil.which("true") and not _has("umap"):
+            map_points(DatasetRows(out), projection="umap")
+        else:
+            raise OpenL3Error("umap-learn is installed: nothing to refuse")
+
+
+def _has(module):
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+def page_links(html):
+    """The links of the page's player, by input path."""
+    import json
+
+    return json.loads(re.search(r"var links = (\{.*?\});", html)[1])
+
+
+def test_page_is_self_contained_with_relative_links_and_a_png(search_collection, tmp_path, capsys):
+    paths, out = search_collection
+    page = tmp_path / "site" / "map.html"
+    assert main(["map", out, "-o", str(page), "--per", "window"]) == 0
+    html = page.read_text()
+    assert not re.search(r"<(script|img|audio)[^>]+src=|<link", html)  # nothing fetched: plotly.js inline
+    assert len(html) > 3_000_000 and "openl3-audio" in html
+    links = page_links(html)
+    assert sorted(links) == sorted(paths)
+    for path, link in links.items():
+        assert not link.startswith(("/", "file:"))
+        assert os.path.samefile(os.path.join(page.parent, urllib.request.url2pathname(link)), path)
+    png = page.with_suffix(".png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 5000
+    assert capsys.readouterr().out.split() == [str(page), str(page.with_suffix(".png"))]
+
+
+def test_links_survive_moving_the_folder_and_uris_are_not_played(tmp_path):
+    folder = tmp_path / "shared"
+    (folder / "sounds").mkdir(parents=True)
+    (folder / "sounds" / "a.wav").write_bytes(b"RIFF")
+    page = str(folder / "map.html")
+    link = page_link(str(folder / "sounds" / "a.wav"), page)
+    assert link == "sounds/a.wav"
+    moved = shutil.move(str(folder), str(tmp_path / "moved"))
+    assert os.path.isfile(os.path.join(moved, urllib.request.url2pathname(link)))
+    assert page_link("s3://bucket/a.wav", page) == ""
+    with pytest.raises(OpenL3Error, match="local file"):
+        write_map(synthetic(3), "s3://bucket/map.html")
+
+
+def synthetic(n, folder="/data"):
+    """A map of ``n`` made-up points: files of ten windows in seven folders."""
+    rng = np.random.default_rng(0)
+    paths = [f"{folder}/group{i % 7}/recording_{i // 10:05d}.wav" for i in range(n)]
+    groups = [f"group{i % 7}" for i in range(n)]
+    return MapPoints(rng.normal(size=(n, 2)), paths, (np.arange(n) % 10) * 0.5, groups, "audio", "window")
+
+
+# --- in a real browser -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium through Selenium and chromedriver (skip if either is missing)."""
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not chromium or not driver:
+        pytest.skip("Chromium and chromedriver not found: apt-get install chromium chromium-driver")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+        options.add_argument(flag)
+    options.add_argument("--enable-unsafe-swiftshader")  # WebGL drawn in software, headless
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    session = webdriver.Chrome(service=Service(driver), options=options)
+    yield session
+    session.quit()
+
+
+def console_errors(session):
+    return [entry for entry in session.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def pointer_to(session, element):
+    """Move the mouse onto the centre of ``element``."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    x, y = session.execute_script(
+        "var r = arguments[0].getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2];",
+        element,
+    )
+    ActionChains(session).move_by_offset(int(x), int(y)).perform()
+
+
+@pytest.mark.browser
+def test_page_in_chromium_hover_click_and_search(search_collection, tmp_path, browser):
+    paths, out = search_collection
+    page = tmp_path / "map.html"
+    points = map_points(DatasetRows(out), per="window")
+    write_map(points, str(page), png=False)
+    browser.get(page.as_uri())
+    assert console_errors(browser) == []
+    assert len(browser.find_elements("css selector", ".scatterlayer .point")) == len(points.paths)  # SVG
+    # The latest window of tone02 (alone in its folder's colour with tone03 and the copy).
+    trace = sorted(set(points.groups)).index("high")
+    data = browser.execute_script(
+        f"return document.getElementById('{_plot_id(browser)}').data[{trace}].customdata"
+    )
+    mine = [k for k, (path, _) in enumerate(data) if path == paths[2]]
+    target = max(mine, key=lambda k: data[k][1])
+    element = browser.find_elements("css selector", ".scatterlayer .trace")[trace].find_elements(
+        "css selector", ".point"
+    )[target]
+    pointer_to(browser, element)
+    time.sleep(0.3)
+    hover = " ".join(e.text for e in browser.find_elements("css selector", ".hoverlayer text"))
+    assert paths[2] in hover and re.search(r"\d\.\d\d s", hover)
+    shown = float(re.search(r"(\d+\.\d\d) s", hover)[1])
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(browser).click().perform()
+    time.sleep(0.3)
+    src, now, label = browser.execute_script(
+        "var a = document.getElementById('openl3-audio');"
+        "return [a.src, a.currentTime, document.getElementById('openl3-now').textContent];"
+    )
+    assert src == (tmp_path / page_links(page.read_text())[paths[2]]).resolve().as_uri()
+    assert os.path.samefile(urllib.request.url2pathname(src[len("file://") :]), paths[2])
+    assert shown <= now < shown + 1.0 and label == f"{paths[2]} at {shown:.2f} s"
+    box = browser.find_element("id", "openl3-search")
+    box.send_keys("tone03")
+    time.sleep(0.3)
+    selected = browser.execute_script(
+        f"return document.getElementById('{_plot_id(browser)}').data.map(t => t.selectedpoints)"
+    )
+    windows = [p for p in points.paths if p == paths[3]]
+    assert sum(len(s) for s in selected) == len(windows)
+    assert browser.find_element("id", "openl3-count").text == f"{len(windows)} matching points"
+    assert console_errors(browser) == []
+
+
+def _plot_id(session):
+    return session.execute_script("return document.querySelector('.plotly-graph-div').id")
+
+
+@pytest.mark.browser
+def test_50000_points_load_in_under_5_s_and_draw_with_webgl(tmp_path, browser):
+    page = tmp_path / "map.html"
+    write_map(synthetic(50_000, str(tmp_path)), str(page), png=False)
+    size = page.stat().st_size
+    start = time.perf_counter()
+    browser.get(page.as_uri())  # returns once the page and its scripts have run
+    seconds = time.perf_counter() - start
+    assert size < 20e6 and seconds < 5.0, f"50,000 points: {size / 1e6:.1f} MB, loaded in {seconds:.2f} s"
+    assert console_errors(browser) == []
+    assert browser.find_elements("css selector", "canvas.gl-canvas-context")  # WebGL, not SVG
+    from io import BytesIO
+
+    from matplotlib.image import imread
+
+    shot = imread(BytesIO(browser.get_screenshot_as_png()))
+    canvas = browser.find_element("css selector", ".plotly .main-svg")
+    box = canvas.rect
+    area = shot[int(box["y"]) + 150 : int(box["y"] + box["height"]) - 150, int(box["x"]) + 150 : 900, :3]
+    coloured = (np.ptp(area, axis=2) > 0.3).mean()  # markers are saturated, the plot is white and grey
+    assert coloured > 0.05
