@@ -131,12 +131,16 @@ def test_verbose_0_and_1_are_accepted(mel128_model):
 CI_SCRIPT = Path(__file__).resolve().parents[1] / ".ci" / "run"
 
 #: The steps of .ci/run in order, as its stubs log them: the README's test command with
-#: the lint check before the tests, then the documentation site with warnings as errors.
+#: the lint check before the tests, the browser tests after installing Chromium, then the
+#: documentation site with warnings as errors.
 CI_STEPS = [
     "python3 -m venv .venv",
     "pip install -e .[tests]",
     "ruff check openl3 tests scripts examples",
     "python -m pytest",
+    "apt-get update",
+    "apt-get install -y chromium chromium-driver",
+    "python -m pytest -m browser",
     "pip install -e .[docs]",
     "sphinx-build -W -q -b html docs docs/_build/html",
 ]
@@ -170,7 +174,7 @@ def _run_ci_with_stubs(tmp_path: Path, fail_at: int) -> tuple[int, list[str]]:
     (repo / ".ci" / "run").write_text(CI_SCRIPT.read_text())
     # python3 on PATH, and a .venv left by an earlier run (python3 -m venv keeps it).
     venv_tools = (repo / ".venv" / "bin" / name for name in ("pip", "ruff", "python", "sphinx-build"))
-    for tool in (stubs / "python3", *venv_tools):
+    for tool in (stubs / "python3", stubs / "apt-get", *venv_tools):
         tool.parent.mkdir(parents=True, exist_ok=True)
         tool.write_text(CI_STUB)
         tool.chmod(0o755)
