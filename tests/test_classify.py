@@ -1,0 +1,301 @@
+"""Classifiers on a generated 4-class collection: cross-validation, saving, predicting, the command."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from openl3.classify import Classifier, EmbeddingPooler, EmbeddingStore, load_model, predict, train
+from openl3.classify.training import splits
+from openl3.cli import main
+from openl3.exceptions import OpenL3Error, OpenL3Warning
+from openl3.labels import FileLabels, read_label_csv
+
+pytest.importorskip("sklearn")
+pytest.importorskip("skops")
+
+#: The classes of the generated collection, and the embedding settings of CI (the cheapest model).
+KINDS = ("tone", "chirp", "noise", "clicks")
+SETTINGS = {"input_repr": "mel128", "embedding_size": 512, "hop_size": 0.5}
+RATES = (8000, 16000, 22050, 44100)
+
+
+def synthetic_sound(kind: str, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """Return one seeded sound of ``kind`` (0.6 to 1.8 s, a random rate) and its sample rate."""
+    sr = int(rng.choice(RATES))
+    n = int(rng.uniform(0.6, 1.8) * sr)
+    t = np.arange(n) / sr
+    top = min(4000.0, 0.4 * sr)
+    if kind == "tone":  # a steady harmonic tone
+        f = np.exp(rng.uniform(np.log(150), np.log(top / 3)))
+        x = sum(np.sin(2 * np.pi * k * f * t) / k for k in (1, 2, 3))
+    elif kind == "chirp":  # a train of quick rising or falling sweeps
+        length = rng.uniform(0.06, 0.15)
+        every = length + rng.uniform(0.03, 0.15)
+        f0, f1 = sorted(np.exp(rng.uniform(np.log(300), np.log(top), 2)))
+        f1 = max(f1, 2.5 * f0) if 2.5 * f0 < top else f1
+        f0, f1 = (f0, f1) if rng.random() < 0.5 else (f1, f0)
+        local = np.mod(t, every)
+        x = np.sin(2 * np.pi * (f0 * local + (f1 - f0) * local**2 / (2 * length))) * (local < length)
+    elif kind == "noise":  # a band of noise
+        spectrum = np.fft.rfft(rng.normal(size=n))
+        centre, width = rng.uniform(400, top), rng.uniform(300, 1500)
+        spectrum[np.abs(np.fft.rfftfreq(n, 1 / sr) - centre) > width / 2] = 0
+        x = np.fft.irfft(spectrum, n)
+    else:  # clicks at a random rate
+        x = np.zeros(n)
+        period = int(sr / rng.uniform(4, 25))
+        decay = np.exp(-np.arange(int(0.004 * sr)) / (0.0008 * sr))
+        for start in range(int(rng.integers(0, period)), n - len(decay), period):
+            x[start : start + len(decay)] += decay
+    x = rng.uniform(0.2, 0.8) * x / (np.abs(x).max() + 1e-9) + 0.005 * rng.normal(size=n)
+    return x.astype(np.float32), sr
+
+
+def write_collection(folder, per_class: int, seed: int) -> list[str]:
+    """Write ``folder/<kind>/<kind>NNN.wav`` for each kind; return the paths, class by class."""
+    rng = np.random.default_rng(seed)
+    paths = []
+    for kind in KINDS:
+        os.makedirs(folder / kind, exist_ok=True)
+        for i in range(per_class):
+            audio, sr = synthetic_sound(kind, rng)
+            paths.append(str(folder / kind / f"{kind}{i:03d}.wav"))
+            sf.write(paths[-1], audio, sr)
+    return paths
+
+
+class Trained:
+    """The collection, its dataset, and the model trained on it (once per module)."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.sounds = folder / "sounds"
+        self.paths = write_collection(self.sounds, 40, seed=0)
+        self.model_path = str(folder / "m.skops")
+        self.report_path = str(folder / "report.json")
+        self.dataset = str(folder / "m.embeddings")
+        self.model = train([str(self.sounds)], model=self.model_path, report=self.report_path, **SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, weights_dir):
+    with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
+        patch.setenv("OPENL3_WEIGHTS_DIR", str(weights_dir))
+        warnings.simplefilter("ignore", OpenL3Warning)  # clips shorter than a window are padded
+        yield Trained(tmp_path_factory.mktemp("classify"))
+
+
+def no_embedding(monkeypatch):
+    """Make any embedding fail: what follows must read the dataset only."""
+
+    def refuse(self, paths, location):
+        raise AssertionError(f"embedded {len(paths)} files again")
+
+    monkeypatch.setattr(EmbeddingStore, "_embed", refuse)
+
+
+def test_cross_validation_separates_the_classes(trained):
+    report = trained.model.report
+    assert report["macro_f1"] >= 0.95 and report["accuracy"] >= 0.95
+    assert (report["split"], report["folds"], report["files"]) == ("file", 5, 160)
+    assert report["classes"] == sorted(KINDS)
+    assert [sum(row) for row in report["confusion"]] == [40] * 4
+    assert np.trace(report["confusion"]) == round(report["accuracy"] * 160)
+    assert all(score["recall"] >= 0.85 and score["support"] == 40 for score in report["per_class"].values())
+    assert [fold["files"] for fold in report["per_fold"]] == [32] * 5
+    assert json.loads(Path(trained.report_path).read_text()) == json.loads(json.dumps(report))
+
+
+def test_shuffled_labels_score_at_chance(trained, monkeypatch):
+    no_embedding(monkeypatch)
+    shuffled = list(
+        np.random.default_rng(1).permutation([os.path.basename(os.path.dirname(p)) for p in trained.paths])
+    )
+    control = train(labels=FileLabels(trained.paths, shuffled), dataset=trained.dataset)
+    assert control.report["macro_f1"] <= 0.45
+
+
+def test_saved_files_record_settings_and_hash(trained):
+    record = json.loads(Path(trained.model_path + ".json").read_text())
+    expected = {"modality": "audio", "content_type": "music", "precision": "faithful", "center": True}
+    assert record["settings"] == {**expected, **SETTINGS, "frontend": "kapre"}
+    assert record["classes"] == sorted(KINDS) and record["pooling"] == "mean"
+    import hashlib
+
+    assert record["sha256"] == hashlib.sha256(Path(trained.model_path).read_bytes()).hexdigest()
+    png = (trained.folder / "m.confusion.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert width >= 300 and height >= 300
+
+
+def test_second_training_reads_the_dataset(trained, monkeypatch, tmp_path):
+    no_embedding(monkeypatch)
+    again = train(
+        [str(trained.sounds)], dataset=trained.dataset, classifier="svm", pooling="max", pca=32, folds=4
+    )
+    assert again.report["macro_f1"] >= 0.9 and again.report["folds"] == 4
+    assert again.settings == trained.model.settings
+
+
+def test_a_fresh_process_predicts_the_same(trained, tmp_path):
+    here = predict(trained.model_path, trained.paths[::7], dataset=trained.dataset)
+    script = (
+        "import sys, numpy as np\nfrom openl3.classify import predict\n"
+        f"r = predict({trained.model_path!r}, {trained.paths[::7]!r}, dataset={trained.dataset!r})\n"
+        f"np.save({str(tmp_path / 'p.npy')!r}, r.probabilities); print('\\n'.join(r.labels))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == here.labels
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), here.probabilities)
+    truth = [os.path.basename(os.path.dirname(p)) for p in trained.paths[::7]]
+    assert np.mean(np.array(here.labels) == truth) >= 0.9
+
+
+def test_changed_bytes_and_disallowed_types_are_refused(trained, tmp_path):
+    model = str(tmp_path / "m.skops")
+    shutil.copy(trained.model_path, model)
+    shutil.copy(trained.model_path + ".json", model + ".json")
+    assert load_model(model).classes == sorted(KINDS)
+    data = bytearray(Path(model).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    Path(model).write_bytes(bytes(data))
+    with pytest.raises(OpenL3Error, match="SHA-256 differs"):
+        load_model(model)
+    os.remove(model + ".json")
+    with pytest.raises(OpenL3Error, match="has no record"):
+        load_model(model)
+
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    evil = Pipeline([("run", FunctionTransformer(eval)), ("classifier", trained.model.pipeline[-1])])
+    Classifier(evil, trained.model.settings, "mean").save(str(tmp_path / "evil.skops"))
+    with pytest.raises(OpenL3Error, match="types that are not allowed: builtins.eval"):
+        load_model(str(tmp_path / "evil.skops"))
+
+
+def test_other_settings_are_refused(trained, monkeypatch):
+    no_embedding(monkeypatch)
+    with pytest.raises(OpenL3Error, match=r"other settings: hop_size=0.5 \(wanted 0.25\)"):
+        train([str(trained.sounds)], dataset=trained.dataset, hop_size=0.25)
+    other = Classifier(trained.model.pipeline, {**trained.model.settings, "input_repr": "mel256"}, "mean")
+    with pytest.raises(
+        OpenL3Error, match="m.embeddings holds embeddings made with other settings: input_repr"
+    ):
+        predict(other, trained.paths[:2], dataset=trained.dataset)
+
+
+def test_grouped_and_given_folds_keep_groups_apart(trained, tmp_path):
+    lines = ["path,label,group"] + [
+        f"{os.path.relpath(p, tmp_path)},{os.path.basename(os.path.dirname(p))},rec{i // 4}"
+        for i, p in enumerate(trained.paths)
+    ]
+    (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
+    labels = read_label_csv(str(tmp_path / "labels.csv"))
+    assert labels.paths == trained.paths
+    groups = np.array(labels.groups)
+    made, how = splits(labels, 5)
+    assert how == "group" and len(made) == 5
+    assert all(not set(groups[train]) & set(groups[test]) for train, test in made)
+    folds = FileLabels(labels.paths, labels.labels, folds=[i % 3 for i in range(160)])
+    made, how = splits(folds, 5)
+    assert how == "fold" and [len(test) for _, test in made] == [54, 53, 53]
+    report = train(labels=str(tmp_path / "labels.csv"), dataset=trained.dataset).report
+    assert report["split"] == "group" and report["macro_f1"] >= 0.9
+
+
+def test_label_errors_name_the_problem(trained, tmp_path):
+    one = FileLabels(trained.paths[:10], ["tone"] * 10, source="one.csv")
+    with pytest.raises(
+        OpenL3Error, match="one.csv: a classifier needs two classes or more; all files are 'tone'"
+    ):
+        train(labels=one, dataset=trained.dataset)
+    few = FileLabels(trained.paths[:43], ["tone"] * 40 + ["chirp"] * 3, source="few.csv")
+    with pytest.raises(OpenL3Error, match=r"fewer files than the 5 folds: 'chirp' \(3 files\)"):
+        train(labels=few, dataset=trained.dataset)
+    (tmp_path / "l.csv").write_text("path,label\nmissing.wav,tone\n" + f"{trained.paths[0]},tone\n")
+    with pytest.raises(OpenL3Error, match=r"l.csv: 1 labelled files do not exist: .*missing.wav"):
+        train(labels=str(tmp_path / "l.csv"), dataset=trained.dataset)
+
+
+def test_transformer_in_a_users_grid_search(trained, monkeypatch):
+    from sklearn.base import clone
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+
+    no_embedding(monkeypatch)
+    pooler = EmbeddingPooler(dataset=trained.dataset, **SETTINGS)
+    assert clone(pooler).get_params() == pooler.get_params()
+    assert repr(pooler).startswith("EmbeddingPooler(input_repr='mel128', embedding_size=512, hop_size=0.5")
+    paths, labels = trained.paths[::2], [os.path.basename(os.path.dirname(p)) for p in trained.paths[::2]]
+    pipeline = Pipeline([("embed", pooler), ("classify", LogisticRegression(max_iter=2000))])
+    search = GridSearchCV(pipeline, {"embed__pooling": ["mean", "max"]}, cv=3)
+    search.fit(paths, labels)
+    assert search.best_score_ >= 0.9
+    features = pooler.transform(paths[:3])
+    assert features.shape == (3, 512) and features.dtype == np.float32
+    rows = trained.model  # the arrays path: one file's windows
+    windows = np.random.default_rng(0).normal(size=(4, 512)).astype(np.float32)
+    np.testing.assert_allclose(pooler.set_params(pooling="max").transform([windows])[0], windows.max(0))
+    assert rows.predict_embeddings([windows])[1].shape == (1, 4)
+
+
+def test_command_trains_and_predicts(trained, tmp_path, monkeypatch, capsys):
+    no_embedding(monkeypatch)
+    model = str(tmp_path / "cli.skops")
+    args = ["classify", "train", str(trained.sounds), "-o", model, "--dataset", trained.dataset]
+    assert main([*args, "--report", str(tmp_path / "r.json"), "--pooling", "max"]) == 0
+    assert "macro-F1" in capsys.readouterr().err
+    assert json.loads((tmp_path / "r.json").read_text())["pooling"] == "max"
+    assert os.path.isfile(str(tmp_path / "cli.confusion.png")) and os.path.isfile(model + ".json")
+    inputs = [*trained.paths[:3], trained.paths[-1]]
+    out, windows = str(tmp_path / "p.parquet"), str(tmp_path / "w.csv")
+    command = ["classify", "predict", model, *inputs, "-o", out, "--dataset", trained.dataset, "-q"]
+    assert main([*command, "--per-window", windows]) == 0
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(out)
+    assert table.column_names[:3] == ["path", "label", "probability"]
+    assert table["path"].to_pylist() == inputs
+    assert table["label"].to_pylist() == ["tone", "tone", "tone", "clicks"]
+    probabilities = np.stack([table[f"probability_{k}"].to_numpy() for k in sorted(KINDS)], 1)
+    np.testing.assert_allclose(probabilities.sum(1), 1, rtol=1e-6)
+    per_window = pcsv.read_csv(windows)
+    counts = [1 + int(sf.info(p).duration / 0.5) for p in inputs]
+    assert per_window["path"].to_pylist() == [
+        p for p, c in zip(inputs, counts, strict=True) for _ in range(c)
+    ]
+    assert per_window["timestamp"].to_pylist()[: counts[0]] == [0.5 * i for i in range(counts[0])]
+
+
+def test_command_usage_and_errors(trained, tmp_path, capsys):
+    model = str(tmp_path / "m.skops")
+    assert main(["classify", "train", str(trained.sounds), "-o", model, "--folds", "1"]) == 2
+    (tmp_path / "l.csv").write_text("path,label\nnope.wav,tone\n")
+    assert main(["classify", "train", "-o", model, "--labels", str(tmp_path / "l.csv"), "-q"]) == 1
+    assert "nope.wav" in capsys.readouterr().err
+    assert main(["classify", "predict", model, trained.paths[0], "-o", str(tmp_path / "p.txt")]) == 1
+    assert "has no record" in capsys.readouterr().err
+    out = str(tmp_path / "p.txt")
+    assert main(["classify", "predict", trained.model_path, trained.paths[0], "-o", out, "-q"]) == 1
+    assert "name a .csv or .parquet file" in capsys.readouterr().err
+
+
+def test_per_window_needs_mean_or_max(trained):
+    model = Classifier(trained.model.pipeline, trained.model.settings, "mean+std")
+    with pytest.raises(OpenL3Error, match="mean or max pooling"):
+        predict(model, trained.paths[:1], dataset=trained.dataset, per_window=True)
