@@ -63,6 +63,19 @@ def test_tutorial_runs_top_to_bottom(tutorial_weights, tmp_path, monkeypatch):
     assert [name for name in outputs if not (tmp_path / name).is_file()] == []
 
 
+def test_search_page_python_runs_on_a_dataset(search_collection, tmp_path, monkeypatch):
+    import shutil
+
+    pytest.importorskip("faiss")
+    pytest.importorskip("plotly")
+    shutil.copytree(search_collection[1], tmp_path / "clips.l3")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "search"}
+    for number, block in enumerate(code_blocks(DOCS / "search.md", "python"), 1):
+        exec(compile(block, f"search.md, Python block {number}", "exec"), namespace)
+    assert [name for name in ("map.html", "map.png", "my_index") if not (tmp_path / name).exists()] == []
+
+
 @pytest.mark.slow
 def test_tutorial_commands_run_after_its_python(tutorial_weights, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
