@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -299,3 +301,33 @@ def test_per_window_needs_mean_or_max(trained):
     model = Classifier(trained.model.pipeline, trained.model.settings, "mean+std")
     with pytest.raises(OpenL3Error, match="mean or max pooling"):
         predict(model, trained.paths[:1], dataset=trained.dataset, per_window=True)
+
+
+#: A fenced block of a Markdown page: its language and its text.
+FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def test_tutorial_page_runs_in_order(weights_env, tmp_path, monkeypatch, capsys):
+    page = Path(__file__).resolve().parents[1] / "docs" / "classify.md"
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "classify_tutorial"}
+    commands = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OpenL3Warning)
+        for number, (language, block) in enumerate(FENCE.findall(page.read_text()), 1):
+            if language == "python":
+                exec(compile(block, f"classify.md, block {number}", "exec"), namespace)
+            for line in block.splitlines() if language == "bash" else []:
+                assert main(shlex.split(line)[1:]) == 0, capsys.readouterr().err[-2000:]
+                commands += 1
+    assert commands == 3
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["classes"] == ["chirp", "hiss", "hum"] and report["macro_f1"] >= 0.9
+    predictions = (tmp_path / "predictions.csv").read_text().splitlines()
+    assert [line.split(",")[:2] for line in predictions[1:]] == [
+        ['"new/a_chirp.wav"', '"chirp"'],
+        ['"new/a_hiss.wav"', '"hiss"'],
+        ['"new/a_hum.wav"', '"hum"'],
+    ]
+    assert (tmp_path / "sounds.confusion.png").is_file() and (tmp_path / "grouped.skops.json").is_file()
+    assert namespace["search"].best_score_ >= 0.9
