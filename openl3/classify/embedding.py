@@ -8,6 +8,7 @@ others are embedded into it first, and a dataset made with other settings is ref
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import tempfile
@@ -28,23 +29,23 @@ from ..rows import MODALITY_FOLDERS, DatasetRows, EmbeddingRows
 
 logger = logging.getLogger("openl3")
 
-#: The settings that make the embeddings of each modality, with their defaults (0.4.2's).
+#: The settings that make the embeddings of each modality.
+SETTING_NAMES = {
+    "audio": ("input_repr", "content_type", "embedding_size", "hop_size", "center", "frontend", "precision"),
+    "image": ("input_repr", "content_type", "embedding_size", "precision"),
+}
+
+
+def _defaults(build: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """Return the defaults of the parameters ``names`` of ``build`` (one source of truth)."""
+    parameters = inspect.signature(build).parameters
+    return {name: parameters[name].default for name in names}
+
+
+#: The settings of each modality with their defaults: the embedders' (0.4.2's).
 DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {
-    "audio": {
-        "input_repr": DEFAULT_INPUT_REPR,
-        "content_type": "music",
-        "embedding_size": 6144,
-        "hop_size": 0.1,
-        "center": True,
-        "frontend": "kapre",
-        "precision": "faithful",
-    },
-    "image": {
-        "input_repr": DEFAULT_INPUT_REPR,
-        "content_type": "music",
-        "embedding_size": 8192,
-        "precision": "faithful",
-    },
+    "audio": {**_defaults(AudioEmbedder, SETTING_NAMES["audio"]), "input_repr": DEFAULT_INPUT_REPR},
+    "image": _defaults(ImageEmbedder, SETTING_NAMES["image"]),
 }
 
 

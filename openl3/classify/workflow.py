@@ -18,7 +18,7 @@ import numpy as np
 from ..exceptions import OpenL3Error
 from ..labels import FileLabels, check_files, folder_labels, path_key, read_label_csv
 from ..pooling import check_pooling, pool_rows
-from .embedding import EmbeddingStore, dataset_settings, embedding_settings, media_files
+from .embedding import SETTING_NAMES, EmbeddingStore, dataset_settings, embedding_settings, media_files
 from .model import Classifier, load_model
 from .predictions import Predictions, from_probabilities, table_format
 from .report import write_confusion_png, write_json
@@ -26,16 +26,8 @@ from .training import fit_classifier
 
 logger = logging.getLogger("openl3")
 
-#: The embedding settings :func:`train` takes as keyword arguments.
-SETTING_NAMES = (
-    "input_repr",
-    "content_type",
-    "embedding_size",
-    "hop_size",
-    "center",
-    "frontend",
-    "precision",
-)
+#: The embedding settings :func:`train` takes as keyword arguments (the image ones are among them).
+KNOWN_SETTINGS = SETTING_NAMES["audio"]
 
 
 def default_dataset(model_path: str) -> str:
@@ -77,10 +69,10 @@ def _within(labels: FileLabels, inputs: Sequence[str]) -> FileLabels:
 
 def resolve_settings(modality: str, dataset: str | None, given: dict[str, Any]) -> dict[str, Any]:
     """Return the embedding settings: ``given`` ones, over the dataset's (if it has rows), over defaults."""
-    unknown = sorted(set(given) - set(SETTING_NAMES))
+    unknown = sorted(set(given) - set(KNOWN_SETTINGS))
     if unknown:
         raise OpenL3Error(
-            f"Unknown embedding settings: {', '.join(unknown)} (known: {', '.join(SETTING_NAMES)})."
+            f"Unknown embedding settings: {', '.join(unknown)} (known: {', '.join(KNOWN_SETTINGS)})."
         )
     found = dataset_settings(dataset, modality) or {}
     base = {k: v for k, v in found.items() if k != "modality"}

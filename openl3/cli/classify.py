@@ -13,9 +13,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
-from ..classify import CLASSIFIERS, Classifier, default_confusion, default_dataset, predict, train
+from ..classify import (
+    CLASSIFIERS,
+    Classifier,
+    Predictions,
+    default_confusion,
+    default_dataset,
+    predict,
+    train,
+)
 from ..exceptions import OpenL3Error
 from ..models.specs import AUDIO_TOWER, CONTENT_TYPES, FRONTENDS, IMAGE_TOWER, INPUT_REPRS
 from ..pooling import POOLINGS
@@ -129,30 +138,39 @@ def _train(args: argparse.Namespace) -> int:
     if not args.inputs and not args.labels:
         print("error: give folders whose subfolders name the classes, or --labels CSV", file=sys.stderr)
         return EXIT_FAILED
+    return _run(
+        args,
+        lambda: train(
+            args.inputs,
+            labels=args.labels,
+            modality=args.modality,
+            dataset=args.dataset or default_dataset(args.output),
+            model=args.output,
+            report=args.report,
+            confusion=args.confusion or default_confusion(args.output),
+            pooling=args.pooling,
+            classifier=args.classifier,
+            pca=args.pca,
+            folds=args.folds,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            verbose=not args.quiet,
+            **_settings(args),
+        ),
+        lambda model: _train_summary(model, args),
+    )
+
+
+def _run(args: argparse.Namespace, call: Callable[[], Any], summary: Callable[[Any], str]) -> int:
+    """Run ``call`` with the console of a command; print its error, or ``summary`` of its result."""
     try:
         with _console(args.quiet):
-            model = train(
-                args.inputs,
-                labels=args.labels,
-                modality=args.modality,
-                dataset=args.dataset or default_dataset(args.output),
-                model=args.output,
-                report=args.report,
-                confusion=args.confusion or default_confusion(args.output),
-                pooling=args.pooling,
-                classifier=args.classifier,
-                pca=args.pca,
-                folds=args.folds,
-                seed=args.seed,
-                batch_size=args.batch_size,
-                verbose=not args.quiet,
-                **_settings(args),
-            )
+            result = call()
     except (OpenL3Error, ImportError) as exc:
         print(f"error: {_reason(exc)}", file=sys.stderr)
         return EXIT_FAILED
     if not args.quiet:
-        print(_train_summary(model, args), file=sys.stderr)
+        print(summary(result), file=sys.stderr)
     return EXIT_OK
 
 
@@ -173,24 +191,24 @@ def _train_summary(model: Classifier, args: argparse.Namespace) -> str:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    try:
-        with _console(args.quiet):
-            result = predict(
-                args.model,
-                args.inputs,
-                output=args.output,
-                dataset=args.dataset,
-                windows_output=args.per_window,
-                batch_size=args.batch_size,
-                verbose=not args.quiet,
-            )
-    except (OpenL3Error, ImportError) as exc:
-        print(f"error: {_reason(exc)}", file=sys.stderr)
-        return EXIT_FAILED
-    if not args.quiet:
-        windows = "" if result.windows is None else f", {len(result.windows)} windows to {args.per_window}"
-        print(f"openl3 classify predict: {len(result)} files to {args.output}{windows}", file=sys.stderr)
-    return EXIT_OK
+    return _run(
+        args,
+        lambda: predict(
+            args.model,
+            args.inputs,
+            output=args.output,
+            dataset=args.dataset,
+            windows_output=args.per_window,
+            batch_size=args.batch_size,
+            verbose=not args.quiet,
+        ),
+        lambda result: _predict_summary(result, args),
+    )
+
+
+def _predict_summary(result: Predictions, args: argparse.Namespace) -> str:
+    windows = "" if result.windows is None else f", {len(result.windows)} windows to {args.per_window}"
+    return f"openl3 classify predict: {len(result)} files to {args.output}{windows}"
 
 
 def _reason(exc: BaseException) -> str:
