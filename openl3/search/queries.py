@@ -112,13 +112,14 @@ def make_query(
         if start is not None or end is not None:
             raise OpenL3Error(f"Query {query} names one window: --start/--end go with a file.")
         return _row_query(dataset, inputs, row["path"], float(row["seconds"]), query)
-    modality = query_modality(query)
-    if modality is not None and modality != dataset.modality:
+    modality, known = query_modality(query), _dataset_input(dataset, query, inputs)
+    if modality == "video" and known is None:
+        raise OpenL3Error(f"Query {query} is a video: embed it into the dataset, then query its rows.")
+    if modality not in (None, "video", dataset.modality):
         raise OpenL3Error(
             f"Query {query} is a{'n' if modality[0] in 'ai' else ''} {modality} file; "
             f"{dataset.location} holds {dataset.modality} embeddings."
         )
-    known = _dataset_input(dataset, query, inputs)
     if known is not None:
         rows = dataset.rows(paths=[known])
         embeddings, timestamps, windows = rows.embeddings, rows.timestamps, rows.index

@@ -1,7 +1,8 @@
 """The index of a dataset, kept in the dataset: ``OUT/_openl3/index/``, in step with its parts.
 
-The folder is registered in the dataset's manifest (``_openl3/index``) and written under
-the dataset lock. The index records the dataset's settings, its
+The folder is registered in the dataset's manifest (``_openl3/index``; for the rows of a
+video run, ``audio/_openl3/index`` in the manifest of ``OUT``) and written under the
+dataset lock. The index records the dataset's settings, its
 :meth:`~openl3.rows.DatasetRows.state` and the parts it holds: it is stale when the state
 differs, which the dataset itself tells (part names and Parquet footers), never a clock.
 
@@ -20,7 +21,8 @@ import logging
 
 from ..exceptions import OpenL3Error
 from ..locks import LockFolder
-from ..manifest import OWN_FOLDER
+from ..manifest import OWN_FOLDER, Manifest
+from ..parts import PartFolder
 from ..rows import DatasetRows
 from .index import EXACT_LIMIT, Index
 
@@ -37,6 +39,18 @@ _IGNORED = {"openl3", "version"}
 def index_folder(dataset: DatasetRows) -> str:
     """Return the index's folder of ``dataset``, in its filesystem."""
     return dataset.folder.path_of(INDEX_NAME)
+
+
+def _top(dataset: DatasetRows) -> tuple[PartFolder, str]:
+    """Return the dataset's top folder and the index's name in it.
+
+    The top folder holds the manifest and the locks: the rows' folder itself, or for a
+    video run's dataset the folder above its ``audio``/``image`` subfolders (the index of
+    ``OUT/audio`` is ``OUT/audio/_openl3/index``, registered as ``audio/_openl3/index``).
+    """
+    top = PartFolder(dataset.location)
+    below = dataset.folder.base[len(top.base) :].strip("/")
+    return top, f"{below}/{INDEX_NAME}" if below else INDEX_NAME
 
 
 def _differences(index: Index, dataset: DatasetRows) -> list[str]:
@@ -122,7 +136,8 @@ def update_index(
     index : Index
     done : {"built", "rebuilt", "added", "current"}
     """
-    locks = LockFolder(dataset.folder.fs, dataset.folder.path_of(OWN_FOLDER), dataset.location)
+    top, _ = _top(dataset)
+    locks = LockFolder(top.fs, top.path_of(OWN_FOLDER), dataset.location)
     with locks.exclusive():
         dataset = copy.copy(dataset)
         dataset.parts = dataset.folder.parts()  # as they are now that no writer starts
@@ -170,9 +185,10 @@ def _count(dataset: DatasetRows, index: Index) -> int:
 def _save(index: Index, dataset: DatasetRows) -> None:
     """Save ``index`` into the dataset's folder and register that folder (under the lock)."""
     index.save(index_folder(dataset), dataset.folder.fs)
-    manifest = dataset.manifest
+    top, name = _top(dataset)
+    manifest = Manifest(top.fs, top.base, dataset.location)
     if manifest.read() is None:  # a dataset written before manifests: mark it now
         manifest.next_generation(dataset.folder.newest_generation())
-    if INDEX_NAME not in manifest.registered():
-        manifest.register(INDEX_NAME, "search index (openl3 index): vectors and their rows")
-    logger.info("index of %s: %d vectors saved in %s", dataset.location, len(index), INDEX_NAME)
+    if name not in manifest.registered():
+        manifest.register(name, "search index (openl3 index): vectors and their rows")
+    logger.info("index of %s: %d vectors saved in %s", dataset.location, len(index), name)
