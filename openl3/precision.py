@@ -7,8 +7,9 @@
 - ``"tf32"``: float32 matrix multiplies and convolutions on TF32 tensor cores (10-bit
   mantissa) where the GPU has them; float32 elsewhere.
 - ``"bfloat16"``: the tower's layers in bfloat16 under a per-model Keras dtype policy
-  (``mixed_bfloat16``: float32 weights, bfloat16 compute); the spectrogram frontend stays
-  float32 and the embedding is cast back to float32 (:mod:`openl3.models.reduced`).
+  (``bfloat16``), each batch normalisation that follows a convolution folded into it;
+  the spectrogram frontend stays float32 and the embedding is cast back to float32
+  (:mod:`openl3.models.reduced`).
 - ``"fast"``: a reduced precision only where it was measured faster on that backend and
   kind of device (:data:`FAST_CHOICES`, docs/performance.md), else float32;
   :func:`describe` says what it picked and why.

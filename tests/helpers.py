@@ -375,3 +375,14 @@ def wait_for(condition, timeout=180.0, what="a condition"):
     while not condition():
         assert time.monotonic() < deadline, f"gave up waiting for {what}"
         time.sleep(0.02)
+
+
+def assert_close_to_faithful(reduced, faithful):
+    """bfloat16 keeps 8 significant bits: the issue measured 5.9e-3 median relative L2 error."""
+    assert reduced.dtype == np.float32 and reduced.shape == faithful.shape
+    assert np.linalg.norm(reduced - faithful) / np.linalg.norm(faithful) < 2e-2
+    cosine = (
+        np.sum(reduced * faithful, 1) / np.linalg.norm(reduced, axis=1) / np.linalg.norm(faithful, axis=1)
+    )
+    assert cosine.min() > 0.999
+    assert not np.array_equal(reduced, faithful)  # the tower did run in bfloat16

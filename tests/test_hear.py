@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import openl3
-from helpers import noise
+from helpers import assert_close_to_faithful, noise
 from openl3 import OpenL3Error, hear
 
 SMALL = {"input_repr": "mel128", "embedding_size": 512, "hop_size": 0.25}
@@ -46,6 +46,16 @@ def test_timestamp_embeddings_are_get_audio_embedding_of_each_sound(model, mel12
         # the sounds share model batches here: equal to the model's batch-size rounding
         np.testing.assert_allclose(embeddings[k], expected, rtol=0, atol=1e-5 * np.abs(expected).max())
         np.testing.assert_allclose(timestamps[k], 1000 * times)
+
+
+def test_a_bfloat16_model_computes_in_bfloat16(model, weights_dir):
+    reduced = hear.load_model(
+        str(weights_dir / "openl3_audio_mel128_music.h5"), precision="bfloat16", **SMALL
+    )
+    audio = sounds(2)
+    faithful, _ = hear.get_timestamp_embeddings(audio, model)
+    embeddings, _ = hear.get_timestamp_embeddings(audio, reduced)
+    assert_close_to_faithful(embeddings.reshape(-1, 512), faithful.reshape(-1, 512))
 
 
 def test_scene_embeddings_are_the_mean_over_time(model):

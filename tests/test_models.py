@@ -504,12 +504,12 @@ def test_shared_models_are_built_once_per_precision(weights_env):
     models.clear_model_cache()
     faithful = models.shared_audio_model("mel128", "music", 512, "librosa")
     bfloat16 = models.shared_audio_model("mel128", "music", 512, "librosa", precision="bfloat16")
-    assert has_policy(bfloat16, "mixed_bfloat16") and not has_policy(faithful, "mixed_bfloat16")
+    assert has_policy(bfloat16, "bfloat16") and not has_policy(faithful, "bfloat16")
     assert models.shared_audio_model("mel128", "music", 512, "librosa", precision="bfloat16") is bfloat16
     assert models.shared_audio_model("mel128", "music", 512, "librosa", precision="tf32") is faithful
     assert models.shared_audio_model("mel128", "music", 512, "librosa") is faithful
     image = models.shared_image_model("mel256", "music", 512, precision="bfloat16")
-    assert has_policy(image, "mixed_bfloat16") and image.output.dtype == "float32"
+    assert has_policy(image, "bfloat16") and image.output.dtype == "float32"
     models.clear_model_cache()
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 import openl3
 import openl3.cli
+from helpers import assert_close_to_faithful
 from openl3 import OpenL3Error
 from openl3.models import model_for_precision
 from openl3.models.reduced import has_policy
@@ -93,22 +98,11 @@ def test_fast_precision_computes_what_it_resolves_to(mel128_model):
     np.testing.assert_array_equal(_embed(mel128_model, "fast"), _embed(mel128_model, chosen))
 
 
-def assert_close_to_faithful(reduced, faithful):
-    """bfloat16 keeps 8 significant bits: the issue measured 5.9e-3 median relative L2 error."""
-    assert reduced.dtype == np.float32 and reduced.shape == faithful.shape
-    assert np.linalg.norm(reduced - faithful) / np.linalg.norm(faithful) < 2e-2
-    cosine = (
-        np.sum(reduced * faithful, 1) / np.linalg.norm(reduced, axis=1) / np.linalg.norm(faithful, axis=1)
-    )
-    assert cosine.min() > 0.999
-    assert not np.array_equal(reduced, faithful)  # the tower did run in bfloat16
-
-
 def test_bfloat16_is_close_to_faithful_and_faithful_is_unchanged(mel128_model):
     faithful = _embed(mel128_model, "faithful")
     assert_close_to_faithful(_embed(mel128_model, "bfloat16"), faithful)
     np.testing.assert_array_equal(_embed(mel128_model, "faithful"), faithful)
-    assert not has_policy(mel128_model, "mixed_bfloat16")  # the user's model is left alone
+    assert not has_policy(mel128_model, "bfloat16")  # the user's model is left alone
 
 
 def _windows():
@@ -118,7 +112,7 @@ def _windows():
 
 def test_a_given_model_is_copied_once_per_reduced_precision(mel128_model):
     copy = model_for_precision(mel128_model, "bfloat16")
-    assert copy is not mel128_model and has_policy(copy, "mixed_bfloat16")
+    assert copy is not mel128_model and has_policy(copy, "bfloat16")
     assert model_for_precision(mel128_model, "bfloat16") is copy
     assert model_for_precision(copy, "bfloat16") is copy
     assert model_for_precision(mel128_model, "faithful") is mel128_model
@@ -268,3 +262,58 @@ def test_simulated_tf32_rounds_the_operands_of_convolutions_and_products_then_re
     np.testing.assert_array_equal(simulated_tensordot, on_rounded(tf.tensordot, images, matrix, axes=(3, 0)))
     faithful = np.asarray(conv(images))
     assert 1e-5 < np.abs(simulated_conv - faithful).max() / np.abs(faithful).max() < 1e-2
+
+
+BFLOAT16_ON_BACKEND = """
+import numpy as np
+import openl3
+model = openl3.models.load_audio_embedding_model_from_path({path!r}, "mel128", 512, frontend="kapre")
+audio = np.random.default_rng(0).normal(0, 0.1, 96000).astype(np.float32)
+out = {{p: openl3.get_audio_embedding(audio, 48000, model=model, hop_size=0.5, verbose=False, precision=p)[0]
+       for p in ("faithful", "bfloat16")}}
+np.save({target!r}, np.stack([out["faithful"], out["bfloat16"]]))
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_bfloat16_on_the_other_backends(backend, weights_dir, tmp_path):
+    pytest.importorskip(backend)
+    target = str(tmp_path / "out.npy")
+    code = BFLOAT16_ON_BACKEND.format(path=str(weights_dir / "openl3_audio_mel128_music.h5"), target=target)
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    faithful, reduced = np.load(target)
+    assert_close_to_faithful(reduced, faithful)
+
+
+@pytest.mark.parametrize("modality", ["audio", "image"])
+def test_a_folded_normalisation_is_its_convolution_then_itself(mel128_model, weights_env, modality):
+    import keras
+
+    from openl3.models.reduced import fold, folded_normalisations
+
+    model = (
+        mel128_model
+        if modality == "audio"
+        else openl3.models.load_image_embedding_model("mel256", "music", 512)
+    )
+    pairs = folded_normalisations(model)
+    # each convolution's normalisation is folded, but none follows the embedding layer, the
+    # audio model's first one follows the spectrogram, and the image model's conv2 is
+    # followed by its ReLU first (SPEC.md): those are kept
+    kept = {"audio": [], "image": ["conv2"]}[modality]
+    convolutions = [layer.name for layer in model.layers if type(layer).__name__ == "Conv2D"][:-1]
+    assert [conv.name for conv in pairs.values()] == [name for name in convolutions if name not in kept]
+    rng = np.random.default_rng(3)
+    for name, conv in pairs.items():
+        norm = model.get_layer(name)
+        x = rng.normal(size=(2, 7, 6, conv.input.shape[-1])).astype(np.float32)
+        expected = keras.ops.convert_to_numpy(norm(conv(x), training=False))
+        folded = keras.layers.Conv2D(conv.filters, 3, padding="same")
+        folded.build(x.shape)
+        folded.set_weights(fold(conv, norm))
+        got = keras.ops.convert_to_numpy(folded(x))
+        np.testing.assert_allclose(got, expected, rtol=0, atol=2e-5 * np.abs(expected).max())

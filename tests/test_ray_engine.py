@@ -8,7 +8,16 @@ import pytest
 import soundfile as sf
 
 import openl3
-from helpers import AUDIO, assert_intact, noise, parts, read_rows, users_files, write_clips
+from helpers import (
+    AUDIO,
+    assert_close_to_faithful,
+    assert_intact,
+    noise,
+    parts,
+    read_rows,
+    users_files,
+    write_clips,
+)
 from openl3.exceptions import OpenL3Error
 
 ray = pytest.importorskip("ray")
@@ -193,3 +202,16 @@ def test_a_files_error_fails_the_file_and_a_models_error_stops_the_job(ray_sessi
     with pytest.raises(MemoryError, match="ran out of memory"):
         stage({"path": np.array(["good.wav"]), "data": [good]})
     assert len(ray.get(log.items.remote())) == 1  # no file was blamed
+
+
+def test_the_model_stage_computes_in_the_datasets_precision(ray_session, weights_env):
+    from openl3.ray_engine import EmbedFiles, FailureLog
+
+    settings = {"modality": "audio", "input_repr": "mel128", "content_type": "music", "embedding_size": 512}
+    settings.update(center=True, hop_size=0.5, frontend="kapre", dtype="float32")
+    audio = noise(2.4, 48000, seed=2).astype(np.float32)
+    batch = {"path": np.array(["a.wav"]), "data": [audio]}
+    log = ray.remote(FailureLog).remote()
+    rows = {p: EmbedFiles({**settings, "precision": p}, 8, log)(batch) for p in ("faithful", "bfloat16")}
+    embedding = {p: np.stack(rows[p]["embedding"].to_numpy(zero_copy_only=False)) for p in rows}
+    assert_close_to_faithful(embedding["bfloat16"], embedding["faithful"])

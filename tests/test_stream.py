@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import openl3
-from helpers import framed_like_0_4_2, noise, quiet
+from helpers import assert_close_to_faithful, framed_like_0_4_2, noise, quiet
 from openl3 import OpenL3Error
 from openl3.stream import StreamWindows
 
@@ -143,6 +143,17 @@ def test_the_librosa_frontend_streams_too(mel128_librosa_model):
     embedding, timestamps = stream_embeddings(audio, 16000, 3000, **options)
     np.testing.assert_array_equal(timestamps, whole_ts)
     np.testing.assert_array_equal(embedding, whole)
+
+
+def test_a_bfloat16_stream_embeds_as_the_whole_signal_does_in_bfloat16(mel128_model):
+    audio = noise(3.1, 22050, seed=8)
+    options = {"model": mel128_model, "hop_size": 0.5, "precision": "bfloat16"}
+    whole, whole_ts = openl3.get_audio_embedding(audio, 22050, verbose=False, **options)
+    embedding, timestamps = stream_embeddings(audio, 22050, 5000, **options)
+    np.testing.assert_array_equal(timestamps, whole_ts)
+    np.testing.assert_allclose(embedding, whole, rtol=0, atol=1e-5 * np.abs(whole).max())
+    faithful, _ = openl3.get_audio_embedding(audio, 22050, model=mel128_model, hop_size=0.5, verbose=False)
+    assert_close_to_faithful(embedding, faithful)
 
 
 def test_bad_chunks_and_options_are_errors(mel128_model):

@@ -124,6 +124,15 @@ def _pocketfft_magnitude(signal: Any, window: np.ndarray, hop: int) -> Any:
 
 
 @keras.saving.register_keras_serializable(package="openl3")
+class Passthrough(keras.layers.Layer):
+    """Return the input unchanged: what a batch normalisation folded into its convolution leaves."""
+
+    def call(self, inputs: Any, mask: Any = None, training: Any = None) -> Any:
+        """Return ``inputs``."""
+        return inputs
+
+
+@keras.saving.register_keras_serializable(package="openl3")
 class MagnitudeToDecibel(keras.layers.Layer):
     """kapre 0.1.4's decibel rule: ``10 log10(max(S, 1e-10))`` minus each item's maximum, clipped at -80."""
 

@@ -2,10 +2,15 @@
 
 A copy has the original's graph and weights; the layers of its tower (convolutions,
 batch normalisations, activations and max-poolings: :data:`TOWER_CLASSES`) get their
-own Keras dtype policy (``mixed_bfloat16``: float32 weights, bfloat16 compute), not
-Keras' global one. The spectrogram frontend keeps float32, so the windows and the
-spectrogram keep 0.4.2's numbers, and the layers after the tower (the final flatten or
-global pooling, float32) cast the embedding back to float32.
+own Keras dtype policy (``bfloat16``: weights rounded to bfloat16, bfloat16 compute), not
+Keras' global one. Each batch normalisation that follows a convolution is folded into
+it (the convolution's kernel and bias scaled and shifted in float64, then rounded once):
+a frozen batch normalisation is an affine map per channel, so the copy computes the same
+function with one rounding less and eight layers fewer (mel128 model alone: 1.5x float32
+with the layers kept, 1.7x folded, on a 2-core EPYC with AVX512_BF16). The spectrogram
+frontend keeps float32, so the windows and the spectrogram keep 0.4.2's numbers, and the
+layers after the tower (the final flatten or global pooling, float32) cast the embedding
+back to float32.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 TOWER_CLASSES = ("Conv2D", "BatchNormalization", "Activation", "MaxPooling2D")
 
 #: The Keras dtype policy of the tower for each precision that needs a copy of the model.
-TOWER_POLICIES = {"bfloat16": "mixed_bfloat16"}
+TOWER_POLICIES = {"bfloat16": "bfloat16"}
 
 _COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _COPIES_LOCK = threading.Lock()
@@ -59,16 +64,83 @@ def reduced_copy(model: Any, precision: str) -> Any:
         return model
     import keras
 
+    from .layers import Passthrough
+
+    folded = folded_normalisations(model)
+    convolutions = {conv.name for conv in folded.values()}
+
     def clone(layer: Any) -> Any:
+        if layer.name in folded:
+            return Passthrough(name=layer.name)
         if not is_tower_layer(layer):
             return layer.__class__.from_config(layer.get_config())
-        return layer.__class__.from_config({**layer.get_config(), "dtype": keras.DTypePolicy(policy)})
+        config = {**layer.get_config(), "dtype": keras.DTypePolicy(policy)}
+        return layer.__class__.from_config(
+            {**config, "use_bias": True} if layer.name in convolutions else config
+        )
 
     copy = keras.models.clone_model(model, clone_function=clone)
     for original, layer in zip(model.layers, copy.layers, strict=True):
-        if original.weights:
+        if original.weights and original.name not in folded and original.name not in convolutions:
             layer.set_weights(original.get_weights())
+    for name, conv in folded.items():
+        copy.get_layer(conv.name).set_weights(fold(conv, model.get_layer(name)))
     return copy
+
+
+def folded_normalisations(model: Any) -> dict[str, Any]:
+    """Return the batch normalisations of ``model`` that can be folded, by name, with their convolution.
+
+    A batch normalisation is folded when its input is the output of a ``Conv2D`` that
+    feeds nothing else. The one after the spectrogram is kept (it precedes a convolution
+    with zero padding, which an affine map cannot move across).
+    """
+    consumers: dict[int, int] = {}
+    for layer in model.layers:
+        for tensor in _inputs_of(layer):
+            consumers[id(tensor)] = consumers.get(id(tensor), 0) + 1
+    pairs = {}
+    for previous, layer in zip(model.layers, model.layers[1:], strict=False):
+        inputs = _inputs_of(layer)
+        if (
+            type(layer).__name__ == "BatchNormalization"
+            and type(previous).__name__ == "Conv2D"
+            and len(inputs) == 1
+            and inputs[0] is previous.output
+            and consumers.get(id(previous.output)) == 1
+        ):
+            pairs[layer.name] = previous
+    return pairs
+
+
+def _inputs_of(layer: Any) -> list[Any]:
+    """Return the tensors a layer of a functional model is called on (none for an input layer)."""
+    if type(layer).__name__ == "InputLayer":
+        return []
+    inputs = layer.input
+    return list(inputs) if isinstance(inputs, list | tuple) else [inputs]
+
+
+def fold(conv: Any, norm: Any) -> list[Any]:
+    """Return the kernel and bias of ``conv`` followed by the frozen batch normalisation ``norm``."""
+    import numpy as np
+
+    weights = [np.asarray(w, np.float64) for w in conv.get_weights()]
+    kernel, bias = weights[0], weights[1] if len(weights) > 1 else np.zeros(weights[0].shape[-1])
+    values = dict(zip(("gamma", "beta", "moving_mean", "moving_variance"), _norm_weights(norm), strict=True))
+    scale = values["gamma"] / np.sqrt(values["moving_variance"] + norm.epsilon)
+    return [kernel * scale, (bias - values["moving_mean"]) * scale + values["beta"]]
+
+
+def _norm_weights(norm: Any) -> list[Any]:
+    """Return gamma, beta, moving mean and moving variance of ``norm`` (ones and zeros where absent)."""
+    import numpy as np
+
+    weights = [np.asarray(w, np.float64) for w in norm.get_weights()]
+    channels = weights[-1].shape[0]
+    gamma = weights.pop(0) if norm.scale else np.ones(channels)
+    beta = weights.pop(0) if norm.center else np.zeros(channels)
+    return [gamma, beta, *weights]
 
 
 def model_for_precision(model: Any, precision: str) -> Any:
