@@ -59,6 +59,30 @@ def search_collection(weights_dir, tmp_path_factory) -> tuple[list[str], str]:
 
 
 @pytest.fixture(scope="session")
+def image_collection(weights_dir, tmp_path_factory) -> tuple[list[str], str]:
+    """Three generated images (the last a copy of the first) embedded once into a dataset."""
+    import shutil
+
+    import numpy as np
+    from skimage.io import imsave
+
+    import openl3
+
+    root = tmp_path_factory.mktemp("images")
+    paths = [str(root / f"picture{k}.png") for k in range(2)]
+    for k, path in enumerate(paths):
+        imsave(path, np.random.default_rng(k).integers(0, 255, (240, 256, 3), dtype=np.uint8))
+    shutil.copyfile(paths[0], root / "copy.png")
+    paths.append(str(root / "copy.png"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OPENL3_WEIGHTS_DIR", str(weights_dir))
+        openl3.process_image_file(
+            paths, output_dir=str(root / "out"), output_format="parquet", embedding_size=512, verbose=False
+        )
+    return paths, str(root / "out")
+
+
+@pytest.fixture(scope="session")
 def mel128_model(weights_dir):
     """A mel128 / 512 kapre model with seeded weights (the cheapest audio tower)."""
     import openl3

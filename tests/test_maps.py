@@ -9,6 +9,7 @@ import re
 import shutil
 import time
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,14 +136,16 @@ def console_errors(session):
 
 
 def pointer_to(session, element):
-    """Move the mouse onto the centre of ``element``."""
-    from selenium.webdriver.common.action_chains import ActionChains
+    """Move the mouse onto the centre of ``element`` (page coordinates)."""
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
 
     x, y = session.execute_script(
         "var r = arguments[0].getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2];",
         element,
     )
-    ActionChains(session).move_by_offset(int(x), int(y)).perform()
+    actions = ActionBuilder(session)
+    actions.pointer_action.move_to_location(int(x), int(y))
+    actions.perform()
 
 
 @pytest.mark.browser
@@ -217,3 +220,33 @@ def test_50000_points_load_in_under_5_s_and_draw_with_webgl(tmp_path, browser):
     area = shot[int(box["y"]) + 150 : int(box["y"] + box["height"]) - 150, int(box["x"]) + 150 : 900, :3]
     coloured = (np.ptp(area, axis=2) > 0.3).mean()  # markers are saturated, the plot is white and grey
     assert coloured > 0.05
+
+
+@pytest.mark.browser
+def test_clicking_an_image_point_shows_the_image(image_collection, tmp_path, browser):
+    paths, out = image_collection
+    page = tmp_path / "images.html"
+    assert main(["map", out, "-o", str(page), "-q"]) == 0
+    browser.get(page.as_uri())
+    assert console_errors(browser) == []
+    points = browser.find_elements("css selector", ".scatterlayer .point")
+    assert len(points) == 3
+    unique = [p for p in points if paths[1] in _hover_text(browser, p)]
+    assert unique, "no point shows picture1 when hovered"
+    assert paths[1] in _hover_text(browser, unique[0])
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(browser).click().perform()
+    time.sleep(0.3)
+    src, shown, natural = browser.execute_script(
+        "var i = document.getElementById('openl3-image'); return [i.src, i.style.display, i.naturalWidth];"
+    )
+    assert src == Path(paths[1]).resolve().as_uri() and shown == "" and natural == 256
+    assert console_errors(browser) == []
+
+
+def _hover_text(session, element):
+    """Move the mouse onto ``element``; return the hover label's text."""
+    pointer_to(session, element)
+    time.sleep(0.3)
+    return " ".join(e.text for e in session.find_elements("css selector", ".hoverlayer text"))

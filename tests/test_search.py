@@ -180,3 +180,19 @@ def test_queries_of_another_modality_or_nothing_are_refused(search_collection, d
         make_query(DatasetRows(dataset), search_collection[0][3], start=10.0)
     with pytest.raises(OpenL3Error, match="has no index"):
         open_index(DatasetRows(dataset))
+
+
+def test_image_queries_are_embedded_with_the_datasets_settings(image_collection, weights_env, tmp_path):
+    paths, out = image_collection
+    dataset = str(tmp_path / "images")
+    shutil.copytree(out, dataset)
+    assert main(["index", dataset, "-q"]) == 0
+    outside = str(tmp_path / "query.png")
+    shutil.copyfile(paths[1], outside)
+    hits_csv = str(tmp_path / "hits.csv")
+    assert main(["search", dataset, outside, "-k", "3", "-o", hits_csv]) == 0
+    hits = read_hits(hits_csv)
+    assert hits[0]["path"] == paths[1] and float(hits[0]["similarity"]) > 0.9999
+    assert [h["timestamp"] for h in hits] == ["", "", ""]
+    with pytest.raises(OpenL3Error, match="audio file"):
+        make_query(DatasetRows(dataset), str(tmp_path / "sound.wav"))
