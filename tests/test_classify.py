@@ -331,3 +331,47 @@ def test_tutorial_page_runs_in_order(weights_env, tmp_path, monkeypatch, capsys)
     ]
     assert (tmp_path / "sounds.confusion.png").is_file() and (tmp_path / "grouped.skops.json").is_file()
     assert namespace["search"].best_score_ >= 0.9
+
+
+@pytest.mark.parametrize("classifier", ["svm", "mlp"])
+def test_every_classifier_saves_and_reloads_within_the_allow_list(trained, tmp_path, monkeypatch, classifier):
+    no_embedding(monkeypatch)
+    path = str(tmp_path / f"{classifier}.skops")
+    model = train(
+        [str(trained.sounds)], dataset=trained.dataset, classifier=classifier, folds=None, model=path
+    )
+    assert model.report is None and not (tmp_path / f"{classifier}.confusion.png").exists()
+    features = EmbeddingStore(model.settings, trained.dataset).features(trained.paths[::5], "mean")
+    loaded = load_model(path)
+    assert loaded.info["classifier"] == classifier
+    np.testing.assert_array_equal(loaded.predict_proba(features), model.predict_proba(features))
+    truth = [os.path.basename(os.path.dirname(p)) for p in trained.paths[::5]]
+    assert np.mean(loaded.pipeline.predict(features) == np.array(truth)) >= 0.9
+
+
+def test_importing_the_package_and_command_loads_no_scikit_learn():
+    code = "import sys, openl3, openl3.cli, openl3.classify; "
+    code += "print(sorted(m for m in ('sklearn', 'skops', 'matplotlib') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.slow  # the image model: about 30 s on 2 cores
+def test_images_through_the_same_path(weights_env, tmp_path):
+    from skimage.io import imsave
+
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        (tmp_path / "in" / "flat").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "in" / "stripes").mkdir(exist_ok=True)
+        flat = np.full((224, 224, 3), rng.integers(100, 255, 3), np.uint8)
+        stripes = ((np.indices((224, 224))[1] // (4 + 5 * i)) % 2 * 255).astype(np.uint8)
+        imsave(tmp_path / "in" / "flat" / f"{i}.png", flat, check_contrast=False)
+        imsave(tmp_path / "in" / "stripes" / f"{i}.png", np.dstack([stripes] * 3), check_contrast=False)
+    model = train(
+        [str(tmp_path / "in")], modality="image", model=str(tmp_path / "i.skops"), embedding_size=512, folds=2
+    )
+    assert model.settings["modality"] == "image" and model.report["macro_f1"] >= 0.75
+    paths = [str(tmp_path / "in" / "flat" / "0.png"), str(tmp_path / "in" / "stripes" / "3.png")]
+    result = predict(str(tmp_path / "i.skops"), paths, per_window=True)
+    assert result.labels == ["flat", "stripes"] and np.isnan(result.windows.timestamps).all()

@@ -20,7 +20,7 @@ import numpy as np
 from ..embedders import AudioEmbedder, ImageEmbedder
 from ..exceptions import OpenL3Error
 from ..jobs import EXTENSIONS, folder_files
-from ..labels import match_paths, unmatched_paths
+from ..labels import match_paths, path_key, unmatched_paths
 from ..models.specs import DEFAULT_INPUT_REPR
 from ..parts import PartFolder
 from ..pooling import pool_rows
@@ -182,7 +182,7 @@ class EmbeddingStore:
     def _rows(self, paths: Sequence[str], location: str, source: str) -> tuple[list[str], EmbeddingRows]:
         dataset = open_dataset(location, self.settings["modality"])
         held = [] if dataset is None else dataset.table(["path"])["path"].unique().to_pylist()
-        missing = list(dict.fromkeys(unmatched_paths(paths, held)))
+        missing = list({path_key(p): p for p in unmatched_paths(paths, held)}.values())  # each file once
         if missing:
             self._embed(missing, location)
             dataset = DatasetRows(location, self.settings["modality"])
