@@ -188,8 +188,9 @@ class EmbeddingStore:
             dataset = DatasetRows(location, self.settings["modality"])
             check_settings(dataset.settings, self.settings, f"Dataset {location}")
             held = dataset.table(["path"])["path"].unique().to_pylist()
+        if dataset is None:
+            raise OpenL3Error(f"{source}: no files to embed.")
         names = match_paths(paths, held, source)
-        assert dataset is not None
         return names, dataset.rows(list(dict.fromkeys(names)))
 
     def _embed(self, paths: list[str], location: str) -> None:

@@ -87,7 +87,9 @@ class Classifier:
         """Return the JSON record of the model whose skops file has SHA-256 ``digest``."""
         import sklearn
 
+        kept = {k: v for k, v in self.info.items() if k not in ("sha256", "settings", "pooling", "classes")}
         return {
+            **kept,
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "sha256": digest,
@@ -96,7 +98,6 @@ class Classifier:
             "pooling": self.pooling,
             "openl3": version,
             "scikit-learn": sklearn.__version__,
-            **{k: v for k, v in self.info.items() if k not in ("sha256", "settings", "pooling", "classes")},
         }
 
     def save(self, path: str) -> None:

@@ -60,7 +60,10 @@ def _within(labels: FileLabels, inputs: Sequence[str]) -> FileLabels:
     keep = [
         i
         for i, path in enumerate(labels.paths)
-        if any(path_key(path) == root or path_key(path).startswith(root.rstrip("/") + "/") for root in roots)
+        if any(
+            path_key(path) == root or path_key(path).startswith(root.rstrip(os.sep) + os.sep)
+            for root in roots
+        )
     ]
     if not keep:
         raise OpenL3Error(f"{labels.source}: no labelled file is in {', '.join(inputs)}.")
@@ -150,7 +153,6 @@ def train(
     store = EmbeddingStore(wanted, dataset, batch_size, verbose)
     features = store.features(found.paths, pooling, f"{found.source}: labelled")
     fitted, scores = fit_classifier(features, found, wanted, pooling, classifier, pca, folds, seed, verbose)
-    fitted.report = scores
     if scores is not None:
         scores = {**scores, "settings": wanted, "pooling": pooling, "classifier": classifier, "pca": pca}
         fitted.report = scores
