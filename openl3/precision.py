@@ -54,7 +54,7 @@ FAST_CHOICES = {
 #: Why, for each entry of :data:`FAST_CHOICES` (figures: docs/performance.md).
 _FAST_REASONS = {
     "gpu": "TF32 tensor cores, what 'fast' has always allowed on GPUs (not yet measured here)",
-    "cpu-bf16": "measured 1.5-1.8x faster than float32 on an AMD EPYC with AVX512_BF16",
+    "cpu-bf16": "measured 1.6-1.9x faster than float32 end to end on an AMD EPYC with AVX512_BF16",
 }
 
 
