@@ -41,3 +41,29 @@ def test_gpu_check_names_a_missing_backend_and_defaults_to_a_full_gpu_run():
     if importlib.util.find_spec("torch") is None:
         assert gpu_check.run_backend(args, "torch").startswith("not installed")
     assert not args.cpu_ok and not args.quick and args.input_reprs == ["mel128", "mel256"]
+
+
+def test_precision_error_measures_bfloat16_per_kind():
+    command = [sys.executable, str(SCRIPTS / "precision_error.py"), "--input-repr", "mel128"]
+    command += ["--embedding-size", "512", "--windows", "8", "--modes", "bfloat16", "--per-kind"]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("audio mel128/512") and "bfloat16" in line for line in lines), result.stdout
+    for kind in ("speech-like", "music-like", "noise", "quiet"):
+        row = next(line for line in lines if line.split()[:1] == [kind])
+        assert "relative L2 median" in row and "cosine min 0.99" in row, row
+
+
+@pytest.mark.slow  # about 40 s on 2 cores: two fresh processes
+def test_bench_precision_interleaves_fresh_processes(weights_dir):
+    command = [sys.executable, str(SCRIPTS / "bench_precision.py"), "--weights-dir", str(weights_dir)]
+    command += ["--input-repr", "mel128", "--embedding-size", "512", "--seconds", "2", "--rounds", "1"]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "round 1 mel128 faithful" in result.stdout and "round 1 mel128 fast" in result.stdout
+    assert "fast / faithful end to end" in result.stdout and "0.4.2" not in result.stdout.split("\n\n")[-1]
