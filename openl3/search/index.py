@@ -127,9 +127,12 @@ class Index:
                 source.state(),
                 list(source.parts),
             )
-        index.add(rows)
+        if len(rows) == 0:
+            return index
+        vectors = normalised(rows.embeddings)
+        index._add(vectors, rows)
         if approximate and len(rows) > 1:
-            index.recall = index.measure_recall(normalised(rows.embeddings))
+            index.recall = index.measure_recall(vectors)
             logger.info("approximate index of %d vectors: recall@10 %.3f", len(rows), index.recall)
         return index
 
@@ -156,7 +159,10 @@ class Index:
             raise OpenL3Error(
                 f"Cannot add embeddings of dimension {rows.embeddings.shape[1]} to an index of {self.dim}."
             )
-        vectors = normalised(rows.embeddings)
+        self._add(normalised(rows.embeddings), rows)
+
+    def _add(self, vectors: np.ndarray, rows: EmbeddingRows) -> None:
+        """Add the rows whose embeddings, normalised, are ``vectors``."""
         if self._faiss is None:
             self._faiss = self._new_faiss(vectors)
         for start in range(0, len(vectors), 65536):
