@@ -375,3 +375,19 @@ def test_images_through_the_same_path(weights_env, tmp_path):
     paths = [str(tmp_path / "in" / "flat" / "0.png"), str(tmp_path / "in" / "stripes" / "3.png")]
     result = predict(str(tmp_path / "i.skops"), paths, per_window=True)
     assert result.labels == ["flat", "stripes"] and np.isnan(result.windows.timestamps).all()
+
+
+def test_inputs_restrict_a_label_file_to_their_files(tmp_path):
+    from openl3.classify.workflow import resolve_labels
+
+    for name in ("a/x.wav", "a/y.wav", "b/z.wav", "ab/w.wav"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "l.csv").write_text("path,label\na/x.wav,1\na/y.wav,2\nb/z.wav,1\nab/w.wav,2\n")
+    chosen = resolve_labels(
+        [str(tmp_path / "a"), str(tmp_path / "b" / "z.wav")], str(tmp_path / "l.csv"), "audio"
+    )
+    assert [os.path.relpath(p, tmp_path) for p in chosen.paths] == ["a/x.wav", "a/y.wav", "b/z.wav"]
+    assert len(resolve_labels([], str(tmp_path / "l.csv"), "audio")) == 4
+    with pytest.raises(OpenL3Error, match="no labelled file is in"):
+        resolve_labels([str(tmp_path / "c")], str(tmp_path / "l.csv"), "audio")
