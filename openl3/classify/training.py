@@ -42,7 +42,7 @@ def build_pipeline(classifier: str = "logreg", pca: int | None = None, seed: int
         raise OpenL3Error(f"Invalid pca {pca!r}: expected a positive number of dimensions.")
     models = {
         "logreg": lambda: LogisticRegression(max_iter=2000),
-        "svm": lambda: CalibratedClassifierCV(LinearSVC(random_state=seed), cv=3),
+        "svm": lambda: CalibratedClassifierCV(LinearSVC(dual=True, random_state=seed), cv=3),
         "mlp": lambda: MLPClassifier(hidden_layer_sizes=(128,), max_iter=500, random_state=seed),
     }
     steps: list[tuple[str, Any]] = [("scale", StandardScaler())]
