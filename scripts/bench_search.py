@@ -75,6 +75,10 @@ class FaissIVF:
         self.index = faiss.IndexIVFScalarQuantizer(
             quantizer, dim, self.nlist, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
         )
+        self.set(nprobe)
+
+    def set(self, nprobe: int) -> None:
+        """Search ``nprobe`` lists."""
         self.index.nprobe = nprobe
         self.name = f"faiss IVF{self.nlist},SQfp16 nprobe={nprobe}"
 
@@ -98,8 +102,13 @@ class FaissHNSW:
 
         self.index = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
         self.index.hnsw.efConstruction = 80
+        self.m = m
+        self.set(ef)
+
+    def set(self, ef: int) -> None:
+        """Search with breadth ``ef``."""
         self.index.hnsw.efSearch = ef
-        self.name = f"faiss HNSW{m} efSearch={ef}"
+        self.name = f"faiss HNSW{self.m} efSearch={ef}"
 
     def build(self, data: np.ndarray) -> None:
         """Add ``data`` (trained first where the index needs it)."""
@@ -118,12 +127,16 @@ class USearch:
         from usearch.index import Index
 
         self.index = Index(ndim=dim, metric="ip", dtype="f16", connectivity=16, expansion_add=128)
+        self.set(ef)
+
+    def set(self, ef: int) -> None:
+        """Search with breadth ``ef``."""
         self.index.expansion_search = ef
         self.name = f"usearch f16 M16 ef={ef}"
 
     def build(self, data: np.ndarray) -> None:
         """Add ``data`` (trained first where the index needs it)."""
-        self.index.add(np.arange(len(data)), data, threads=0)
+        self.index.add(np.arange(len(data)), data, threads=2)
 
     def query(self, q: np.ndarray, k: int) -> np.ndarray:
         """Return the ids of the ``k`` nearest vectors to the query ``q`` (shape (1, D))."""
@@ -138,8 +151,14 @@ class HNSWLib:
 
         self.index = hnswlib.Index(space="ip", dim=dim)
         self.index.init_index(max_elements=n, ef_construction=80, M=16)
+        self.set(ef)
+
+    def set(self, ef: int) -> None:
+        """Search with breadth ``ef``."""
         self.ef = ef
         self.name = f"hnswlib M16 ef={ef}"
+        if self.index.get_current_count():
+            self.index.set_ef(ef)
 
     def build(self, data: np.ndarray) -> None:
         """Add ``data`` (trained first where the index needs it)."""
@@ -157,14 +176,20 @@ class HNSWLib:
 KINDS = {"faiss-ivf": FaissIVF, "faiss-hnsw": FaissHNSW, "usearch": USearch, "hnswlib": HNSWLib}
 
 
-def measure(index, data, queries, truth, k, threads: int) -> dict:
-    """Build ``index`` on ``threads`` threads, then query one at a time on one thread."""
+def build(index, data, threads: int) -> tuple[float, float]:
+    """Build ``index`` on ``threads`` threads; return its build time (s) and memory growth (MB)."""
     import faiss
 
     faiss.omp_set_num_threads(threads)
     before, start = rss_mb(), time.perf_counter()
     index.build(data)
-    build_s, memory = time.perf_counter() - start, rss_mb() - before
+    return time.perf_counter() - start, rss_mb() - before
+
+
+def measure(index, queries, truth, k) -> tuple[float, float, float]:
+    """Query one at a time on one thread; return median and p95 latency (ms) and recall@k."""
+    import faiss
+
     faiss.omp_set_num_threads(1)
     for q in queries[:20]:
         index.query(q[None], k)
@@ -174,14 +199,7 @@ def measure(index, data, queries, truth, k, threads: int) -> dict:
         found.append(index.query(q[None], k))
         latencies.append(time.perf_counter() - start)
     recall = np.mean([len(set(f.tolist()) & set(t.tolist())) / k for f, t in zip(found, truth, strict=True)])
-    return {
-        "index": index.name,
-        "build_s": build_s,
-        "memory_mb": memory,
-        "median_ms": 1000 * float(np.median(latencies)),
-        "p95_ms": 1000 * float(np.percentile(latencies, 95)),
-        "recall": float(recall),
-    }
+    return 1000 * float(np.median(latencies)), 1000 * float(np.percentile(latencies, 95)), float(recall)
 
 
 def main() -> None:
@@ -205,11 +223,14 @@ def main() -> None:
     print("| index | build (s) | memory (MB) | median latency (ms) | p95 (ms) | recall@10 |")
     print("|---|---|---|---|---|---|")
     for kind in KINDS if args.index == "all" else [args.index]:
-        for knob in args.nprobe if kind == "faiss-ivf" else args.ef:
-            row = measure(KINDS[kind](args.dim, args.n, knob), data, queries, truth, 10, args.threads)
+        knobs = args.nprobe if kind == "faiss-ivf" else args.ef
+        index = KINDS[kind](args.dim, args.n, knobs[0])
+        build_s, memory = build(index, data, args.threads)
+        for knob in knobs:
+            index.set(knob)
+            median, p95, recall = measure(index, queries, truth, 10)
             print(
-                f"| {row['index']} | {row['build_s']:.1f} | {row['memory_mb']:.0f} | "
-                f"{row['median_ms']:.2f} | {row['p95_ms']:.2f} | {row['recall']:.3f} |",
+                f"| {index.name} | {build_s:.1f} | {memory:.0f} | {median:.2f} | {p95:.2f} | {recall:.3f} |",
                 flush=True,
             )
 

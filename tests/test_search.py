@@ -63,6 +63,11 @@ def test_approximate_index_agrees_with_exact_search_on_small_data():
     assert recall >= 0.9
     assert approximate.recall is not None and abs(approximate.recall - recall) < 0.1
     assert Index.build(rows).approximate is False  # below the limit: exact unless asked
+    approximate.nprobe = approximate._faiss.nlist  # every list: exact but for float16 rounding
+    found = approximate.query(queries, 10)[1]
+    assert np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth, found, strict=True)]) >= 0.99 > recall
+    with pytest.raises(OpenL3Error, match="approximate index only"):
+        exact.nprobe = 4
 
 
 def test_index_is_saved_in_the_dataset_registered_and_loads(dataset):

@@ -52,6 +52,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     finder.add_argument("--end", type=float, help="the segment's end, in seconds")
     finder.add_argument("-k", type=int, default=20, help="hits (default 20)")
     finder.add_argument("--per-file", action="store_true", help="the best window of each file only")
+    finder.add_argument(
+        "--nprobe", type=int, help="lists searched by an approximate index (default 32; more: slower, better)"
+    )
     finder.add_argument("-o", "--output", metavar="HITS.csv", help="also write the hits as CSV")
     finder.set_defaults(handler=_search)
 
@@ -104,7 +107,12 @@ def _search(args: argparse.Namespace) -> int:
             index, done = update_index(dataset)
             print(f"the index was stale (parts {stale}): {done}", file=sys.stderr)
         if index.approximate and index.recall is not None:
-            print(f"approximate search (recall@10 {index.recall:.3f} measured at build)", file=sys.stderr)
+            print(
+                f"approximate search (recall@10 {index.recall:.3f} measured at build, {index.nprobe} lists)",
+                file=sys.stderr,
+            )
+        if args.nprobe is not None and index.approximate:
+            index.nprobe = args.nprobe
         hits = search(index, make_query(dataset, args.query, args.start, args.end), args.k, args.per_file)
         rows = [(h.path, _seconds(h.timestamp), f"{h.similarity:.4f}") for h in hits]
         for path, timestamp, similarity in rows:

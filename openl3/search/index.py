@@ -102,6 +102,23 @@ class Index:
     def __len__(self) -> int:
         return len(self.paths)
 
+    @property
+    def nprobe(self) -> int | None:
+        """Lists of the inverted file searched per query (None for an exact index).
+
+        More lists: higher recall, slower queries (see docs/performance.md); set it before
+        :meth:`query`. :attr:`recall` was measured with the default, :data:`NPROBE`.
+        """
+        return int(self._faiss.nprobe) if self.approximate and self._faiss is not None else None
+
+    @nprobe.setter
+    def nprobe(self, lists: int) -> None:
+        if not self.approximate or self._faiss is None:
+            raise OpenL3Error("nprobe applies to an approximate index only.")
+        if int(lists) < 1:
+            raise OpenL3Error(f"Invalid nprobe {lists}: search at least one list.")
+        self._faiss.nprobe = int(lists)
+
     def __repr__(self) -> str:
         kind = "approximate" if self.approximate else "exact"
         return f"Index({len(self)} vectors of {self.dim}, {kind})"
