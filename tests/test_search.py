@@ -84,6 +84,9 @@ def test_index_is_saved_in_the_dataset_registered_and_loads(dataset):
     assert update_index(DatasetRows(dataset))[1] == "current"
     assert update_index(DatasetRows(dataset), rebuild=True)[1] == "rebuilt"
     assert len([n for n in os.listdir(folder) if n.startswith("vectors-")]) == 1
+    assert main(["index", dataset, "--approximate", "-q"]) == 0
+    approximate, _ = open_index(DatasetRows(dataset))
+    assert approximate.approximate and 0 < approximate.recall <= 1 and approximate.nprobe >= 1
 
 
 def test_an_index_made_with_other_settings_is_refused(search_collection, dataset, weights_env, tmp_path):
