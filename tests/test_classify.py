@@ -291,7 +291,7 @@ def test_command_usage_and_errors(trained, tmp_path, capsys):
     assert main(["classify", "train", "-o", model, "--labels", str(tmp_path / "l.csv"), "-q"]) == 1
     assert "nope.wav" in capsys.readouterr().err
     assert main(["classify", "predict", model, trained.paths[0], "-o", str(tmp_path / "p.txt")]) == 1
-    assert "has no record" in capsys.readouterr().err
+    assert "Cannot read model" in capsys.readouterr().err
     out = str(tmp_path / "p.txt")
     assert main(["classify", "predict", trained.model_path, trained.paths[0], "-o", out, "-q"]) == 1
     assert "name a .csv or .parquet file" in capsys.readouterr().err

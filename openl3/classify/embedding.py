@@ -199,6 +199,6 @@ class EmbeddingStore:
         embedder = make_embedder(self.settings, self.batch_size, self.verbose)
         report = embedder.embed_files(paths, output_dir=location, output_format="parquet", errors="collect")
         if report.failed:
-            reasons = "; ".join(reason for _, reason in report.failed[:5])
+            reasons = "; ".join(reason.rstrip(".") for _, reason in report.failed[:5])
             more = f" and {len(report.failed) - 5} more" if len(report.failed) > 5 else ""
             raise OpenL3Error(f"{len(report.failed)} files could not be embedded: {reasons}{more}.")

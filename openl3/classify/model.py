@@ -13,14 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from typing import Any
 
 import numpy as np
 
 from ..atomic import replacing
 from ..exceptions import OpenL3Error
-from ..pooling import pool
+from ..pooling import POOLINGS, pool
 from ..version import version
+from .embedding import embedding_settings
 
 logger = logging.getLogger("openl3")
 
@@ -104,6 +106,7 @@ class Classifier:
         """Write the model to ``path`` (skops) and its record to ``path + ".json"``, atomically."""
         import skops.io as sio
 
+        check_record_target(path)
         data = sio.dumps(self.pipeline)
         record = json.dumps(self.record(hashlib.sha256(data).hexdigest()), indent=2, default=_plain)
         try:
@@ -141,12 +144,12 @@ def load_model(path: str) -> Classifier:
     """
     import skops.io as sio
 
-    record = _read_record(path)
     try:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError as exc:
-        raise OpenL3Error(f"Cannot read model {path}: {exc}.") from exc
+        raise OpenL3Error(f"Cannot read model {path}: {exc.strerror or exc}.") from exc
+    record = _read_record(path)
     if hashlib.sha256(data).hexdigest() != record.get("sha256"):
         raise OpenL3Error(
             f"Model {path} is not the file its record {record_path(path)} describes (SHA-256 differs)."
@@ -158,9 +161,13 @@ def load_model(path: str) -> Classifier:
     refused = [name for name in untrusted if name not in ALLOWED_TYPES]
     if refused:
         raise OpenL3Error(f"Model {path} holds types that are not allowed: {', '.join(refused)}.")
-    pipeline = sio.loads(data, trusted=untrusted)
+    try:
+        pipeline = sio.loads(data, trusted=untrusted)
+    except Exception as exc:  # a file written to pass the checks above
+        raise OpenL3Error(f"Cannot load model {path}: {exc}.") from exc
     if [str(c) for c in getattr(pipeline, "classes_", [])] != record.get("classes"):
         raise OpenL3Error(f"Model {path} does not have the classes its record names.")
+    _check_settings(path, record["settings"])
     info = {k: v for k, v in record.items() if k not in ("settings", "pooling")}
     return Classifier(pipeline, record["settings"], record["pooling"], info)
 
@@ -176,13 +183,60 @@ def _read_record(path: str) -> dict[str, Any]:
         ) from None
     except (OSError, ValueError) as exc:
         raise OpenL3Error(f"Cannot read model record {record_path(path)}: {exc}.") from exc
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
+    if not is_record(record):
         raise OpenL3Error(f"{record_path(path)} is not the record of an openl3 classifier.")
-    if record.get("format_version", 0) > FORMAT_VERSION:
+    saved = record.get("format_version", 0)
+    if not isinstance(saved, int):
+        raise OpenL3Error(f"{record_path(path)} is damaged: format_version {saved!r} is not a number.")
+    if saved > FORMAT_VERSION:
         raise OpenL3Error(
             f"Model {path} was saved by a newer openl3 ({record.get('openl3')}): upgrade openl3."
         )
     for key in ("sha256", "settings", "pooling", "classes"):
         if key not in record:
             raise OpenL3Error(f"{record_path(path)} lacks {key!r}.")
+    kinds = {"sha256": str, "settings": dict, "classes": list}
+    wrong = [key for key, kind in kinds.items() if not isinstance(record[key], kind)]
+    if wrong or record["pooling"] not in POOLINGS:
+        raise OpenL3Error(f"{record_path(path)} is damaged: {', '.join(wrong) or 'pooling'} not as saved.")
     return record
+
+
+def _check_settings(path: str, settings: dict[str, Any]) -> None:
+    """Refuse a record whose embedding settings are not those of an embedder."""
+    given = {k: v for k, v in settings.items() if k != "modality"}
+    try:
+        embedding_settings(settings.get("modality"), **given)
+    except (OpenL3Error, TypeError, ValueError) as exc:
+        raise OpenL3Error(f"{record_path(path)} holds invalid embedding settings: {exc}") from exc
+
+
+def is_record(record: Any) -> bool:
+    """Whether ``record`` (parsed JSON) is the record of an openl3 classifier."""
+    return isinstance(record, dict) and record.get("format") == FORMAT
+
+
+def check_record_target(path: str) -> None:
+    """Refuse to save model ``path`` if ``path + ".json"`` is a file other than a model record.
+
+    The record is written beside the model; a file already there that is not the record
+    of an openl3 classifier (a user's ``notes.json`` for ``-o notes``) is never replaced.
+
+    Raises
+    ------
+    OpenL3Error
+        Naming the model and the file its record would replace.
+    """
+    target = record_path(path)
+    if not os.path.lexists(target):
+        return
+    try:
+        with open(target) as handle:
+            ours = is_record(json.load(handle))
+    except (OSError, ValueError):
+        ours = False
+    if not ours:
+        raise OpenL3Error(
+            f"Cannot save model {path}: its record would replace {target}, which is not an openl3 "
+            "model record (name the model otherwise, e.g. MODEL.skops)."
+        )

@@ -137,9 +137,8 @@ def cross_validate(
     with progress_bar(len(folds_made), verbose, "fold") as bar:
         for number, (train, test) in enumerate(folds_made, 1):
             if len(set(y[train])) < 2:
-                raise OpenL3Error(
-                    f"{labels.source}: fold {number} leaves one class to train on; use fewer folds."
-                )
+                hint = "the other folds need two classes" if how == "fold" else "use fewer folds"
+                raise OpenL3Error(f"{labels.source}: fold {number} leaves one class to train on; {hint}.")
             fitted = _fit(clone(pipeline), features[train], y[train])
             predicted[test] = fitted.predict(features[test])
             per_fold.append({"fold": number, **fold_scores(y[test], list(predicted[test]), classes)})

@@ -19,7 +19,7 @@ from ..exceptions import OpenL3Error
 from ..labels import FileLabels, check_files, folder_labels, path_key, read_label_csv
 from ..pooling import check_pooling, pool_rows
 from .embedding import SETTING_NAMES, EmbeddingStore, dataset_settings, embedding_settings, media_files
-from .model import Classifier, load_model
+from .model import Classifier, check_record_target, load_model, record_path
 from .predictions import Predictions, from_probabilities, table_format
 from .report import write_confusion_png, write_json
 from .training import fit_classifier
@@ -68,6 +68,29 @@ def _within(labels: FileLabels, inputs: Sequence[str]) -> FileLabels:
     if not keep:
         raise OpenL3Error(f"{labels.source}: no labelled file is in {', '.join(inputs)}.")
     return labels.subset(keep)
+
+
+def check_outputs(files: dict[str, str | None], folder: str | None = None) -> None:
+    """Refuse outputs of one call that share a path, or a file output that is a folder.
+
+    ``files`` maps what each file is (named in errors) to its path (None: not written);
+    ``folder`` is the dataset folder, which must not be one of them either.
+
+    Raises
+    ------
+    OpenL3Error
+        Naming the two outputs and their path, or the output that is a folder.
+    """
+    seen: dict[str, str] = {}
+    for name, path in [*files.items(), ("dataset", folder)]:
+        if path is None:
+            continue
+        key = path_key(os.fspath(path))
+        if key in seen:
+            raise OpenL3Error(f"The {seen[key]} and the {name} would both be {path}: give each its own path.")
+        seen[key] = name
+        if name != "dataset" and os.path.isdir(path):
+            raise OpenL3Error(f"Cannot write the {name} to {path}: it is a folder.")
 
 
 def resolve_settings(modality: str, dataset: str | None, given: dict[str, Any]) -> dict[str, Any]:
@@ -146,9 +169,15 @@ def train(
         than folds, a dataset with other settings, files that cannot be embedded.
     """
     check_pooling(pooling)
-    found = resolve_labels(inputs, labels, modality)
     if dataset is None and model is not None:
         dataset = default_dataset(model)
+    png = confusion if confusion is not None or model is None else default_confusion(model)
+    record = None if model is None else record_path(model)
+    outputs = {"model": model, "model record": record, "report": report, "confusion matrix": png}
+    check_outputs(outputs, dataset)
+    if model is not None:
+        check_record_target(model)
+    found = resolve_labels(inputs, labels, modality)
     wanted = resolve_settings(modality, dataset, settings)
     store = EmbeddingStore(wanted, dataset, batch_size, verbose)
     features = store.features(found.paths, pooling, f"{found.source}: labelled")
@@ -158,8 +187,7 @@ def train(
         fitted.report = scores
         if report is not None:
             write_json(scores, report)
-        if confusion is not None or model is not None:
-            png = confusion or default_confusion(str(model))
+        if png is not None:
             title = f"{classifier}, {scores['folds']} folds: macro-F1 {scores['macro_f1']:.3f}"
             write_confusion_png(scores["confusion"], scores["classes"], png, title)
     if model is not None:
@@ -210,6 +238,8 @@ def predict(
     for path in (output, windows_output):
         if path is not None:
             table_format(path)
+    given = model if isinstance(model, str | os.PathLike) else None
+    check_outputs({"model": given, "predictions": output, "per-window predictions": windows_output})
     paths = media_files(list(inputs), classifier.settings.get("modality", "audio"))
     if not paths:
         raise OpenL3Error(f"No files to predict in {', '.join(inputs)}.")
