@@ -128,14 +128,14 @@ def read_label_csv(path: str) -> FileLabels:
     """Read a label file: a CSV file with a header ``path,label[,group][,fold]``.
 
     Relative paths are joined to the CSV file's folder; URIs are kept as written.
-    Duplicate rows of one file with the same label count once.
+    Duplicate rows of one file with the same label (group, fold) count once.
 
     Raises
     ------
     OpenL3Error
         Naming the file (and line) for an unreadable or empty file, a header without
         ``path`` and ``label``, a row with a missing value or a fold that is not an integer,
-        and a file given two different labels.
+        and a file given two different labels, groups or folds.
     """
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
@@ -148,22 +148,28 @@ def read_label_csv(path: str) -> FileLabels:
     columns = _header(path, rows[0])
     folder = os.path.dirname(os.path.abspath(path))
     values: dict[str, list] = {name: [] for name in columns}
-    seen: dict[str, str] = {}
+    seen: dict[str, dict] = {}
     for line, row in enumerate(rows[1:], start=2):
         cells = _cells(path, line, row, columns)
         cells["path"] = _resolve(cells["path"], folder)
         key = path_key(cells["path"])
-        if seen.get(key) == cells["label"]:
-            continue
         if key in seen:
-            raise OpenL3Error(
-                f"{path}, line {line}: {cells['path']} has two labels, {seen[key]!r} and "
-                f"{cells['label']!r} (one label per file)."
-            )
-        seen[key] = cells["label"]
+            _check_repeat(path, line, seen[key], cells)
+            continue
+        seen[key] = cells
         for name in columns:
             values[name].append(cells[name])
     return FileLabels(values["path"], values["label"], values.get("group"), values.get("fold"), path)
+
+
+def _check_repeat(path: str, line: int, first: dict, again: dict) -> None:
+    """Refuse a file named again with another label, group or fold (the same values count once)."""
+    for name in ("label", "group", "fold"):
+        if first.get(name) != again.get(name):
+            raise OpenL3Error(
+                f"{path}, line {line}: {again['path']} has two {name}s, {first[name]!r} and "
+                f"{again[name]!r} (one {name} per file)."
+            )
 
 
 def _header(path: str, header: list[str]) -> dict[str, int]:

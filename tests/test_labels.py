@@ -61,6 +61,8 @@ def test_duplicate_rows_with_the_same_label_count_once(tmp_path):
         ("path,label\na.wav,dog\nb.wav,\n", ["line 3", "no label"]),
         ("path,label,fold\na.wav,dog,one\n", ["line 2", "fold 'one'"]),
         ("path,label\na.wav,dog\n./a.wav,cat\n", ["line 3", "two labels", "'dog'", "'cat'"]),
+        ("path,label,group\na.wav,dog,r1\nb.wav,dog,r1\n./a.wav,dog,r2\n", ["line 4", "two groups", "'r2'"]),
+        ("path,label,fold\na.wav,dog,1\n./a.wav,dog,2\n", ["line 3", "two folds", "1 and 2"]),
     ],
 )
 def test_bad_label_files_are_refused_naming_file_and_line(tmp_path, text, words):
