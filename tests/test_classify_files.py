@@ -86,6 +86,8 @@ def test_outputs_sharing_a_path_are_refused_before_any_work(saved, tmp_path, cap
         ({"format_version": "1"}, "is damaged: format_version '1' is not a number"),
         ({"settings": {"input_repr": "mel128"}}, "invalid embedding settings: Invalid modality None"),
         ({"settings.input_repr": "bogus"}, "invalid embedding settings: Invalid input_repr 'bogus'"),
+        ({"pooling": "mean+std"}, "does not match its model: .* gives 1024 features, the model takes 512"),
+        ({"settings.embedding_size": 6144}, "does not match its model: embedding_size=6144"),
     ],
 )
 def test_a_damaged_record_is_refused_by_name(saved, tmp_path, capsys, change, message):

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..atomic import replacing
 from ..exceptions import OpenL3Error
-from ..pooling import POOLINGS, pool
+from ..pooling import POOLINGS, pool, pooled_size
 from ..version import version
 from .embedding import embedding_settings
 
@@ -168,6 +168,7 @@ def load_model(path: str) -> Classifier:
     if [str(c) for c in getattr(pipeline, "classes_", [])] != record.get("classes"):
         raise OpenL3Error(f"Model {path} does not have the classes its record names.")
     _check_settings(path, record["settings"])
+    _check_features(path, pipeline, record)
     info = {k: v for k, v in record.items() if k not in ("settings", "pooling")}
     return Classifier(pipeline, record["settings"], record["pooling"], info)
 
@@ -209,6 +210,17 @@ def _check_settings(path: str, settings: dict[str, Any]) -> None:
         embedding_settings(settings.get("modality"), **given)
     except (OpenL3Error, TypeError, ValueError) as exc:
         raise OpenL3Error(f"{record_path(path)} holds invalid embedding settings: {exc}") from exc
+
+
+def _check_features(path: str, pipeline: Any, record: dict[str, Any]) -> None:
+    """Refuse a record whose embedding size and pooling do not give the model's input size."""
+    size, pooling = record["settings"].get("embedding_size"), record["pooling"]
+    wanted = getattr(pipeline, "n_features_in_", None)
+    if isinstance(size, int) and wanted is not None and pooled_size(size, pooling) != wanted:
+        raise OpenL3Error(
+            f"{record_path(path)} does not match its model: embedding_size={size} with {pooling} "
+            f"pooling gives {pooled_size(size, pooling)} features, the model takes {wanted}."
+        )
 
 
 def is_record(record: Any) -> bool:
