@@ -391,3 +391,9 @@ def test_inputs_restrict_a_label_file_to_their_files(tmp_path):
     assert len(resolve_labels([], str(tmp_path / "l.csv"), "audio")) == 4
     with pytest.raises(OpenL3Error, match="no labelled file is in"):
         resolve_labels([str(tmp_path / "c")], str(tmp_path / "l.csv"), "audio")
+
+
+def test_a_fold_missing_a_class_is_not_scored_down_for_it():
+    from openl3.classify.report import fold_scores
+
+    assert fold_scores(["a", "a", "b"], ["a", "a", "b"], ["a", "b", "c"])["macro_f1"] == 1.0

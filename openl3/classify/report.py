@@ -36,8 +36,13 @@ def scores(truth: Sequence[str], predicted: Sequence[str], classes: Sequence[str
 
 
 def fold_scores(truth: Sequence[str], predicted: Sequence[str], classes: Sequence[str]) -> dict[str, Any]:
-    """Return the accuracy and macro-F1 of one fold (over the classes of the whole collection)."""
-    everything = scores(truth, predicted, classes)
+    """Return the accuracy and macro-F1 of one fold.
+
+    The macro-F1 averages over the classes of the fold (true or predicted there): a class
+    of the collection that a grouped split leaves out of a fold would count as an F1 of 0.
+    """
+    present = set(truth) | set(predicted)
+    everything = scores(truth, predicted, [name for name in classes if name in present])
     return {"files": len(truth), "accuracy": everything["accuracy"], "macro_f1": everything["macro_f1"]}
 
 
