@@ -50,8 +50,8 @@ def test_the_record_never_replaces_a_users_other_file(saved, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "notes.json" in err and "Traceback" not in err
     assert listing(tmp_path) == before and notes.read_text() == "my notes\n"
-    model.save(saved)  # its own record is replaced: saving twice to one name works
-    assert load_model(saved).classes == ["cat", "dog", "owl"]
+    model.save(Path(saved))  # its own record is replaced: saving twice to one name works
+    assert load_model(Path(saved)).classes == ["cat", "dog", "owl"]
 
 
 def test_outputs_sharing_a_path_are_refused_before_any_work(saved, tmp_path, capsys):

@@ -120,9 +120,9 @@ class Classifier:
         logger.info("Saved model %s (%d classes)", path, len(self.classes))
 
 
-def record_path(path: str) -> str:
-    """Return the path of the JSON record of model ``path``."""
-    return path + ".json"
+def record_path(path: str | os.PathLike) -> str:
+    """Return the path of the JSON record of model ``path`` (a str, or a path-like object)."""
+    return os.fspath(path) + ".json"
 
 
 def _plain(value: Any) -> Any:
