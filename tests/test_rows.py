@@ -118,3 +118,14 @@ def test_image_files_rows_have_no_timestamp(weights_env, tmp_path):
     )
     rows = DatasetRows(out).rows()
     assert len(rows) == 1 and np.isnan(rows.timestamps).all()
+
+
+def test_the_documented_reading_runs(dataset):
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "collections.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", page, re.DOTALL) if "DatasetRows" in b]
+    namespace: dict = {}
+    exec(block.replace('"clips.l3"', repr(dataset)), namespace)
+    assert namespace["rows"].embeddings.shape == (len(read_rows(dataset)), 512)
