@@ -204,3 +204,21 @@ def test_image_queries_are_embedded_with_the_datasets_settings(image_collection,
     assert [h["timestamp"] for h in hits] == ["", "", ""]
     with pytest.raises(OpenL3Error, match="audio file"):
         make_query(DatasetRows(dataset), str(tmp_path / "sound.wav"))
+
+
+def test_bad_times_and_segments_are_refused_by_line(search_collection, dataset, capsys):
+    paths, _ = search_collection
+    rows = DatasetRows(dataset)
+    for text, message in (
+        ("@1000", "ends before 1000.0 s"),
+        ("@-1", "invalid time '-1'"),
+        ("@x", "invalid time"),
+    ):
+        with pytest.raises(OpenL3Error, match=message):
+            make_query(rows, paths[0] + text)
+    assert make_query(rows, f"{paths[0]}@0.9").own == [(paths[0], 2)]  # inside the file: nearest
+    for start, end in ((2.0, 1.0), (-1.0, 1.0), (None, 0.0), (1.0, 1.0)):
+        with pytest.raises(OpenL3Error, match="Invalid segment"):
+            make_query(rows, paths[0], start=start, end=end)
+    assert main(["search", dataset, paths[0], "-k", "0"]) == 2  # a usage error
+    assert "positive int" in capsys.readouterr().err

@@ -21,6 +21,7 @@ from ..maps import MAP_LIMIT, PROJECTIONS, map_points, write_map
 from ..rows import DatasetRows
 from ..search import make_query, open_index, search, update_index
 from ..search.index import EXACT_LIMIT
+from .compat import positive_int
 from .console import EXIT_FAILED, EXIT_OK, _console
 
 
@@ -50,10 +51,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     finder.add_argument("query", metavar="QUERY", help="a file, or PATH@SECONDS (a row of the dataset)")
     finder.add_argument("--start", type=float, help="the segment's start, in seconds")
     finder.add_argument("--end", type=float, help="the segment's end, in seconds")
-    finder.add_argument("-k", type=int, default=20, help="hits (default 20)")
+    finder.add_argument("-k", type=positive_int, default=20, help="hits (default 20)")
     finder.add_argument("--per-file", action="store_true", help="the best window of each file only")
     finder.add_argument(
-        "--nprobe", type=int, help="lists searched by an approximate index (default 32; more: slower, better)"
+        "--nprobe",
+        type=positive_int,
+        help="lists searched by an approximate index (default 32; more: slower, better)",
     )
     finder.add_argument("-o", "--output", metavar="HITS.csv", help="also write the hits as CSV")
     finder.set_defaults(handler=_search)
@@ -67,7 +70,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     _add_dataset(mapper)
     mapper.add_argument("-o", "--output", metavar="MAP.html", required=True, help="the page to write")
     mapper.add_argument("--per", choices=("file", "window"), default="file", help="one point per ...")
-    mapper.add_argument("--limit", type=int, default=MAP_LIMIT, help=f"most points (default {MAP_LIMIT:,})")
+    mapper.add_argument(
+        "--limit", type=positive_int, default=MAP_LIMIT, help=f"most points (default {MAP_LIMIT:,})"
+    )
     mapper.add_argument("--labels", metavar="LABELS.csv", help="colour by a label CSV (path,label)")
     mapper.add_argument("--projection", choices=PROJECTIONS, default="pca", help="umap needs umap-learn")
     mapper.add_argument("--no-png", action="store_true", help="the page only")
@@ -115,6 +120,8 @@ def _search(args: argparse.Namespace) -> int:
             index.nprobe = args.nprobe
         hits = search(index, make_query(dataset, args.query, args.start, args.end), args.k, args.per_file)
         rows = [(h.path, _seconds(h.timestamp), f"{h.similarity:.4f}") for h in hits]
+        if not hits:
+            print(f"no hits: {dataset.location} holds no window but the query's own", file=sys.stderr)
         for path, timestamp, similarity in rows:
             print(f"{similarity}  {timestamp:>9}  {path}")
         if args.output:

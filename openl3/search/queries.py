@@ -26,6 +26,7 @@ from .index import Index
 __all__ = ["Hit", "Query", "make_query", "search"]
 
 _ROW = re.compile(r"^(?P<path>.+)@(?P<seconds>[0-9]*\.?[0-9]+)$")
+_AT = re.compile(r"^(?P<path>.+)@(?P<seconds>[^@/\\]*)$")
 
 
 @dataclass
@@ -104,14 +105,19 @@ def make_query(
     ------
     OpenL3Error
         If the query is of another modality than the rows, is no file and no row of the
-        dataset, or its segment holds no window.
+        dataset, names a time that is no number or is past the file's end, or its segment
+        is invalid (``0 <= start < end``) or holds no window.
     """
+    if (start is not None and start < 0) or (end is not None and end <= max(start or 0, 0)):
+        raise OpenL3Error(f"Invalid segment --start {start} --end {end}: 0 <= start < end.")
     inputs = _inputs(dataset)
-    row = _ROW.match(query)
+    row, at = _ROW.match(query), _AT.match(query)
     if row and not os.path.exists(query):
         if start is not None or end is not None:
             raise OpenL3Error(f"Query {query} names one window: --start/--end go with a file.")
         return _row_query(dataset, inputs, row["path"], float(row["seconds"]), query)
+    if at and not os.path.exists(query) and _dataset_input(dataset, at["path"], inputs) is not None:
+        raise OpenL3Error(f"Query {query}: invalid time {at['seconds']!r} (PATH@SECONDS, SECONDS >= 0).")
     modality, known = query_modality(query), _dataset_input(dataset, query, inputs)
     if modality == "video" and known is None:
         raise OpenL3Error(f"Query {query} is a video: embed it into the dataset, then query its rows.")
@@ -147,6 +153,12 @@ def _row_query(dataset: DatasetRows, inputs: list[str], path: str, seconds: floa
     if known is None:
         raise OpenL3Error(f"Query {text}: {path} is no input of {dataset.location}.")
     rows = dataset.rows(paths=[known])
+    timestamps = rows.timestamps[~np.isnan(rows.timestamps)]
+    hop = float(dataset.settings.get("hop_size") or 0)
+    if len(timestamps) and seconds > timestamps.max() + hop:
+        raise OpenL3Error(
+            f"Query {text}: {path} ends before {seconds} s (its last window is at {timestamps.max():.3f} s)."
+        )
     distance = np.abs(np.nan_to_num(rows.timestamps, nan=0.0) - seconds)
     nearest = int(np.argmin(distance))
     return Query(rows.embeddings[nearest], [(known, int(rows.index[nearest]))], text)
