@@ -27,7 +27,7 @@ import numpy as np
 
 from .atomic import replacing
 from .exceptions import OpenL3Error
-from .labels import FileLabels
+from .labels import FileLabels, unmatched_paths
 from .pooling import pool_rows
 from .remote import is_uri
 from .rows import DatasetRows
@@ -93,6 +93,15 @@ def folder_groups(paths: list[str]) -> list[str]:
     ]
 
 
+def _check_labels(labels: FileLabels, paths: list[str], location: str) -> None:
+    """Refuse labels naming no file of the dataset; warn of those naming files not in it."""
+    missing = unmatched_paths(labels.paths, paths)
+    if len(missing) == len(labels.paths):
+        raise OpenL3Error(f"None of the {len(missing)} files of the labels is an input of {location}.")
+    if missing:
+        logger.warning("%d labelled files are no inputs of %s (e.g. %s)", len(missing), location, missing[0])
+
+
 def map_points(
     dataset: DatasetRows,
     per: str = "file",
@@ -113,6 +122,8 @@ def map_points(
         The most points: a seeded sample of the files or windows beyond it.
     labels : FileLabels or None
         Colour by these labels (files without one are "(no label)"); None: by folder.
+        Labels naming no file of the dataset are refused; those naming some files that
+        are not in it are warned of.
     projection : {"pca", "umap"}
         How to reduce the embeddings to two dimensions.
     seed : int
@@ -132,6 +143,8 @@ def map_points(
     if len(paths) > limit:
         picked = np.sort(np.random.default_rng(seed).choice(len(paths), limit, replace=False))
         logger.info("map of %s: %d of %d points (a sample)", dataset.location, limit, len(paths))
+    if labels is not None:
+        _check_labels(labels, paths, dataset.location)
     paths = [paths[i] for i in picked]
     groups = folder_groups(paths) if labels is None else [labels.label_of(p) or NO_LABEL for p in paths]
     xy = project(np.asarray(vectors, np.float32)[picked], projection, seed)

@@ -244,3 +244,17 @@ def _hover_text(session, element):
     pointer_to(session, element)
     time.sleep(0.3)
     return " ".join(e.text for e in session.find_elements("css selector", ".hoverlayer text"))
+
+
+def test_labels_naming_no_file_of_the_dataset_are_refused_and_some_warned_of(
+    search_collection, tmp_path, caplog
+):
+    paths, out = search_collection
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\nelsewhere.wav,x\n")
+    with pytest.raises(OpenL3Error, match="None of the 1 files of the labels"):
+        map_points(DatasetRows(out), labels=read_label_csv(str(labels)))
+    labels.write_text(f"path,label\nelsewhere.wav,x\n{paths[0]},tonal\n")
+    with caplog.at_level("WARNING", logger="openl3"):
+        points = map_points(DatasetRows(out), labels=read_label_csv(str(labels)))
+    assert "1 labelled files are no inputs" in caplog.text and "tonal" in points.groups
