@@ -249,9 +249,14 @@ search.addEventListener('input', function () {
 """
 
 
+def _script_json(value: Any) -> str:
+    """Return ``value`` as JSON safe inside a <script> element (a path's ``</script>`` escaped)."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def _html(points: MapPoints, page: str) -> str:
     links = {path: page_link(path, page) for path in dict.fromkeys(points.paths)}
-    script = _SCRIPT.replace("MODALITY", json.dumps(points.modality)).replace("LINKS", json.dumps(links))
+    script = _SCRIPT.replace("MODALITY", json.dumps(points.modality)).replace("LINKS", _script_json(links))
     return _figure(points, page).to_html(
         full_html=True, include_plotlyjs=True, post_script=script, config={"responsive": True}
     )

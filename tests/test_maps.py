@@ -258,3 +258,12 @@ def test_labels_naming_no_file_of_the_dataset_are_refused_and_some_warned_of(
     with caplog.at_level("WARNING", logger="openl3"):
         points = map_points(DatasetRows(out), labels=read_label_csv(str(labels)))
     assert "1 labelled files are no inputs" in caplog.text and "tonal" in points.groups
+
+
+def test_a_path_holding_a_closing_script_tag_leaves_the_page_whole(tmp_path):
+    points = synthetic(3, folder=str(tmp_path / "x</script><b>y"))
+    page = tmp_path / "map.html"
+    write_map(points, str(page), png=False)
+    html = page.read_text()
+    assert html.count("</script>") == html.count("<script")
+    assert sorted(page_links(html)) == sorted(set(points.paths))
