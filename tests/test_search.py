@@ -222,3 +222,14 @@ def test_bad_times_and_segments_are_refused_by_line(search_collection, dataset, 
             make_query(rows, paths[0], start=start, end=end)
     assert main(["search", dataset, paths[0], "-k", "0"]) == 2  # a usage error
     assert "positive int" in capsys.readouterr().err
+
+
+def test_saving_an_index_removes_only_its_own_old_vectors_files(search_collection, tmp_path):
+    folder = tmp_path / "index"
+    Index.build(DatasetRows(search_collection[1])).save(str(folder))
+    (folder / "vectors-mine.txt").write_text("the user's")
+    (folder / "vectors-notes.faiss").write_text("the user's")
+    Index.build(DatasetRows(search_collection[1])).save(str(folder))
+    names = set(os.listdir(folder))
+    assert {"index.parquet", "vectors-mine.txt", "vectors-notes.faiss"} < names and len(names) == 4
+    assert len(Index.load(str(folder))) == len(DatasetRows(search_collection[1]).rows())

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import secrets
 from typing import Any
 
@@ -43,6 +44,8 @@ ROWS_FILE = "index.parquet"
 RECORD_KEY = b"openl3.index"
 FORMAT = "openl3 index"
 VERSION = 1
+#: The name of a vectors file written by :meth:`Index.save` (older ones are removed).
+_VECTORS = re.compile(r"^vectors-[0-9a-f]{16}\.faiss$")
 
 
 def normalised(vectors: Any) -> np.ndarray:
@@ -273,7 +276,7 @@ class Index:
         table = table.replace_schema_metadata({RECORD_KEY: record})
         _write_atomically(fs, f"{folder}/{ROWS_FILE}", lambda stream: pq.write_table(table, stream))
         for info in fs.get_file_info(_selector(folder)):
-            if info.base_name.startswith("vectors-") and info.base_name != vectors:
+            if _VECTORS.match(info.base_name) and info.base_name != vectors:
                 fs.delete_file(info.path)
 
     @classmethod
