@@ -233,3 +233,11 @@ def test_saving_an_index_removes_only_its_own_old_vectors_files(search_collectio
     names = set(os.listdir(folder))
     assert {"index.parquet", "vectors-mine.txt", "vectors-notes.faiss"} < names and len(names) == 4
     assert len(Index.load(str(folder))) == len(DatasetRows(search_collection[1]).rows())
+
+
+def test_an_approximate_index_of_fewer_rows_than_ten_measures_its_recall(search_collection):
+    rows = DatasetRows(search_collection[1]).rows()
+    few = EmbeddingRows(rows.paths[:3], rows.index[:3], rows.timestamps[:3], rows.embeddings[:3])
+    index = Index.build(few, approximate=True)
+    assert index.approximate and len(index) == 3 and 0 <= index.recall <= 1
+    assert index.query(few.embeddings[0], 3)[1][0][0] >= 0

@@ -225,10 +225,11 @@ class Index:
         The queries are rows of the index; each query's own row is left out of both lists.
         """
         picked = np.random.default_rng(0).choice(len(vectors), min(queries, len(vectors)), replace=False)
-        truth = np.zeros((len(picked), k + 1), np.int64)
+        width = min(k + 1, len(vectors))  # fewer rows than k + 1: all of them
+        truth = np.zeros((len(picked), width), np.int64)
         for start in range(0, len(picked), 50):
-            truth[start : start + 50] = exact_neighbours(vectors, vectors[picked[start : start + 50]], k + 1)
-        found = self.query(vectors[picked], k + 1)[1]
+            truth[start : start + 50] = exact_neighbours(vectors, vectors[picked[start : start + 50]], width)
+        found = self.query(vectors[picked], width)[1]
         recalls = []
         for own, true, got in zip(picked, truth, found, strict=True):
             wanted = [i for i in true.tolist() if i != own][:k]
