@@ -241,3 +241,18 @@ def test_an_approximate_index_of_fewer_rows_than_ten_measures_its_recall(search_
     index = Index.build(few, approximate=True)
     assert index.approximate and len(index) == 3 and 0 <= index.recall <= 1
     assert index.query(few.embeddings[0], 3)[1][0][0] >= 0
+
+
+def test_a_damaged_index_is_refused_by_search_and_built_again_by_index(dataset, capsys):
+    update_index(DatasetRows(dataset))
+    folder = os.path.join(dataset, INDEX_NAME)
+    [vectors] = [n for n in os.listdir(folder) if n.startswith("vectors-")]
+    with open(os.path.join(folder, vectors), "wb") as handle:
+        handle.write(b"junk")
+    with pytest.raises(OpenL3Error, match="Cannot read the index.*openl3 index"):
+        open_index(DatasetRows(dataset))
+    assert main(["search", dataset, f"{DatasetRows(dataset).rows().paths[0]}@0", "-q"]) == 1
+    assert "Cannot read the index" in capsys.readouterr().err
+    index, done = update_index(DatasetRows(dataset))
+    assert done == "rebuilt" and len(index) == len(DatasetRows(dataset).rows())
+    assert open_index(DatasetRows(dataset))[1] is None

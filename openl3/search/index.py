@@ -301,18 +301,21 @@ class Index:
         except FileNotFoundError as exc:
             raise OpenL3Error(f"{location} holds no index (build one with `openl3 index`).") from exc
         except (OSError, ValueError, KeyError) as exc:
-            raise OpenL3Error(f"Cannot read the index in {location}: {exc}. Build it again.") from exc
+            raise OpenL3Error(f"Cannot read the index in {location}: {exc}") from exc
         if record.get("format") != FORMAT or record.get("version", 0) > VERSION:
-            raise OpenL3Error(f"{location} holds an index this openl3 cannot read: build it again.")
+            raise OpenL3Error(f"{location} holds an index this openl3 cannot read")
         index = cls(record["dim"], record["approximate"])
         index.recall, index.settings = record["recall"], record["settings"]
         index.state, index.parts = record["state"], record["parts"]
         index.paths = np.asarray(table["path"].to_pylist(), dtype=object)
         index.index = table["index"].to_numpy().astype(np.int32)
         index.timestamps = table["timestamp"].to_numpy(zero_copy_only=False).astype(np.float64)
-        index._faiss = faiss.deserialize_index(data) if len(data) else None
+        try:
+            index._faiss = faiss.deserialize_index(data) if len(data) else None
+        except RuntimeError as exc:  # FAISS's own error for a file it cannot read
+            raise OpenL3Error(f"Cannot read the index in {location}: {str(exc).splitlines()[-1]}") from exc
         if index._faiss is not None and index._faiss.ntotal != len(index):
-            raise OpenL3Error(f"The index in {location} is incomplete: build it again.")
+            raise OpenL3Error(f"The index in {location} is incomplete")
         return index
 
 

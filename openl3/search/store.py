@@ -113,7 +113,10 @@ def open_index(dataset: DatasetRows) -> tuple[Index, str | None]:
     OpenL3Error
         If the dataset has no index, or an index made with other settings.
     """
-    index = load_index(dataset)
+    try:
+        index = load_index(dataset)
+    except OpenL3Error as exc:
+        raise OpenL3Error(f"{exc}; build it again: openl3 index {dataset.location}") from exc
     if index is None:
         raise OpenL3Error(
             f"{dataset.location} has no index: build one with `openl3 index {dataset.location}`."
@@ -141,8 +144,15 @@ def update_index(
     with locks.exclusive():
         dataset = copy.copy(dataset)
         dataset.parts = dataset.folder.parts()  # as they are now that no writer starts
-        index = load_index(dataset)
-        why = "built" if index is None else _rebuild_reason(index, dataset, approximate, rebuild)
+        try:
+            index = load_index(dataset)
+        except OpenL3Error as exc:  # unreadable (damaged, or from a later openl3): built again
+            logger.warning("%s; building it again", exc)
+            index, rebuild = None, True
+        if index is None:
+            why = "rebuilt" if rebuild else "built"
+        else:
+            why = _rebuild_reason(index, dataset, approximate, rebuild)
         if why is None:
             kind = stale(index, dataset)
             if kind is None:
