@@ -256,3 +256,19 @@ def test_a_damaged_index_is_refused_by_search_and_built_again_by_index(dataset, 
     index, done = update_index(DatasetRows(dataset))
     assert done == "rebuilt" and len(index) == len(DatasetRows(dataset).rows())
     assert open_index(DatasetRows(dataset))[1] is None
+
+
+def test_an_output_that_cannot_be_written_is_one_line(search_collection, dataset, tmp_path, capsys):
+    paths, out = search_collection[0], dataset
+    update_index(DatasetRows(out))
+    (tmp_path / "afile").write_text("the user's")
+    query = f"{paths[0]}@0"
+    for command in (
+        ["search", out, query, "-o", str(tmp_path)],
+        ["map", out, "-o", str(tmp_path / "afile/m.html")],
+    ):
+        assert main([*command, "-q"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert "Is a directory" in err or "File exists" in err
+    assert (tmp_path / "afile").read_text() == "the user's"

@@ -92,6 +92,9 @@ def _run(args: argparse.Namespace, work: Callable[[DatasetRows], None]) -> int:
         except OpenL3Error as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_FAILED
+        except OSError as exc:  # an output that cannot be written (a folder, a file in the way)
+            print(f"error: {exc.strerror or exc}: {exc.filename}", file=sys.stderr)
+            return EXIT_FAILED
     return EXIT_OK
 
 
