@@ -64,7 +64,7 @@ class DatasetRows:
     ------
     OpenL3Error
         If the folder holds no rows of openl3 (or, for a video dataset, ``modality`` is
-        needed and missing).
+        needed and missing), or rows of another modality than ``modality``.
     """
 
     def __init__(self, location: str, modality: str | None = None):
@@ -77,6 +77,8 @@ class DatasetRows:
                 f"{self.folder.location} holds no openl3 rows: write it with --output-format parquet first."
             )
         self.settings: dict[str, Any] = self.folder.settings() or {}
+        if modality is not None and self.modality not in ("", modality):
+            raise OpenL3Error(f"{self.folder.location} holds {self.modality} rows, not {modality} ones.")
 
     @staticmethod
     def _rows_folder(top: PartFolder, modality: str | None) -> PartFolder:

@@ -272,3 +272,10 @@ def test_an_output_that_cannot_be_written_is_one_line(search_collection, dataset
         assert err.startswith("error: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err
         assert "Is a directory" in err or "File exists" in err
     assert (tmp_path / "afile").read_text() == "the user's"
+
+
+def test_a_modality_the_dataset_does_not_hold_is_refused(search_collection, tmp_path, capsys):
+    out = search_collection[1]
+    assert main(["map", out, "-o", str(tmp_path / "unused.html"), "--modality", "image", "-q"]) == 1
+    assert "holds audio rows, not image ones" in capsys.readouterr().err
+    assert DatasetRows(out, "audio").modality == "audio"
