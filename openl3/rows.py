@@ -87,9 +87,9 @@ class DatasetRows:
             raise OpenL3Error(f"Invalid modality {modality!r}: use one of {', '.join(MODALITY_FOLDERS)}.")
         if top.parts():
             return top
-        held = [name for name in MODALITY_FOLDERS if top.child(name).parts()]
         if modality is not None:
             return top.child(modality)
+        held = [name for name in MODALITY_FOLDERS if top.child(name).parts()]
         if len(held) > 1:
             raise OpenL3Error(
                 f"{top.location} holds the rows of a video run ({' and '.join(held)}): name which to read "
