@@ -491,8 +491,12 @@ def test_a_second_run_on_the_same_inputs_is_refused_naming_the_live_one(clips, w
 def test_three_shards_at_once_then_a_plain_rerun_that_finds_nothing_to_do(weights_env, tmp_path):
     from openl3.shard import select_shard
 
-    clip_paths = write_clips(tmp_path / "in", [0.4, 1.1, 2.0, 0.9, 1.6, 2.4, 0.7, 1.3, 3.0])
-    candidates = [str(tmp_path / "in" / f"bad{k}.wav") for k in range(12)]
+    written = write_clips(tmp_path / "in", [0.4, 1.1, 2.0, 0.9, 1.6, 2.4, 0.7, 1.3, 3.0])
+    names = [str(tmp_path / "in" / f"named{k:02d}.wav") for k in range(60)]
+    clip_paths = [select_shard(names, (k % 3, 3))[k // 3] for k in range(len(written))]
+    for old, new in zip(written, clip_paths, strict=True):  # the shards depend on tmp_path: choose
+        os.rename(old, new)
+    candidates = [str(tmp_path / "in" / f"bad{k}.wav") for k in range(60)]
     bad = [select_shard(candidates, (k, 3))[0] for k in (0, 1)]  # failures in two shards
     for path in bad:
         Path(path).write_bytes(b"not audio")
