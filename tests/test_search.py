@@ -124,6 +124,35 @@ def test_parts_added_after_indexing_are_added_and_rewritten_ones_rebuild(
     assert update_index(DatasetRows(dataset))[1] == "rebuilt"
 
 
+def test_an_exact_index_grows_below_its_limit_and_is_rebuilt_at_it(
+    search_collection, dataset, weights_env, monkeypatch
+):
+    paths, _ = search_collection
+    shutil.rmtree(dataset)
+    for count, margin, done in [(2, None, "built"), (3, 0, "rebuilt"), (4, 1, "added")]:
+        openl3.process_audio_file(paths[:count], output_dir=dataset, output_format="parquet", **SETTINGS)
+        total = len(DatasetRows(dataset).rows())
+        if margin is not None:  # an index that reaches the limit is rebuilt (exact here: build's own limit)
+            monkeypatch.setattr("openl3.search.store.EXACT_LIMIT", total + margin)
+        index, result = update_index(DatasetRows(dataset))
+        assert result == done and len(index) == total and not index.approximate
+        assert stale(index, DatasetRows(dataset)) is None
+
+
+def test_search_says_how_many_lists_it_searches(search_collection, dataset, capsys):
+    paths, _ = search_collection
+    assert main(["index", dataset, "-q"]) == 0
+    assert main(["search", dataset, f"{paths[0]}@0", "--nprobe", "2", "-k", "1"]) == 0
+    assert "--nprobe is ignored: the index is exact" in capsys.readouterr().err
+    assert main(["index", dataset, "--approximate", "-q"]) == 0
+    measured = open_index(DatasetRows(dataset))[0].nprobe
+    assert main(["search", dataset, f"{paths[0]}@0", "--nprobe", "2", "-k", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "approximate search of 2 lists (recall@10 " in err and f"at build searching {measured})" in err
+    assert main(["search", dataset, f"{paths[0]}@0", "-k", "1"]) == 0
+    assert f"of {measured} lists (recall@10" in capsys.readouterr().err
+
+
 def read_hits(path):
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))

@@ -20,7 +20,7 @@ from ..labels import read_label_csv
 from ..maps import MAP_LIMIT, PROJECTIONS, map_points, write_map
 from ..rows import DatasetRows
 from ..search import make_query, open_index, search, update_index
-from ..search.index import EXACT_LIMIT
+from ..search.index import EXACT_LIMIT, Index
 from .compat import positive_int
 from .console import EXIT_FAILED, EXIT_OK, _console
 
@@ -114,13 +114,7 @@ def _search(args: argparse.Namespace) -> int:
         if stale:
             index, done = update_index(dataset)
             print(f"the index was stale (parts {stale}): {done}", file=sys.stderr)
-        if index.approximate and index.recall is not None:
-            print(
-                f"approximate search (recall@10 {index.recall:.3f} measured at build, {index.nprobe} lists)",
-                file=sys.stderr,
-            )
-        if args.nprobe is not None and index.approximate:
-            index.nprobe = args.nprobe
+        _choose_lists(index, args.nprobe)
         hits = search(index, make_query(dataset, args.query, args.start, args.end), args.k, args.per_file)
         rows = [(h.path, _seconds(h.timestamp), f"{h.similarity:.4f}") for h in hits]
         if not hits:
@@ -134,6 +128,23 @@ def _search(args: argparse.Namespace) -> int:
                 writer.writerows(rows)
 
     return _run(args, work)
+
+
+def _choose_lists(index: Index, nprobe: int | None) -> None:
+    """Search ``nprobe`` lists of an approximate index, and say how many against the recall's."""
+    if not index.approximate:
+        if nprobe is not None:
+            print("--nprobe is ignored: the index is exact (every vector is compared)", file=sys.stderr)
+        return
+    measured = index.nprobe
+    if nprobe is not None:
+        index.nprobe = nprobe
+    if index.recall is not None:
+        print(
+            f"approximate search of {index.nprobe} lists (recall@10 {index.recall:.3f} measured at "
+            f"build searching {measured})",
+            file=sys.stderr,
+        )
 
 
 def _seconds(timestamp: float) -> str:

@@ -92,17 +92,30 @@ def stale(index: Index, dataset: DatasetRows) -> str | None:
     "added": parts were only added (the index can be updated by adding their rows);
     "changed": parts were rewritten or removed, or an indexed input was embedded again.
     """
-    if index.state == dataset.state():
-        return None
+    return _compare(index, dataset, dataset.state())[0]
+
+
+def _new_parts(index: Index, dataset: DatasetRows) -> DatasetRows:
+    """Return ``dataset`` restricted to the parts that ``index`` does not hold."""
+    return _rows_of_parts(dataset, [name for name in dataset.parts if name not in set(index.parts)])
+
+
+def _compare(index: Index, dataset: DatasetRows, state: str) -> tuple[str | None, int]:
+    """Return what :func:`stale` returns, and for "added" the number of rows to add.
+
+    ``state`` is ``dataset.state()``, read once by the caller (it reads every part's footer).
+    """
+    if index.state == state:
+        return None, 0
     if index.state is None or not set(index.parts) <= set(dataset.parts):
-        return "changed"
+        return "changed", 0
     if _rows_of_parts(dataset, index.parts).state() != index.state:
-        return "changed"
-    new = _rows_of_parts(dataset, [p for p in dataset.parts if p not in set(index.parts)])
+        return "changed", 0
+    new_paths = _new_parts(index, dataset).table(["path"])["path"].to_pylist()
     indexed = set(index.paths.tolist())
-    if any(path in indexed for path in new.table(["path"])["path"].to_pylist()):
-        return "changed"
-    return "added"
+    if any(path in indexed for path in new_paths):
+        return "changed", 0
+    return "added", len(new_paths)
 
 
 def open_index(dataset: DatasetRows) -> tuple[Index, str | None]:
@@ -154,13 +167,13 @@ def update_index(
         else:
             why = _rebuild_reason(index, dataset, approximate, rebuild)
         if why is None:
-            kind = stale(index, dataset)
+            state = dataset.state()
+            kind, added = _compare(index, dataset, state)
             if kind is None:
                 return index, "current"
-            if kind == "added" and _may_grow(index, dataset, approximate):
-                new = _rows_of_parts(dataset, [p for p in dataset.parts if p not in set(index.parts)])
-                index.add(new.rows())
-                index.state, index.parts = dataset.state(), list(dataset.parts)
+            if kind == "added" and _may_grow(index, added, approximate):
+                index.add(_new_parts(index, dataset).rows())
+                index.state, index.parts = state, list(dataset.parts)
                 _save(index, dataset)
                 return index, "added"
             why = "rebuilt"
@@ -180,16 +193,11 @@ def _rebuild_reason(
     return None
 
 
-def _may_grow(index: Index, dataset: DatasetRows, approximate: bool | None) -> bool:
-    """Whether adding rows keeps the index of the right kind (an exact one stays small)."""
+def _may_grow(index: Index, added: int, approximate: bool | None) -> bool:
+    """Whether adding ``added`` rows keeps the index of the right kind (an exact one stays small)."""
     if index.approximate or approximate is False:
         return True
-    return len(index) + _count(dataset, index) < EXACT_LIMIT
-
-
-def _count(dataset: DatasetRows, index: Index) -> int:
-    new = _rows_of_parts(dataset, [p for p in dataset.parts if p not in set(index.parts)])
-    return new.table(["path"]).num_rows
+    return len(index) + added < EXACT_LIMIT
 
 
 def _save(index: Index, dataset: DatasetRows) -> None:
