@@ -16,6 +16,7 @@ not played. Up to :data:`SVG_LIMIT` points are drawn as SVG, more with WebGL.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -172,7 +173,7 @@ def _figure(points: MapPoints, page: str) -> Any:
     groups = np.asarray(points.groups, dtype=object)
     timed = not np.isnan(points.timestamps).all() and points.per == "window"
     template = (
-        "%{customdata[0]}"
+        "%{text}"  # the path, escaped: Plotly reads hover text as markup (a folder "<b>" would bold)
         + ("<br>%{customdata[1]:.2f} s" if timed else "")
         + "<extra>%{fullData.name}</extra>"
     )
@@ -187,8 +188,9 @@ def _figure(points: MapPoints, page: str) -> Any:
                 x=points.xy[chosen, 0].astype(np.float32),
                 y=points.xy[chosen, 1].astype(np.float32),
                 mode="markers",
-                name=group,
+                name=html.escape(group, quote=False),
                 customdata=data,
+                text=[html.escape(path, quote=False) for path in data[:, 0]],
                 hovertemplate=template,
                 marker={"color": colour, "size": size},
                 selected={"marker": {"size": size + 5}},
@@ -288,6 +290,28 @@ def png_path(page: str) -> str:
     return os.path.splitext(page)[0] + ".png"
 
 
+def _warn_of_missing_files(paths: list[str]) -> None:
+    """Warn when local input files are not found from here: their points' links will not play."""
+    files = [path for path in dict.fromkeys(paths) if not is_uri(path)]
+    missing = [path for path in files if not os.path.exists(path)]
+    if not missing:
+        return
+    relative = any(not os.path.isabs(path) for path in missing)
+    hint = (
+        "; its relative paths are read from the current folder: make the map in the folder where "
+        "the dataset was embedded"
+        if relative
+        else ""
+    )
+    logger.warning(
+        "%d of the map's %d files are not found (e.g. %s): their points will not play%s",
+        len(missing),
+        len(files),
+        missing[0],
+        hint,
+    )
+
+
 def write_map(points: MapPoints, page: str, png: bool = True) -> list[str]:
     """Write the map's page to ``page`` (and its PNG beside it, unless ``png`` is False).
 
@@ -297,10 +321,11 @@ def write_map(points: MapPoints, page: str, png: bool = True) -> list[str]:
         raise OpenL3Error(f"Write the map to a local file, not {page} (its links are relative to it).")
     paths = [page, png_path(page)] if png else [page]
     os.makedirs(os.path.dirname(os.path.abspath(page)), exist_ok=True)
-    html = _html(points, page)
+    _warn_of_missing_files(points.paths)
+    text = _html(points, page)
     with replacing(*paths) as temporaries:
         with open(temporaries[0], "w", encoding="utf-8") as handle:
-            handle.write(html)
+            handle.write(text)
         if png:
             _png(points, temporaries[1])
     return paths

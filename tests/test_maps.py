@@ -95,6 +95,25 @@ def test_links_survive_moving_the_folder_and_uris_are_not_played(tmp_path):
         write_map(synthetic(3), "s3://bucket/map.html")
 
 
+def test_files_not_found_from_here_are_warned_of_naming_relative_paths(tmp_path, monkeypatch, caplog):
+    folder = tmp_path / "embedded_here"
+    (folder / "sounds").mkdir(parents=True)
+    (folder / "sounds" / "a.wav").write_bytes(b"RIFF")
+    points = MapPoints(
+        np.zeros((2, 2)), ["sounds/a.wav", "sounds/a.wav"], np.zeros(2), ["s", "s"], "audio", "window"
+    )
+    monkeypatch.chdir(folder)
+    write_map(points, str(tmp_path / "here.html"), png=False)
+    assert "not found" not in caplog.text
+    monkeypatch.chdir(tmp_path)
+    write_map(points, str(tmp_path / "elsewhere.html"), png=False)
+    assert "1 of the map's 1 files are not found (e.g. sounds/a.wav)" in caplog.text
+    assert "folder where the dataset was embedded" in caplog.text
+    caplog.clear()
+    write_map(synthetic(3, str(tmp_path / "gone")), str(tmp_path / "absolute.html"), png=False)
+    assert "3 of the map's 3 files are not found" in caplog.text and "embedded" not in caplog.text
+
+
 def synthetic(n, folder="/data"):
     """A map of ``n`` made-up points: files of ten windows in seven folders."""
     rng = np.random.default_rng(0)
@@ -237,6 +256,18 @@ def test_clicking_an_image_point_shows_the_image(image_collection, tmp_path, bro
     )
     assert src == Path(paths[1]).resolve().as_uri() and shown == "" and natural == 256
     assert console_errors(browser) == []
+
+
+@pytest.mark.browser
+def test_hover_shows_a_path_with_markup_as_it_is(tmp_path, browser):
+    page = tmp_path / "markup.html"
+    points = synthetic(3, "/data/<b>bold</b> & <i>co")
+    write_map(points, str(page), png=False)
+    browser.get(page.as_uri())
+    shown = [_hover_text(browser, p) for p in browser.find_elements("css selector", ".scatterlayer .point")]
+    assert sorted(next(p for p in points.paths if p in text) for text in shown) == sorted(points.paths)
+    legend = " ".join(e.text for e in browser.find_elements("css selector", ".legendtext"))
+    assert "group0" in legend and console_errors(browser) == []
 
 
 def _hover_text(session, element):
