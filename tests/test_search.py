@@ -264,6 +264,25 @@ def test_saving_an_index_removes_only_its_own_old_vectors_files(search_collectio
     assert len(Index.load(str(folder))) == len(DatasetRows(search_collection[1]).rows())
 
 
+def test_a_load_during_a_save_reads_the_new_index(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    folder = str(tmp_path / "index")
+    old, new = Index.build(clustered(40, 8, 0)), Index.build(clustered(60, 8, 1))
+    old.save(folder)
+    real, saves = pq.read_table, []
+
+    def read_then_save(*args, **kwargs):
+        table = real(*args, **kwargs)  # the old rows, naming the old vectors file...
+        if not saves:
+            saves.append(new.save(folder))  # ...which this save removes before they are read
+        return table
+
+    monkeypatch.setattr(pq, "read_table", read_then_save)
+    loaded = Index.load(folder)
+    assert saves and len(loaded) == 60 and loaded._faiss.ntotal == 60
+
+
 def test_an_approximate_index_of_fewer_rows_than_ten_measures_its_recall(search_collection):
     rows = DatasetRows(search_collection[1]).rows()
     few = EmbeddingRows(rows.paths[:3], rows.index[:3], rows.timestamps[:3], rows.embeddings[:3])

@@ -290,14 +290,10 @@ class Index:
             If the folder holds no index, or one this version cannot read.
         """
         import faiss
-        import pyarrow.parquet as pq
 
         fs, folder = (filesystem, location) if filesystem is not None else resolve(location)
         try:
-            table = pq.read_table(f"{folder}/{ROWS_FILE}", filesystem=fs)
-            record = json.loads((table.schema.metadata or {})[RECORD_KEY])
-            with fs.open_input_stream(f"{folder}/{record['vectors']}") as stream:
-                data = np.frombuffer(stream.read(), np.uint8)
+            table, record, data = _read_saved(fs, folder)
         except FileNotFoundError as exc:
             raise OpenL3Error(f"{location} holds no index (build one with `openl3 index`).") from exc
         except (OSError, ValueError, KeyError) as exc:
@@ -317,6 +313,27 @@ class Index:
         if index._faiss is not None and index._faiss.ntotal != len(index):
             raise OpenL3Error(f"The index in {location} is incomplete")
         return index
+
+
+def _read_saved(fs: Any, folder: str, tries: int = 3) -> tuple[Any, dict[str, Any], np.ndarray]:
+    """Return the rows table, the record and the vectors' bytes saved in ``folder``.
+
+    A save between reading the rows file and its vectors file replaces the one and removes
+    the other: the vectors named are then missing, and both are read again.
+    """
+    for _ in range(tries - 1):
+        with contextlib.suppress(FileNotFoundError):
+            return _read_saved_once(fs, folder)
+    return _read_saved_once(fs, folder)
+
+
+def _read_saved_once(fs: Any, folder: str) -> tuple[Any, dict[str, Any], np.ndarray]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(f"{folder}/{ROWS_FILE}", filesystem=fs)
+    record = json.loads((table.schema.metadata or {})[RECORD_KEY])
+    with fs.open_input_stream(f"{folder}/{record['vectors']}") as stream:
+        return table, record, np.frombuffer(stream.read(), np.uint8)
 
 
 def _selector(folder: str) -> Any:
