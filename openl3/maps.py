@@ -69,17 +69,24 @@ def project(vectors: np.ndarray, projection: str = "pca", seed: int = 0) -> np.n
         raise OpenL3Error(f"Invalid projection {projection!r}: use one of {', '.join(PROJECTIONS)}.")
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
-    if len(unit) < 3:
-        return np.pad(unit[:, :2], ((0, 0), (0, max(0, 2 - unit.shape[1]))))
-    if projection == "umap":
+    if projection == "umap" and len(unit) >= 3:  # fewer points: PCA places them exactly
         try:
             import umap
         except ImportError as exc:
             raise OpenL3Error("projection='umap' needs umap-learn: pip install umap-learn") from exc
         return umap.UMAP(n_components=2, random_state=seed).fit_transform(unit)
+    return _pca(unit, seed)
+
+
+def _pca(unit: np.ndarray, seed: int) -> np.ndarray:
+    """Return the first two principal coordinates (zeros past what fewer points can span)."""
     from sklearn.decomposition import PCA
 
-    return PCA(n_components=2, random_state=seed).fit_transform(unit)
+    components = min(2, len(unit) - 1, unit.shape[1])
+    if components < 1:
+        return np.zeros((len(unit), 2), np.float32)
+    xy = PCA(n_components=components, random_state=seed).fit_transform(unit)
+    return np.pad(xy, ((0, 0), (0, 2 - components)))
 
 
 def folder_groups(paths: list[str]) -> list[str]:

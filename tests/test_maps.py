@@ -114,6 +114,19 @@ def test_files_not_found_from_here_are_warned_of_naming_relative_paths(tmp_path,
     assert "3 of the map's 3 files are not found" in caplog.text and "embedded" not in caplog.text
 
 
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 5])
+def test_pca_keeps_the_distances_of_points_it_can_span(count):
+    from openl3.maps import project
+
+    vectors = np.random.default_rng(count).normal(size=(count, 6)).astype(np.float32)
+    xy = project(vectors)
+    assert xy.shape == (count, 2)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    if count <= 3:  # up to three points lie in a plane: the map keeps every distance
+        apart = np.linalg.norm(xy[:, None] - xy[None], axis=2)
+        np.testing.assert_allclose(apart, np.linalg.norm(unit[:, None] - unit[None], axis=2), atol=1e-5)
+
+
 def synthetic(n, folder="/data"):
     """A map of ``n`` made-up points: files of ten windows in seven folders."""
     rng = np.random.default_rng(0)
