@@ -16,7 +16,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from openl3.classify import Classifier, EmbeddingPooler, EmbeddingStore, load_model, predict, train
+from openl3.classify import (
+    Classifier,
+    EmbeddingPooler,
+    EmbeddingStore,
+    embedding_settings,
+    load_model,
+    predict,
+    train,
+)
 from openl3.classify.training import splits
 from openl3.cli import main
 from openl3.exceptions import OpenL3Error, OpenL3Warning
@@ -397,3 +405,86 @@ def test_a_fold_missing_a_class_is_not_scored_down_for_it():
     from openl3.classify.report import fold_scores
 
     assert fold_scores(["a", "a", "b"], ["a", "a", "b"], ["a", "b", "c"])["macro_f1"] == 1.0
+
+
+@pytest.fixture(scope="module")
+def damaged(tmp_path_factory, weights_dir):
+    """4 classes of 3 clips, their dataset, and two files in class folders that are not audio."""
+    folder = tmp_path_factory.mktemp("damaged")
+    good = write_collection(folder / "sounds", 3, seed=1)
+    bad = [str(folder / "sounds" / "tone" / "bad.wav"), str(folder / "sounds" / "noise" / "broken.wav")]
+    for path in bad:
+        Path(path).write_bytes(b"not audio")
+    dataset = str(folder / "d.embeddings")
+    with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
+        patch.setenv("OPENL3_WEIGHTS_DIR", str(weights_dir))
+        warnings.simplefilter("ignore", OpenL3Warning)  # clips shorter than a window are padded
+        EmbeddingStore(embedding_settings("audio", **SETTINGS), dataset).rows(good)
+    return str(folder / "sounds"), good, bad, dataset
+
+
+def test_skip_failed_command_trains_and_predicts_the_rest_and_exits_1(damaged, weights_env, tmp_path, capsys):
+    sounds, good, bad, dataset = damaged
+    model, report = str(tmp_path / "m.skops"), tmp_path / "r.json"
+    flags = ["-i", "mel128", "-as", "512", "-t", "0.5", "--folds", "2", "--dataset", dataset, "-q"]
+    command = ["classify", "train", sounds, "-o", model, "--report", str(report), *flags]
+    assert main(command) == 1  # by default, a file that cannot be embedded stops the training
+    last = capsys.readouterr().err.splitlines()[-1]  # after the embedder's line for each file
+    assert last.startswith("error: 2 files could not be embedded: ") and "bad.wav" in last
+    assert "broken.wav" in last
+    assert not os.path.exists(model) and not report.exists()
+    assert main([*command, "--skip-failed"]) == 1
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert "train: 2 files could not be embedded and were left out: " in last
+    assert "bad.wav" in last and "broken.wav" in last
+    written = json.loads(report.read_text())
+    assert sorted(item["path"] for item in written["failed"]) == sorted(bad)
+    assert all(os.path.basename(item["path"]) in item["reason"] for item in written["failed"])
+    assert written["files"] == 12 and written["classes"] == sorted(KINDS)
+    assert [sum(row) for row in written["confusion"]] == [3] * 4
+    record = json.loads(Path(model + ".json").read_text())
+    assert (record["failed"], record["files"], record["classes"]) == (2, 12, sorted(KINDS))
+    assert os.path.isfile(str(tmp_path / "m.confusion.png"))
+    out = str(tmp_path / "p.csv")
+    predicting = ["classify", "predict", model, sounds, "-o", out, "--dataset", dataset, "-q"]
+    assert main(predicting) == 1 and not os.path.exists(out)
+    assert capsys.readouterr().err.splitlines()[-1].startswith("error: 2 files could not be embedded")
+    assert main([*predicting, "--skip-failed"]) == 1
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert "predict: 2 files could not be embedded and were left out: " in last and "bad.wav" in last
+    import pyarrow.csv as pcsv
+
+    assert sorted(pcsv.read_csv(out)["path"].to_pylist()) == sorted(good)
+
+
+def test_a_training_without_failures_reports_none_and_exits_0(damaged, weights_env, tmp_path, capsys):
+    _, good, _, dataset = damaged
+    report = tmp_path / "r.json"
+    model = str(tmp_path / "m.skops")
+    labels = tmp_path / "l.csv"
+    labels.write_text("path,label\n" + "".join(f"{p},{os.path.basename(os.path.dirname(p))}\n" for p in good))
+    command = ["classify", "train", "-o", model, "--labels", str(labels), "--report", str(report)]
+    assert main([*command, "--dataset", dataset, "--folds", "2", "--skip-failed", "-q"]) == 0
+    assert capsys.readouterr().err == ""
+    assert json.loads(report.read_text())["failed"] == []
+    assert json.loads(Path(model + ".json").read_text())["failed"] == 0
+
+
+def test_skip_failed_in_python_warns_and_keeps_the_checks(damaged, weights_env):
+    sounds, good, bad, dataset = damaged
+    with pytest.warns(OpenL3Warning, match=r"2 files could not be embedded and are left out: .*bad.wav"):
+        model = train([sounds], dataset=dataset, folds=2, skip_failed=True, **SETTINGS)
+    assert sorted(item["path"] for item in model.failed) == sorted(bad)
+    assert model.report["failed"] == model.failed and model.report["files"] == 12
+    assert model.info["failed"] == 2 and model.classes == sorted(KINDS)
+    with pytest.warns(OpenL3Warning, match="broken.wav"):
+        result = predict(model, [sounds], dataset=dataset, skip_failed=True, per_window=True)
+    assert sorted(result.paths) == sorted(good) and len(result.failed) == 2
+    assert set(result.windows.paths) == set(good)
+    with pytest.warns(OpenL3Warning), pytest.raises(OpenL3Error, match=r"no file could be embedded: .*bad"):
+        predict(model, bad, skip_failed=True)
+    tone = [p for p in good if os.path.basename(p).startswith("tone")]
+    kept = [p for p in good if p != tone[0]] + [bad[0]]  # 'tone': two clips and bad.wav
+    labels = FileLabels(kept, [os.path.basename(os.path.dirname(p)) for p in kept], source="l.csv")
+    with pytest.warns(OpenL3Warning), pytest.raises(OpenL3Error, match=r"3 folds: 'tone' \(2 files\)"):
+        train(labels=labels, dataset=dataset, folds=3, skip_failed=True)

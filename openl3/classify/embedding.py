@@ -12,13 +12,14 @@ import inspect
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..embedders import AudioEmbedder, ImageEmbedder
-from ..exceptions import OpenL3Error
+from ..exceptions import OpenL3Error, OpenL3Warning
 from ..jobs import EXTENSIONS, folder_files
 from ..labels import match_paths, path_key, unmatched_paths
 from ..models.specs import DEFAULT_INPUT_REPR
@@ -141,6 +142,29 @@ def media_files(inputs: Sequence[str], modality: str) -> list[str]:
     return files
 
 
+class Embedded(NamedTuple):
+    """The rows of files asked of an :class:`EmbeddingStore`, and the files left out.
+
+    Attributes
+    ----------
+    positions : list of int
+        The positions, among the paths asked for, of the files that have rows (all of
+        them unless files were left out).
+    names : list of str
+        The dataset's name of each of those files, in their order.
+    rows : EmbeddingRows
+        Their rows.
+    failed : list of dict
+        ``{"path": ..., "reason": ...}`` of each file that could not be embedded and was
+        left out (only with ``skip_failed``).
+    """
+
+    positions: list[int]
+    names: list[str]
+    rows: EmbeddingRows
+    failed: list[dict[str, str]]
+
+
 class EmbeddingStore:
     """The embeddings of files with ``settings``, kept in the dataset at ``location``.
 
@@ -154,51 +178,91 @@ class EmbeddingStore:
         Windows per model call when files are embedded.
     verbose : bool
         Whether to show progress while embedding.
+    skip_failed : bool
+        Leave out the files that cannot be embedded, with an :class:`~openl3.OpenL3Warning`
+        naming them (False: refuse them with an :class:`~openl3.OpenL3Error`).
     """
 
     def __init__(
-        self, settings: dict[str, Any], location: str | None, batch_size: int = 32, verbose: bool = False
+        self,
+        settings: dict[str, Any],
+        location: str | None,
+        batch_size: int = 32,
+        verbose: bool = False,
+        skip_failed: bool = False,
     ):
         self.settings, self.location = settings, location
-        self.batch_size, self.verbose = batch_size, verbose
+        self.batch_size, self.verbose, self.skip_failed = batch_size, verbose, skip_failed
         found = dataset_settings(location, settings["modality"])
         if found is not None:
             check_settings(found, settings, f"Dataset {location}")
 
-    def rows(self, paths: Sequence[str], source: str = "inputs") -> tuple[list[str], EmbeddingRows]:
-        """Return the dataset's names of ``paths`` and their rows, embedding the files not there yet."""
+    def embedded(self, paths: Sequence[str], source: str = "inputs") -> Embedded:
+        """Return the rows of ``paths``, embedding the files not there yet, and the files left out."""
         if self.location is None:
             with tempfile.TemporaryDirectory(prefix="openl3-classify-") as folder:
                 return self._rows(paths, os.path.join(folder, "embeddings"), source)
         return self._rows(paths, self.location, source)
 
+    def rows(self, paths: Sequence[str], source: str = "inputs") -> tuple[list[str], EmbeddingRows]:
+        """Return the dataset's names of ``paths`` and their rows, embedding the files not there yet.
+
+        With ``skip_failed``, the names are those of the files not left out (see :meth:`embedded`).
+        """
+        found = self.embedded(paths, source)
+        return found.names, found.rows
+
     def features(self, paths: Sequence[str], pooling: str, source: str = "inputs") -> np.ndarray:
         """Return one pooled feature row per file of ``paths``, in their order."""
         names, rows = self.rows(paths, source)
-        inputs, features = pool_rows(rows, pooling)
-        position = {name: i for i, name in enumerate(inputs)}
-        return features[[position[name] for name in names]]
+        return pooled_features(names, rows, pooling)
 
-    def _rows(self, paths: Sequence[str], location: str, source: str) -> tuple[list[str], EmbeddingRows]:
+    def _rows(self, paths: Sequence[str], location: str, source: str) -> Embedded:
         dataset = open_dataset(location, self.settings["modality"])
         held = [] if dataset is None else dataset.table(["path"])["path"].unique().to_pylist()
         missing = list({path_key(p): p for p in unmatched_paths(paths, held)}.values())  # each file once
+        failed: list[dict[str, str]] = []
         if missing:
-            self._embed(missing, location)
+            failed = self._embed(missing, location)
+        if len(failed) < len(missing):
             dataset = DatasetRows(location, self.settings["modality"])
             check_settings(dataset.settings, self.settings, f"Dataset {location}")
             held = dataset.table(["path"])["path"].unique().to_pylist()
+        left_out = {path_key(item["path"]) for item in failed}
+        positions = [i for i, path in enumerate(paths) if path_key(path) not in left_out]
+        if failed and not positions:
+            raise OpenL3Error(f"{source}: no file could be embedded: {_reasons(failed)}.")
         if dataset is None:
             raise OpenL3Error(f"{source}: no files to embed.")
-        names = match_paths(paths, held, source)
-        return names, dataset.rows(list(dict.fromkeys(names)))
+        names = match_paths([paths[i] for i in positions], held, source)
+        return Embedded(positions, names, dataset.rows(list(dict.fromkeys(names))), failed)
 
-    def _embed(self, paths: list[str], location: str) -> None:
-        """Embed ``paths`` into the dataset at ``location``; refuse files that fail."""
+    def _embed(self, paths: list[str], location: str) -> list[dict[str, str]]:
+        """Embed ``paths`` into the dataset at ``location``; refuse files that fail, or return them.
+
+        With ``skip_failed``, the files that fail are returned (``{"path", "reason"}``) and named
+        in a warning; otherwise they are refused. Either way the embedder logs each one's reason.
+        """
         logger.info("Embedding %d files into %s", len(paths), location)
         embedder = make_embedder(self.settings, self.batch_size, self.verbose)
         report = embedder.embed_files(paths, output_dir=location, output_format="parquet", errors="collect")
-        if report.failed:
-            reasons = "; ".join(reason.rstrip(".") for _, reason in report.failed[:5])
-            more = f" and {len(report.failed) - 5} more" if len(report.failed) > 5 else ""
-            raise OpenL3Error(f"{len(report.failed)} files could not be embedded: {reasons}{more}.")
+        failed = [{"path": path, "reason": reason} for path, reason in report.failed]
+        if failed and not self.skip_failed:
+            raise OpenL3Error(f"{len(failed)} files could not be embedded: {_reasons(failed)}.")
+        if failed:
+            message = f"{len(failed)} files could not be embedded and are left out: {_reasons(failed)}."
+            warnings.warn(message, OpenL3Warning, stacklevel=2)
+        return failed
+
+
+def _reasons(failed: list[dict[str, str]], shown: int = 5) -> str:
+    """Return the reasons of the first ``shown`` failed files, and how many more there are."""
+    reasons = "; ".join(item["reason"].rstrip(".") for item in failed[:shown])
+    return reasons + (f" and {len(failed) - shown} more" if len(failed) > shown else "")
+
+
+def pooled_features(names: Sequence[str], rows: EmbeddingRows, pooling: str) -> np.ndarray:
+    """Return one pooled feature row per file of ``names`` (the dataset's names), in their order."""
+    inputs, features = pool_rows(rows, pooling)
+    position = {name: i for i, name in enumerate(inputs)}
+    return features[[position[name] for name in names]]

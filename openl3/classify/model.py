@@ -57,6 +57,9 @@ class Classifier:
     report : dict or None
         The full cross-validation report of a model just trained (not saved with it;
         ``info["scores"]`` is).
+    failed : list of dict
+        ``{"path": ..., "reason": ...}`` of the files a training with ``skip_failed`` left
+        out, as they could not be embedded (not saved; ``info["failed"]`` counts them).
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class Classifier:
         self.pipeline, self.settings, self.pooling = pipeline, dict(settings), pooling
         self.info = dict(info or {})
         self.report: dict[str, Any] | None = None
+        self.failed: list[dict[str, str]] = []
 
     def __repr__(self) -> str:
         name = self.info.get("classifier", "pipeline")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,9 @@ class Predictions:
         For per-window predictions, the window within its file and its time in seconds.
     windows : Predictions or None
         The per-window predictions of the same files, when asked for.
+    failed : list of dict
+        ``{"path": ..., "reason": ...}`` of the files left out, as they could not be
+        embedded (``skip_failed``); not written with the table.
     """
 
     paths: list[str]
@@ -42,6 +45,7 @@ class Predictions:
     index: np.ndarray | None = None
     timestamps: np.ndarray | None = None
     windows: Predictions | None = None
+    failed: list[dict[str, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.paths)

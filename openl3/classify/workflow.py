@@ -17,8 +17,15 @@ import numpy as np
 
 from ..exceptions import OpenL3Error
 from ..labels import FileLabels, check_files, folder_labels, path_key, read_label_csv
-from ..pooling import check_pooling, pool_rows
-from .embedding import SETTING_NAMES, EmbeddingStore, dataset_settings, embedding_settings, media_files
+from ..pooling import check_pooling
+from .embedding import (
+    SETTING_NAMES,
+    EmbeddingStore,
+    dataset_settings,
+    embedding_settings,
+    media_files,
+    pooled_features,
+)
 from .model import Classifier, check_record_target, load_model, record_path
 from .predictions import Predictions, from_probabilities, table_format
 from .report import write_confusion_png, write_json
@@ -125,6 +132,7 @@ def train(
     seed: int = 0,
     batch_size: int = 32,
     verbose: bool = False,
+    skip_failed: bool = False,
     **settings: Any,
 ) -> Classifier:
     """Train a classifier on labelled files; cross-validate it; save it, its report and confusion matrix.
@@ -152,6 +160,11 @@ def train(
         folds (None: none); the seed of splits and classifiers.
     batch_size, verbose
         Windows per model call, and progress bars, for the files embedded.
+    skip_failed : bool
+        Leave out the files that cannot be embedded (damaged audio...) and train on the
+        rest, with an :class:`~openl3.OpenL3Warning` naming them; they are listed in the
+        report (``failed``) and in ``classifier.failed``, and counted in the model's record.
+        False: refuse them.
     **settings
         Embedding settings (``input_repr``, ``content_type``, ``embedding_size``,
         ``hop_size``, ``center``, ``frontend``, ``precision``): those given, over the
@@ -166,7 +179,8 @@ def train(
     ------
     OpenL3Error
         For a label file naming missing files, a single class, a class with fewer files
-        than folds, a dataset with other settings, files that cannot be embedded.
+        than folds (those left out by ``skip_failed`` not counted), a dataset with other
+        settings, files that cannot be embedded (with ``skip_failed``: when none can).
     """
     check_pooling(pooling)
     if dataset is None and model is not None:
@@ -179,11 +193,17 @@ def train(
         check_record_target(model)
     found = resolve_labels(inputs, labels, modality)
     wanted = resolve_settings(modality, dataset, settings)
-    store = EmbeddingStore(wanted, dataset, batch_size, verbose)
-    features = store.features(found.paths, pooling, f"{found.source}: labelled")
+    store = EmbeddingStore(wanted, dataset, batch_size, verbose, skip_failed)
+    embedded = store.embedded(found.paths, f"{found.source}: labelled")
+    found = found.subset(embedded.positions) if embedded.failed else found
+    features = pooled_features(embedded.names, embedded.rows, pooling)
     fitted, scores = fit_classifier(features, found, wanted, pooling, classifier, pca, folds, seed, verbose)
+    fitted.failed = embedded.failed
+    if skip_failed:
+        fitted.info["failed"] = len(embedded.failed)
     if scores is not None:
         scores = {**scores, "settings": wanted, "pooling": pooling, "classifier": classifier, "pca": pca}
+        scores["failed"] = embedded.failed
         fitted.report = scores
         if report is not None:
             write_json(scores, report)
@@ -205,6 +225,7 @@ def predict(
     windows_output: str | None = None,
     batch_size: int = 32,
     verbose: bool = False,
+    skip_failed: bool = False,
 ) -> Predictions:
     """Return (and write) the predictions of ``model`` for files, embedded with the model's settings.
 
@@ -222,12 +243,19 @@ def predict(
     per_window : bool
         Also predict each window (``result.windows``), for models on ``mean`` or ``max``
         pooling, where one window's embedding is a valid input: sound-event timelines.
+    batch_size, verbose
+        Windows per model call, and progress bars, for the files embedded.
+    skip_failed : bool
+        Leave out the files that cannot be embedded (damaged audio...) and predict the
+        rest, with an :class:`~openl3.OpenL3Warning` naming them; they are listed in
+        ``result.failed``. False: refuse them.
 
     Raises
     ------
     OpenL3Error
         For a dataset made with other settings, per-window predictions with ``mean+std``
-        pooling, missing inputs, files that cannot be embedded, a bad output name.
+        pooling, missing inputs, files that cannot be embedded (with ``skip_failed``: when
+        none can), a bad output name.
     """
     classifier = load_model(model) if isinstance(model, str | os.PathLike) else model
     per_window = per_window or windows_output is not None
@@ -243,9 +271,11 @@ def predict(
     paths = media_files(list(inputs), classifier.settings.get("modality", "audio"))
     if not paths:
         raise OpenL3Error(f"No files to predict in {', '.join(inputs)}.")
-    store = EmbeddingStore(classifier.settings, dataset, batch_size, verbose)
-    names, rows = store.rows(paths)
+    store = EmbeddingStore(classifier.settings, dataset, batch_size, verbose, skip_failed)
+    embedded = store.embedded(paths)
+    paths, names, rows = [paths[i] for i in embedded.positions], embedded.names, embedded.rows
     result = _file_predictions(classifier, paths, names, rows)
+    result.failed = embedded.failed
     if per_window:
         result.windows = _window_predictions(classifier, paths, names, rows)
         if windows_output is not None:
@@ -257,9 +287,7 @@ def predict(
 
 def _file_predictions(classifier: Classifier, paths: list[str], names: list[str], rows: Any) -> Predictions:
     """Return the predictions of each file of ``paths`` (``names``: the dataset's names of them)."""
-    inputs, features = pool_rows(rows, classifier.pooling)
-    position = {name: i for i, name in enumerate(inputs)}
-    probabilities = classifier.predict_proba(features[[position[name] for name in names]])
+    probabilities = classifier.predict_proba(pooled_features(names, rows, classifier.pooling))
     return from_probabilities(paths, probabilities, classifier.classes)
 
 

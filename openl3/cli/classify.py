@@ -7,6 +7,10 @@ and writes the model, its record ``MODEL.json``, a confusion matrix PNG and, wit
 ``--report``, the scores as JSON. ``openl3 classify predict MODEL INPUT... -o OUT``
 embeds the inputs with the model's settings and writes ``path,label,probability...``
 as CSV or Parquet. The embedding flags are those of ``openl3 audio``.
+
+A file that cannot be embedded stops either action, unless ``--skip-failed``: then it is
+left out, the rest is done (and written), the files left out are named on one line of
+stderr, and the command exits with 1, as ``openl3 audio`` does when a file fails.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ def _add_train(actions: argparse._SubParsersAction) -> None:
     model.add_argument("--folds", type=_folds, default=5, help="cross-validation, " + _DEFAULT)
     model.add_argument("--seed", type=int, default=0, help="of splits, models; " + _DEFAULT)
     _add_embedding_options(parser)
+    _add_skip_failed(parser)
     parser.set_defaults(handler=_train)
 
 
@@ -95,7 +100,16 @@ def _add_predict(actions: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--batch-size", type=positive_int, default=32, help="windows per model call")
     parser.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+    _add_skip_failed(parser)
     parser.set_defaults(handler=_predict)
+
+
+def _add_skip_failed(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--skip-failed",
+        action="store_true",
+        help="leave out files that cannot be embedded, do the rest, and exit with 1 (default: stop)",
+    )
 
 
 def _folds(value: Any) -> int:
@@ -155,6 +169,7 @@ def _train(args: argparse.Namespace) -> int:
             seed=args.seed,
             batch_size=args.batch_size,
             verbose=not args.quiet,
+            skip_failed=args.skip_failed,
             **_settings(args),
         ),
         lambda model: _train_summary(model, args),
@@ -162,7 +177,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, call: Callable[[], Any], summary: Callable[[Any], str]) -> int:
-    """Run ``call`` with the console of a command; print its error, or ``summary`` of its result."""
+    """Run ``call`` with the console of a command; print its error, or ``summary`` of its result.
+
+    Files the result left out (``result.failed``, with ``--skip-failed``) are named on one
+    line, even with ``--quiet``, and make the status 1.
+    """
     try:
         with _console(args.quiet):
             result = call()
@@ -171,7 +190,18 @@ def _run(args: argparse.Namespace, call: Callable[[], Any], summary: Callable[[A
         return EXIT_FAILED
     if not args.quiet:
         print(summary(result), file=sys.stderr)
+    if result.failed:
+        print(_failed_summary(result.failed, args.action), file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
+
+
+def _failed_summary(failed: list[dict[str, str]], action: str, shown: int = 5) -> str:
+    """Return the line naming the files left out (the first ``shown``, and how many more)."""
+    names = ", ".join(item["path"] for item in failed[:shown])
+    more = f" and {len(failed) - shown} more" if len(failed) > shown else ""
+    left_out = f"{len(failed)} files could not be embedded and were left out"
+    return f"openl3 classify {action}: {left_out}: {names}{more}"
 
 
 def _train_summary(model: Classifier, args: argparse.Namespace) -> str:
@@ -201,6 +231,7 @@ def _predict(args: argparse.Namespace) -> int:
             windows_output=args.per_window,
             batch_size=args.batch_size,
             verbose=not args.quiet,
+            skip_failed=args.skip_failed,
         ),
         lambda result: _predict_summary(result, args),
     )
