@@ -121,18 +121,23 @@ class DatasetRows:
             digest.update(f"{name}:{metadata.num_rows}:{sizes}\n".encode())
         return digest.hexdigest()[:32]
 
-    def table(self, columns: list[str] | None = None) -> Any:
-        """Return the rows as one Arrow table, each input's rows from the newest part holding it."""
+    def table(self, columns: list[str] | None = None, paths: list[str] | None = None) -> Any:
+        """Return the rows as one Arrow table, each input's rows from the newest part holding it.
+
+        With ``paths``, only the rows of these inputs are read (Parquet row groups holding
+        none of them are skipped).
+        """
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
         wanted = None if columns is None else list(dict.fromkeys(["path", *columns]))
+        only = None if paths is None else pc.field("path").isin(pa.array(paths, pa.string()))
         tables, seen = [], None
         for name in reversed(self.parts):  # newest first: an input's newest rows win
             path = self.folder.path_of(name)
             try:
-                table = pq.read_table(path, columns=wanted, filesystem=self.folder.fs)
+                table = pq.read_table(path, columns=wanted, filesystem=self.folder.fs, filters=only)
             except (OSError, ValueError, KeyError) as exc:
                 raise unreadable(path, exc, REMOVE_PART) from exc
             if seen is not None:
@@ -145,12 +150,7 @@ class DatasetRows:
 
     def rows(self, paths: list[str] | None = None) -> EmbeddingRows:
         """Return the rows (of the inputs ``paths`` only, if given) as arrays."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        table = self.table(["path", "index", "timestamp", "embedding"])
-        if paths is not None:
-            table = table.filter(pc.is_in(table["path"], value_set=pa.array(paths, pa.string())))
+        table = self.table(["path", "index", "timestamp", "embedding"], paths)
         embedding = table["embedding"].combine_chunks()
         dim = embedding.type.list_size
         values = embedding.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)

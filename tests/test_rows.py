@@ -73,6 +73,26 @@ def test_an_input_in_two_parts_counts_once_with_its_newest_rows(dataset, clips):
     assert DatasetRows(dataset).state() != before
 
 
+@pytest.mark.parametrize("group_bytes", [1, 3000, 64 << 20])  # a row per group, a few, one group
+def test_rows_of_some_inputs_are_the_rows_of_all_filtered(
+    clips, weights_env, tmp_path, monkeypatch, group_bytes
+):
+    monkeypatch.setattr("openl3.parts.ROW_GROUP_BYTES", group_bytes)
+    out = str(tmp_path / "out")
+    openl3.process_audio_file(clips, output_dir=out, output_format="parquet", **AUDIO)
+    openl3.process_audio_file(clips[1], output_dir=out, output_format="parquet", overwrite=True, **AUDIO)
+    groups = [pq.read_metadata(os.path.join(out, name)).num_row_groups for name in DatasetRows(out).parts]
+    assert (max(groups) > 2) == (group_bytes < 64 << 20)
+    everything = DatasetRows(out).rows()
+    for chosen in ([clips[1]], [clips[2], clips[0]], ["nothing.wav"], []):
+        rows = DatasetRows(out).rows(chosen)
+        keep = np.isin(everything.paths, chosen)
+        np.testing.assert_array_equal(rows.paths, everything.paths[keep])
+        np.testing.assert_array_equal(rows.timestamps, everything.timestamps[keep])
+        np.testing.assert_array_equal(rows.embeddings, everything.embeddings[keep])
+        assert rows.embeddings.shape[1:] == everything.embeddings.shape[1:]
+
+
 def test_state_changes_when_rows_are_added_or_rewritten_and_only_then(dataset, clips):
     first = DatasetRows(dataset).state()
     assert DatasetRows(dataset).state() == first

@@ -67,3 +67,16 @@ def test_bench_precision_interleaves_fresh_processes(weights_dir):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "round 1 mel128 faithful" in result.stdout and "round 1 mel128 fast" in result.stdout
     assert "fast / faithful end to end" in result.stdout and "0.4.2" not in result.stdout.split("\n\n")[-1]
+
+
+def test_bench_index_writes_indexes_adds_and_searches():
+    pytest.importorskip("faiss")
+    command = [sys.executable, str(SCRIPTS / "bench_index.py"), "--rows", "4000"]
+    command += ["--add", "20", "--queries", "5", "--approximate"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("dataset: 200 files, 4,000 rows of 512")
+    assert lines[1].startswith("index built: approximate, 4,000 vectors") and "recall@10" in lines[1]
+    assert lines[2].startswith("second run of 20 files: index added") and "4,400 vectors" in lines[2]
+    assert "stale: None" in lines[3] and "over 5 queries" in lines[4]
