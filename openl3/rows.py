@@ -9,6 +9,7 @@ rows and removing old ones) counts once, with the rows of its newest part.
 from __future__ import annotations
 
 import hashlib
+import posixpath
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,20 @@ class EmbeddingRows:
         return list(dict.fromkeys(self.paths.tolist()))
 
 
+def run_folder(folder: PartFolder) -> PartFolder:
+    """Return the folder that holds the manifest and the locks of the rows in ``folder``.
+
+    That is ``folder`` itself, or for the ``audio`` or ``image`` subfolder of a video run
+    (named directly, ``OUT/audio``), the run's folder above it, which has the manifest.
+    """
+    base = folder.base.rstrip("/")
+    if posixpath.basename(base) in MODALITY_FOLDERS:
+        parent = PartFolder(posixpath.dirname(base) or "/", folder.fs)
+        if Manifest(parent.fs, parent.base, parent.location).read() is not None:
+            return parent
+    return folder
+
+
 class DatasetRows:
     """The rows of the openl3 dataset in folder ``location``, read-only.
 
@@ -60,6 +75,19 @@ class DatasetRows:
         For a video run's dataset (``OUT/audio``, ``OUT/image``), which of the two to read;
         None reads the folder itself, or the only one of the two that has rows.
 
+    Attributes
+    ----------
+    folder : PartFolder
+        The folder of the rows (``OUT/audio`` of a video run's ``OUT``).
+    top : PartFolder
+        The folder holding the dataset's manifest and locks (:func:`run_folder`).
+    manifest : Manifest
+        The dataset's manifest, in ``top``.
+    parts : list of str
+        The names of the dataset's parts in ``folder``, oldest first.
+    settings : dict
+        The settings that made the rows.
+
     Raises
     ------
     OpenL3Error
@@ -70,7 +98,8 @@ class DatasetRows:
     def __init__(self, location: str, modality: str | None = None):
         self.location = location
         self.folder = self._rows_folder(PartFolder(location), modality)
-        self.manifest = Manifest(self.folder.fs, self.folder.base, self.folder.location)
+        self.top = run_folder(self.folder)
+        self.manifest = Manifest(self.top.fs, self.top.base, self.top.location)
         self.parts = self.folder.parts()
         if not self.parts:
             raise OpenL3Error(

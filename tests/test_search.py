@@ -153,6 +153,38 @@ def test_search_says_how_many_lists_it_searches(search_collection, dataset, caps
     assert f"of {measured} lists (recall@10" in capsys.readouterr().err
 
 
+def test_a_video_dataset_keeps_an_index_per_modality(weights_env, tmp_path, capsys):
+    from helpers import write_video
+
+    video = write_video(tmp_path / "v.mp4", seconds=2.0, fps=2)
+    out = str(tmp_path / "out")
+    settings = {"input_repr": "mel256", "audio_embedding_size": 512, "image_embedding_size": 512}
+    openl3.process_video_file(video, output_dir=out, output_format="parquet", verbose=False, **settings)
+    assert main(["index", out, "-q"]) == 1 and "name which to read" in capsys.readouterr().err
+    for modality in ("audio", "image"):
+        assert main(["index", out, "--modality", modality, "-q"]) == 0
+    from openl3.manifest import Manifest
+    from openl3.parts import PartFolder
+
+    top = PartFolder(out)
+    registered = Manifest(top.fs, top.base, out).registered()
+    assert {f"audio/{INDEX_NAME}", f"image/{INDEX_NAME}"} <= set(registered)
+    sizes = {m: len(open_index(DatasetRows(out, m))[0]) for m in ("audio", "image")}
+    assert sizes == {m: len(DatasetRows(out, m).rows()) for m in ("audio", "image")}
+    assert sizes["audio"] != sizes["image"]  # windows of 0.1 s hop vs frames at 2 fps: two indexes
+    capsys.readouterr()
+    assert main(["search", out, "--modality", "audio", f"{video}@0.5", "-k", "3"]) == 0
+    hits = capsys.readouterr().out.splitlines()
+    assert len(hits) == 3 and all(line.endswith(video) for line in hits)
+    # Named by its subfolder, the audio dataset is the same: one index, the run's manifest and locks.
+    subfolder = DatasetRows(os.path.join(out, "audio"))
+    assert subfolder.top.base == DatasetRows(out, "audio").top.base == top.base
+    assert update_index(subfolder, rebuild=True)[1] == "rebuilt"
+    assert set(Manifest(top.fs, top.base, out).registered()) == set(registered)
+    assert not os.path.exists(os.path.join(out, "audio", "_openl3", "dataset.json"))
+    assert len(open_index(DatasetRows(out, "audio"))[0]) == sizes["audio"]
+
+
 def read_hits(path):
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))

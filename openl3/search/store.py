@@ -21,7 +21,7 @@ import logging
 
 from ..exceptions import OpenL3Error
 from ..locks import LockFolder
-from ..manifest import OWN_FOLDER, Manifest
+from ..manifest import OWN_FOLDER
 from ..parts import PartFolder
 from ..rows import DatasetRows
 from .index import EXACT_LIMIT, Index
@@ -46,9 +46,10 @@ def _top(dataset: DatasetRows) -> tuple[PartFolder, str]:
 
     The top folder holds the manifest and the locks: the rows' folder itself, or for a
     video run's dataset the folder above its ``audio``/``image`` subfolders (the index of
-    ``OUT/audio`` is ``OUT/audio/_openl3/index``, registered as ``audio/_openl3/index``).
+    ``OUT/audio`` is ``OUT/audio/_openl3/index``, registered as ``audio/_openl3/index``),
+    however the dataset was named (``OUT`` with a modality, or ``OUT/audio``).
     """
-    top = PartFolder(dataset.location)
+    top = dataset.top
     below = dataset.folder.base[len(top.base) :].strip("/")
     return top, f"{below}/{INDEX_NAME}" if below else INDEX_NAME
 
@@ -203,8 +204,8 @@ def _may_grow(index: Index, added: int, approximate: bool | None) -> bool:
 def _save(index: Index, dataset: DatasetRows) -> None:
     """Save ``index`` into the dataset's folder and register that folder (under the lock)."""
     index.save(index_folder(dataset), dataset.folder.fs)
-    top, name = _top(dataset)
-    manifest = Manifest(top.fs, top.base, dataset.location)
+    _, name = _top(dataset)
+    manifest = dataset.manifest
     if manifest.read() is None:  # a dataset written before manifests: mark it now
         manifest.next_generation(dataset.folder.newest_generation())
     if name not in manifest.registered():
