@@ -180,7 +180,7 @@ def _figure(points: MapPoints, page: str) -> Any:
     groups = np.asarray(points.groups, dtype=object)
     timed = not np.isnan(points.timestamps).all() and points.per == "window"
     template = (
-        "%{text}"  # the path, escaped: Plotly reads hover text as markup (a folder "<b>" would bold)
+        "%{customdata[0]}"  # the path, escaped: Plotly reads hover text as markup ("<b>" would bold)
         + ("<br>%{customdata[1]:.2f} s" if timed else "")
         + "<extra>%{fullData.name}</extra>"
     )
@@ -188,7 +188,7 @@ def _figure(points: MapPoints, page: str) -> Any:
     for group, colour in _colours(points.groups).items():
         chosen = np.flatnonzero(groups == group)
         data = np.empty((len(chosen), 2), dtype=object)
-        data[:, 0] = [points.paths[i] for i in chosen]
+        data[:, 0] = [html.escape(points.paths[i], quote=False) for i in chosen]  # the page unescapes
         data[:, 1] = [None if np.isnan(t) else float(t) for t in points.timestamps[chosen]]
         figure.add_trace(
             trace(
@@ -197,7 +197,6 @@ def _figure(points: MapPoints, page: str) -> Any:
                 mode="markers",
                 name=html.escape(group, quote=False),
                 customdata=data,
-                text=[html.escape(path, quote=False) for path in data[:, 0]],
                 hovertemplate=template,
                 marker={"color": colour, "size": size},
                 selected={"marker": {"size": size + 5}},
@@ -228,10 +227,14 @@ var audio = document.getElementById('openl3-audio');
 var image = document.getElementById('openl3-image');
 var now = document.getElementById('openl3-now');
 if (modality === 'image') { audio.style.display = 'none'; now.textContent = 'Click a point to see it.'; }
+function plain(text) {  // a path as it is (the hover text has it escaped)
+  return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+}
 gd.on('plotly_click', function (event) {
   var d = event.points[0].customdata;
-  now.textContent = d[0] + (d[1] === null ? '' : ' at ' + d[1].toFixed(2) + ' s');
-  var link = links[d[0]];
+  var path = plain(d[0]);
+  now.textContent = path + (d[1] === null ? '' : ' at ' + d[1].toFixed(2) + ' s');
+  var link = links[path];
   if (!link) { now.textContent += ' (not a local file: not played)'; return; }
   if (modality === 'image') { image.src = link; image.style.display = ''; return; }
   audio.src = link;
@@ -247,7 +250,7 @@ search.addEventListener('input', function () {
     if (!text) { return null; }
     var found = [];
     trace.customdata.forEach(function (d, i) {
-      if (d[0].toLowerCase().indexOf(text) >= 0) { found.push(i); }
+      if (plain(d[0]).toLowerCase().indexOf(text) >= 0) { found.push(i); }
     });
     total += found.length;
     return found;

@@ -274,13 +274,28 @@ def test_clicking_an_image_point_shows_the_image(image_collection, tmp_path, bro
 @pytest.mark.browser
 def test_hover_shows_a_path_with_markup_as_it_is(tmp_path, browser):
     page = tmp_path / "markup.html"
-    points = synthetic(3, "/data/<b>bold</b> & <i>co")
+    import soundfile as sf
+
+    points = synthetic(3, str(tmp_path / "<b>bold</b> & <i>co"))
+    for path in points.paths:  # the files are there: clicking plays one
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        sf.write(path, np.zeros(1600), 16000)
     write_map(points, str(page), png=False)
     browser.get(page.as_uri())
     shown = [_hover_text(browser, p) for p in browser.find_elements("css selector", ".scatterlayer .point")]
     assert sorted(next(p for p in points.paths if p in text) for text in shown) == sorted(points.paths)
     legend = " ".join(e.text for e in browser.find_elements("css selector", ".legendtext"))
-    assert "group0" in legend and console_errors(browser) == []
+    assert "group0" in legend
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(browser).click().perform()  # on the last point hovered
+    time.sleep(0.3)
+    label = browser.find_element("id", "openl3-now").text
+    assert label.startswith(tuple(f"{path} at " for path in points.paths)), label
+    browser.find_element("id", "openl3-search").send_keys("<b>bold</b> & <i>")
+    time.sleep(0.3)
+    assert browser.find_element("id", "openl3-count").text == "3 matching points"
+    assert console_errors(browser) == []
 
 
 def _hover_text(session, element):
