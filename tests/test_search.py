@@ -70,6 +70,15 @@ def test_approximate_index_agrees_with_exact_search_on_small_data():
         exact.nprobe = 4
 
 
+def test_building_from_rows_leaves_them_as_they_are():
+    rows = clustered(300, 16, 2)
+    rows.embeddings[5] = 0  # a zero row stays zero in the index, and in the rows
+    before = rows.embeddings.copy()
+    index = Index.build(rows)
+    np.testing.assert_array_equal(rows.embeddings, before)
+    assert index.query(rows.embeddings[7], 1)[1][0, 0] == 7 and index._faiss.reconstruct(5).any() == 0
+
+
 def test_index_is_saved_in_the_dataset_registered_and_loads(dataset):
     index, done = update_index(DatasetRows(dataset))
     assert done == "built"

@@ -48,11 +48,16 @@ VERSION = 1
 _VECTORS = re.compile(r"^vectors-[0-9a-f]{16}\.faiss$")
 
 
-def normalised(vectors: Any) -> np.ndarray:
-    """Return ``vectors`` as float32 rows of unit length (zero rows stay zero)."""
+def normalised(vectors: Any, in_place: bool = False) -> np.ndarray:
+    """Return ``vectors`` as float32 rows of unit length (zero rows stay zero).
+
+    ``in_place``: a writable float32 array is scaled where it is (no second copy of a large one).
+    """
     array = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
     norms = np.linalg.norm(array, axis=1, keepdims=True)
-    return np.divide(array, norms, out=np.zeros_like(array), where=norms > 0)
+    in_place = in_place and array.flags.writeable
+    out = array if in_place else np.zeros_like(array)  # rows of norm 0 are left as they are: zero
+    return np.divide(array, norms, out=out, where=norms > 0)
 
 
 def exact_neighbours(data: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
@@ -149,7 +154,7 @@ class Index:
             )
         if len(rows) == 0:
             return index
-        vectors = normalised(rows.embeddings)
+        vectors = normalised(rows.embeddings, in_place=rows is not source)  # rows read here: ours
         index._add(vectors, rows)
         if approximate and len(rows) > 1:
             index.recall = index.measure_recall(vectors)
