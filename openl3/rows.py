@@ -97,8 +97,10 @@ class DatasetRows:
 
     def __init__(self, location: str, modality: str | None = None):
         self.location = location
-        self.folder = self._rows_folder(PartFolder(location), modality)
-        self.top = run_folder(self.folder)
+        named = PartFolder(location)
+        self.folder = self._rows_folder(named, modality)
+        # OUT --modality audio: OUT is the run's folder, with or without a manifest yet
+        self.top = named if self.folder is not named else run_folder(self.folder)
         self.manifest = Manifest(self.top.fs, self.top.base, self.top.location)
         self.parts = self.folder.parts()
         if not self.parts:

@@ -125,6 +125,23 @@ def test_a_video_dataset_asks_which_modality(weights_env, tmp_path):
         DatasetRows(out, modality="video")
 
 
+def test_a_video_run_of_an_earlier_version_keeps_its_top_folder(weights_env, tmp_path):
+    """``OUT --modality audio`` of a video run without a manifest yet: OUT holds the locks and manifest."""
+    from openl3.search import update_index
+
+    video = write_video(tmp_path / "v.mp4", seconds=2.0, fps=2)
+    out = str(tmp_path / "out")
+    settings = {"input_repr": "mel256", "audio_embedding_size": 512, "image_embedding_size": 512}
+    openl3.process_video_file(video, output_dir=out, output_format="parquet", verbose=False, **settings)
+    os.remove(os.path.join(out, "_openl3", "dataset.json"))  # as an earlier version wrote it
+    audio = DatasetRows(out, modality="audio")
+    assert audio.top.base == PartFolder(out).base
+    update_index(audio)
+    assert Manifest(audio.top.fs, audio.top.base, out).read() is not None
+    assert not os.path.exists(os.path.join(out, "audio", "_openl3", "dataset.json"))
+    assert not os.path.exists(os.path.join(out, "audio", "_openl3", "locks"))
+
+
 def test_image_files_rows_have_no_timestamp(weights_env, tmp_path):
     image = np.random.default_rng(0).integers(0, 255, (230, 250, 3), dtype=np.uint8)
     out = str(tmp_path / "out")
