@@ -80,3 +80,11 @@ def test_bench_index_writes_indexes_adds_and_searches():
     assert lines[1].startswith("index built: approximate, 4,000 vectors") and "recall@10" in lines[1]
     assert lines[2].startswith("second run of 20 files: index added") and "4,400 vectors" in lines[2]
     assert "stale: None" in lines[3] and "over 5 queries" in lines[4]
+
+
+def test_bench_index_searches_each_file_once_when_there_are_fewer_files_than_queries():
+    pytest.importorskip("faiss")
+    command = [sys.executable, str(SCRIPTS / "bench_index.py"), "--rows", "400", "--add", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "over 20 queries" in result.stdout.splitlines()[4]
