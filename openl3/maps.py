@@ -85,7 +85,8 @@ def _pca(unit: np.ndarray, seed: int) -> np.ndarray:
     components = min(2, len(unit) - 1, unit.shape[1])
     if components < 1:
         return np.zeros((len(unit), 2), np.float32)
-    xy = PCA(n_components=components, random_state=seed).fit_transform(unit)
+    with np.errstate(divide="ignore", invalid="ignore"):  # identical points: no variance to share out
+        xy = PCA(n_components=components, random_state=seed).fit_transform(unit)
     return np.pad(xy, ((0, 0), (0, 2 - components)))
 
 

@@ -127,6 +127,18 @@ def test_pca_keeps_the_distances_of_points_it_can_span(count):
         np.testing.assert_allclose(apart, np.linalg.norm(unit[:, None] - unit[None], axis=2), atol=1e-5)
 
 
+@pytest.mark.parametrize("count", [2, 3])
+def test_identical_points_are_drawn_at_one_place_without_a_warning(count):
+    import warnings
+
+    from openl3.maps import project
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "invalid value encountered in divide" reached the CLI
+        xy = project(np.ones((count, 6), np.float32))
+    np.testing.assert_array_equal(xy, np.zeros((count, 2)))
+
+
 def synthetic(n, folder="/data"):
     """A map of ``n`` made-up points: files of ten windows in seven folders."""
     rng = np.random.default_rng(0)
