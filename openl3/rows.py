@@ -54,12 +54,14 @@ def run_folder(folder: PartFolder) -> PartFolder:
     """Return the folder that holds the manifest and the locks of the rows in ``folder``.
 
     That is ``folder`` itself, or for the ``audio`` or ``image`` subfolder of a video run
-    (named directly, ``OUT/audio``), the run's folder above it, which has the manifest.
+    (named directly, ``OUT/audio``), the run's folder above it, which has the manifest and
+    no rows of its own (a dataset written into a subfolder ``audio`` of another dataset
+    is a dataset of its own).
     """
     base = folder.base.rstrip("/")
     if posixpath.basename(base) in MODALITY_FOLDERS:
         parent = PartFolder(posixpath.dirname(base) or "/", folder.fs)
-        if Manifest(parent.fs, parent.base, parent.location).read() is not None:
+        if Manifest(parent.fs, parent.base, parent.location).read() is not None and not parent.parts():
             return parent
     return folder
 

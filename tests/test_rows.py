@@ -142,6 +142,19 @@ def test_a_video_run_of_an_earlier_version_keeps_its_top_folder(weights_env, tmp
     assert not os.path.exists(os.path.join(out, "audio", "_openl3", "locks"))
 
 
+def test_a_dataset_in_a_subfolder_audio_of_another_dataset_is_its_own_top(clips, dataset):
+    from openl3.search import update_index
+
+    inner = os.path.join(dataset, "audio")
+    openl3.process_audio_file(clips[2:], output_dir=inner, output_format="parquet", **AUDIO)
+    rows = DatasetRows(inner)
+    assert rows.top.base == PartFolder(inner).base
+    update_index(rows)
+    outer = PartFolder(dataset)
+    assert Manifest(outer.fs, outer.base, dataset).registered() == {}
+    assert "_openl3/index" in Manifest(rows.top.fs, rows.top.base, inner).registered()
+
+
 def test_image_files_rows_have_no_timestamp(weights_env, tmp_path):
     image = np.random.default_rng(0).integers(0, 255, (230, 250, 3), dtype=np.uint8)
     out = str(tmp_path / "out")
