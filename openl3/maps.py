@@ -276,6 +276,11 @@ def _html(points: MapPoints, page: str) -> str:
 
 
 def _png(points: MapPoints, target: str) -> None:
+    _png_figure(points).savefig(target, format="png")
+
+
+def _png_figure(points: MapPoints) -> Any:
+    """Return the PNG's figure; groups and title are drawn as they are (not as math, "$x$")."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -284,16 +289,21 @@ def _png(points: MapPoints, target: str) -> None:
     axes = figure.add_subplot()
     groups = np.asarray(points.groups, dtype=object)
     size = 30 if len(points.paths) <= 1000 else 12 if len(points.paths) <= SVG_LIMIT else 3
+    handles, labels = [], []
     for group, colour in _colours(points.groups).items():
         chosen = groups == group
-        axes.scatter(points.xy[chosen, 0], points.xy[chosen, 1], s=size, c=colour, label=group, linewidths=0)
-    if len(set(points.groups)) <= 20:
-        axes.legend(fontsize="small", markerscale=2, loc="best")
-    axes.set_title(points.title, fontsize="medium")
+        xy = points.xy[chosen]
+        handles.append(axes.scatter(xy[:, 0], xy[:, 1], s=size, c=colour, linewidths=0))
+        labels.append(group)
+    if len(set(points.groups)) <= 20:  # labels given: one starting with "_" is shown too
+        legend = axes.legend(handles, labels, fontsize="small", markerscale=2, loc="best")
+        for text in legend.get_texts():
+            text.set_parse_math(False)
+    axes.set_title(points.title, fontsize="medium", parse_math=False)
     axes.set_xticks([])
     axes.set_yticks([])
     figure.tight_layout()
-    figure.savefig(target, format="png")
+    return figure
 
 
 def png_path(page: str) -> str:

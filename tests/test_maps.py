@@ -139,6 +139,21 @@ def test_identical_points_are_drawn_at_one_place_without_a_warning(count):
     np.testing.assert_array_equal(xy, np.zeros((count, 2)))
 
 
+def test_the_pngs_legend_and_title_show_groups_and_names_as_they_are(tmp_path):
+    groups = [r"bad $\foo{$", "price $5 or $", "_drafts"]
+    paths = [f"/d/{g}/a.wav" for g in groups]
+    points = MapPoints(np.eye(3)[:, :2], paths, np.zeros(3), groups, "audio", "file")
+    points.title = "$x^2$ set: 3 files"
+    write_map(points, str(tmp_path / "map.html"))  # mathtext stopped the map: "Unknown symbol: \foo"
+    from openl3.maps import _png_figure
+
+    figure = _png_figure(points)
+    legend = figure.axes[0].get_legend()
+    assert sorted(text.get_text() for text in legend.get_texts()) == sorted(groups)
+    assert not any(text.get_parse_math() for text in legend.get_texts())
+    assert figure.axes[0].title.get_parse_math() is False
+
+
 def synthetic(n, folder="/data"):
     """A map of ``n`` made-up points: files of ten windows in seven folders."""
     rng = np.random.default_rng(0)
