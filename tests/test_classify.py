@@ -488,3 +488,12 @@ def test_skip_failed_in_python_warns_and_keeps_the_checks(damaged, weights_env):
     labels = FileLabels(kept, [os.path.basename(os.path.dirname(p)) for p in kept], source="l.csv")
     with pytest.warns(OpenL3Warning), pytest.raises(OpenL3Error, match=r"3 folds: 'tone' \(2 files\)"):
         train(labels=labels, dataset=dataset, folds=3, skip_failed=True)
+
+
+def test_the_confusion_matrix_shows_class_names_as_they_are(tmp_path):
+    from openl3.classify.report import write_confusion_png
+
+    path = str(tmp_path / "confusion.png")
+    # mathtext read "$...$" in class names: this one stopped the training with a traceback
+    write_confusion_png([[2, 0], [1, 1]], [r"bad $\foo{$", "price $5 or $"], path, title="$x^2$")
+    assert os.path.getsize(path) > 0

@@ -82,12 +82,13 @@ def write_confusion_png(
     image = axes.imshow(counts, cmap="Blues")
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
     ticks = np.arange(len(classes))
-    axes.set_xticks(ticks, labels=list(classes), rotation=45, ha="right")
-    axes.set_yticks(ticks, labels=list(classes))
+    # class names and title as they are: "$x$" was drawn as math, and "$\foo{$" stopped the drawing
+    axes.set_xticks(ticks, labels=list(classes), rotation=45, ha="right", parse_math=False)
+    axes.set_yticks(ticks, labels=list(classes), parse_math=False)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
     if title:
-        axes.set_title(title)
+        axes.set_title(title, parse_math=False)
     middle = counts.max() / 2 if counts.size else 0
     for (row, column), count in np.ndenumerate(counts):
         color = "white" if count > middle else "black"
