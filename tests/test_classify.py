@@ -486,7 +486,10 @@ def test_skip_failed_in_python_warns_and_keeps_the_checks(damaged, weights_env):
     tone = [p for p in good if os.path.basename(p).startswith("tone")]
     kept = [p for p in good if p != tone[0]] + [bad[0]]  # 'tone': two clips and bad.wav
     labels = FileLabels(kept, [os.path.basename(os.path.dirname(p)) for p in kept], source="l.csv")
-    with pytest.warns(OpenL3Warning), pytest.raises(OpenL3Error, match=r"3 folds: 'tone' \(2 files\)"):
+    with (
+        pytest.warns(OpenL3Warning, match="^1 file could not be embedded and is"),
+        pytest.raises(OpenL3Error, match=r"3 folds: 'tone' \(2 files\)"),
+    ):
         train(labels=labels, dataset=dataset, folds=3, skip_failed=True)
 
 

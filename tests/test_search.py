@@ -148,6 +148,25 @@ def test_an_exact_index_grows_below_its_limit_and_is_rebuilt_at_it(
         assert stale(index, DatasetRows(dataset)) is None
 
 
+def test_the_kind_asked_for_stays_through_updates(search_collection, dataset, weights_env, monkeypatch):
+    paths, _ = search_collection
+    shutil.rmtree(dataset)
+    openl3.process_audio_file(paths[:2], output_dir=dataset, output_format="parquet", **SETTINGS)
+    few = len(DatasetRows(dataset).rows())
+    for module in ("store", "index"):  # the dataset is past the size limit from its next run
+        monkeypatch.setattr(f"openl3.search.{module}.EXACT_LIMIT", few + 1)
+    assert main(["index", dataset, "--exact", "-q"]) == 0
+    openl3.process_audio_file(paths[:3], output_dir=dataset, output_format="parquet", **SETTINGS)
+    index, done = update_index(DatasetRows(dataset))  # as a stale search does
+    assert done == "added" and not index.approximate and index.asked is False
+    assert not update_index(DatasetRows(dataset), rebuild=True)[0].approximate
+    openl3.process_audio_file(paths[:4], output_dir=dataset, output_format="parquet", **SETTINGS)
+    index, done = update_index(DatasetRows(dataset), approximate=True)  # asked again: the new kind
+    assert done == "rebuilt" and index.approximate and open_index(DatasetRows(dataset))[0].asked is True
+    index.nprobe = 10_000
+    assert index.nprobe == index.lists == index._faiss.nlist  # every list, at the most
+
+
 def test_search_says_how_many_lists_it_searches(search_collection, dataset, capsys):
     paths, _ = search_collection
     assert main(["index", dataset, "-q"]) == 0
@@ -157,9 +176,11 @@ def test_search_says_how_many_lists_it_searches(search_collection, dataset, caps
     measured = open_index(DatasetRows(dataset))[0].nprobe
     assert main(["search", dataset, f"{paths[0]}@0", "--nprobe", "2", "-k", "1"]) == 0
     err = capsys.readouterr().err
-    assert "approximate search of 2 lists (recall@10 " in err and f"at build searching {measured})" in err
+    lists = open_index(DatasetRows(dataset))[0].lists
+    assert f"approximate search of {min(2, lists)} of {lists} lists (recall@10 " in err
+    assert f"at build searching {measured})" in err
     assert main(["search", dataset, f"{paths[0]}@0", "-k", "1"]) == 0
-    assert f"of {measured} lists (recall@10" in capsys.readouterr().err
+    assert f"of {measured} of {lists} lists (recall@10" in capsys.readouterr().err
 
 
 def test_a_video_dataset_keeps_an_index_per_modality(weights_env, tmp_path, capsys):

@@ -248,11 +248,17 @@ class EmbeddingStore:
         report = embedder.embed_files(paths, output_dir=location, output_format="parquet", errors="collect")
         failed = [{"path": path, "reason": reason} for path, reason in report.failed]
         if failed and not self.skip_failed:
-            raise OpenL3Error(f"{len(failed)} files could not be embedded: {_reasons(failed)}.")
+            raise OpenL3Error(f"{files(len(failed))} could not be embedded: {_reasons(failed)}.")
         if failed:
-            message = f"{len(failed)} files could not be embedded and are left out: {_reasons(failed)}."
+            verb = "is" if len(failed) == 1 else "are"
+            message = f"{files(len(failed))} could not be embedded and {verb} left out: {_reasons(failed)}."
             warnings.warn(message, OpenL3Warning, stacklevel=2)
         return failed
+
+
+def files(count: int) -> str:
+    """Return "1 file" or "N files"."""
+    return "1 file" if count == 1 else f"{count} files"
 
 
 def _reasons(failed: list[dict[str, str]], shown: int = 5) -> str:

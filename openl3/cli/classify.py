@@ -29,6 +29,7 @@ from ..classify import (
     predict,
     train,
 )
+from ..classify.embedding import files
 from ..exceptions import OpenL3Error
 from ..models.specs import AUDIO_TOWER, CONTENT_TYPES, FRONTENDS, IMAGE_TOWER, INPUT_REPRS
 from ..pooling import POOLINGS
@@ -200,7 +201,8 @@ def _failed_summary(failed: list[dict[str, str]], action: str, shown: int = 5) -
     """Return the line naming the files left out (the first ``shown``, and how many more)."""
     names = ", ".join(item["path"] for item in failed[:shown])
     more = f" and {len(failed) - shown} more" if len(failed) > shown else ""
-    left_out = f"{len(failed)} files could not be embedded and were left out"
+    verb = "was" if len(failed) == 1 else "were"
+    left_out = f"{files(len(failed))} could not be embedded and {verb} left out"
     return f"openl3 classify {action}: {left_out}: {names}{more}"
 
 

@@ -141,8 +141,8 @@ def _choose_lists(index: Index, nprobe: int | None) -> None:
         index.nprobe = nprobe
     if index.recall is not None:
         print(
-            f"approximate search of {index.nprobe} lists (recall@10 {index.recall:.3f} measured at "
-            f"build searching {measured})",
+            f"approximate search of {index.nprobe} of {index.lists} lists "
+            f"(recall@10 {index.recall:.3f} measured at build searching {measured})",
             file=sys.stderr,
         )
 

@@ -94,6 +94,9 @@ class Index:
         The dataset's :meth:`~openl3.rows.DatasetRows.state` when the index was last updated.
     parts : list of str
         The dataset's parts the index holds the rows of.
+    asked : bool or None
+        The kind asked for when it was built (``approximate=`` of :meth:`build`; None: chosen
+        by size). Updates keep an asked kind at any size.
     """
 
     def __init__(self, dim: int, approximate: bool = False):
@@ -105,6 +108,7 @@ class Index:
         self.settings: dict[str, Any] = {}
         self.state: str | None = None
         self.parts: list[str] = []
+        self.asked: bool | None = None
         self._faiss: Any = None
 
     def __len__(self) -> int:
@@ -119,13 +123,18 @@ class Index:
         """
         return int(self._faiss.nprobe) if self.approximate and self._faiss is not None else None
 
+    @property
+    def lists(self) -> int | None:
+        """Lists of the inverted file (None for an exact index)."""
+        return int(self._faiss.nlist) if self.approximate and self._faiss is not None else None
+
     @nprobe.setter
     def nprobe(self, lists: int) -> None:
         if not self.approximate or self._faiss is None:
             raise OpenL3Error("nprobe applies to an approximate index only.")
         if int(lists) < 1:
             raise OpenL3Error(f"Invalid nprobe {lists}: search at least one list.")
-        self._faiss.nprobe = int(lists)
+        self._faiss.nprobe = min(int(lists), int(self._faiss.nlist))  # every list, at the most
 
     def __repr__(self) -> str:
         kind = "approximate" if self.approximate else "exact"
@@ -143,9 +152,11 @@ class Index:
             None: exact below :data:`EXACT_LIMIT` vectors, approximate at or above it.
         """
         rows = source.rows() if isinstance(source, DatasetRows) else source
+        asked = approximate
         if approximate is None:
             approximate = len(rows) >= EXACT_LIMIT
         index = cls(rows.embeddings.shape[1], approximate)
+        index.asked = asked
         if isinstance(source, DatasetRows):
             index.settings, index.state, index.parts = (
                 dict(source.settings),
@@ -248,6 +259,7 @@ class Index:
             "version": VERSION,
             "dim": self.dim,
             "approximate": self.approximate,
+            "asked": self.asked,
             "count": len(self),
             "recall": self.recall,
             "settings": self.settings,
@@ -308,6 +320,7 @@ class Index:
         index = cls(record["dim"], record["approximate"])
         index.recall, index.settings = record["recall"], record["settings"]
         index.state, index.parts = record["state"], record["parts"]
+        index.asked = record.get("asked")  # absent from indexes of before: chosen by size
         index.paths = np.asarray(table["path"].to_pylist(), dtype=object)
         index.index = table["index"].to_numpy().astype(np.int32)
         index.timestamps = table["timestamp"].to_numpy(zero_copy_only=False).astype(np.float64)

@@ -145,8 +145,9 @@ def update_index(
     """Build or update the index of ``dataset``, save it in the dataset; return it and what was done.
 
     Under the dataset lock: an index of parts only added is updated with their rows
-    (unless the index kind asked for changes, or an exact index would grow past
-    :data:`~openl3.search.index.EXACT_LIMIT` vectors); otherwise it is built again.
+    (unless another kind is asked for, or an exact index chosen by its size would grow past
+    :data:`~openl3.search.index.EXACT_LIMIT` vectors); otherwise it is built again. With
+    ``approximate=None``, the kind asked for when the index was built stays.
 
     Returns
     -------
@@ -166,6 +167,7 @@ def update_index(
         if index is None:
             why = "rebuilt" if rebuild else "built"
         else:
+            approximate = index.asked if approximate is None else approximate  # an asked kind stays
             why = _rebuild_reason(index, dataset, approximate, rebuild)
         if why is None:
             state = dataset.state()
