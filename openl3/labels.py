@@ -19,6 +19,7 @@ from .remote import is_uri
 __all__ = [
     "FileLabels",
     "check_files",
+    "first_few",
     "folder_labels",
     "match_inputs",
     "match_paths",
@@ -246,12 +247,14 @@ def check_files(labels: FileLabels) -> None:
     """
     missing = [path for path in labels.paths if not is_uri(path) and not os.path.isfile(path)]
     if missing:
-        raise OpenL3Error(f"{labels.source}: {len(missing)} labelled files do not exist: {_some(missing)}.")
+        listed = first_few(missing)
+        raise OpenL3Error(f"{labels.source}: {len(missing)} labelled files do not exist: {listed}.")
 
 
-def _some(paths: list[str]) -> str:
-    """Return the first ten of ``paths``, and how many more."""
-    return ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+def first_few(texts: list[str], shown: int = 10, separator: str = ", ") -> str:
+    """Return the first ``shown`` of ``texts`` joined by ``separator``, and how many more."""
+    more = f" and {len(texts) - shown} more" if len(texts) > shown else ""
+    return separator.join(texts[:shown]) + more
 
 
 def _matches(paths: Sequence[str], inputs: Sequence[str]) -> list[str | None]:
@@ -279,7 +282,7 @@ def match_paths(paths: Sequence[str], inputs: Sequence[str], source: str = "inpu
     missing = [path for path, name in zip(paths, matched, strict=True) if name is None]
     if missing:
         count = len(missing)
-        raise OpenL3Error(f"{source}: {count} files have no embeddings: {_some(missing)}.")
+        raise OpenL3Error(f"{source}: {count} files have no embeddings: {first_few(missing)}.")
     return [name for name in matched if name is not None]
 
 

@@ -131,3 +131,15 @@ def test_two_labels_for_one_file_and_length_mismatch():
         FileLabels(["/x/a.wav", "/x/./a.wav"], ["a", "b"])
     with pytest.raises(OpenL3Error, match="2 paths but 1 values"):
         FileLabels(["/x/a.wav", "/x/b.wav"], ["a"])
+
+
+@pytest.mark.parametrize("shown", [1, 5, 10])
+def test_first_few_names_the_first_and_counts_the_rest(shown):
+    from openl3.labels import first_few
+
+    for count in range(0, 2 * shown + 2):
+        texts = [f"f{i}.wav" for i in range(count)]
+        listed = first_few(texts, shown, "; ")
+        named, _, rest = listed.partition(" and ")
+        assert named.split("; ") == (texts[:shown] or [""])
+        assert rest == (f"{count - shown} more" if count > shown else "")

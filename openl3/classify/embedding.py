@@ -21,7 +21,7 @@ import numpy as np
 from ..embedders import AudioEmbedder, ImageEmbedder
 from ..exceptions import OpenL3Error, OpenL3Warning
 from ..jobs import EXTENSIONS, folder_files
-from ..labels import match_paths, path_key, unmatched_paths
+from ..labels import first_few, match_paths, path_key, unmatched_paths
 from ..models.specs import DEFAULT_INPUT_REPR
 from ..parts import PartFolder
 from ..pooling import pool_rows
@@ -261,10 +261,9 @@ def files(count: int) -> str:
     return "1 file" if count == 1 else f"{count} files"
 
 
-def _reasons(failed: list[dict[str, str]], shown: int = 5) -> str:
-    """Return the reasons of the first ``shown`` failed files, and how many more there are."""
-    reasons = "; ".join(item["reason"].rstrip(".") for item in failed[:shown])
-    return reasons + (f" and {len(failed) - shown} more" if len(failed) > shown else "")
+def _reasons(failed: list[dict[str, str]]) -> str:
+    """Return the reasons of the first five failed files, and how many more there are."""
+    return first_few([item["reason"].rstrip(".") for item in failed], 5, "; ")
 
 
 def pooled_features(names: Sequence[str], rows: EmbeddingRows, pooling: str) -> np.ndarray:

@@ -31,6 +31,7 @@ from ..classify import (
 )
 from ..classify.embedding import files
 from ..exceptions import OpenL3Error
+from ..labels import first_few
 from ..models.specs import AUDIO_TOWER, CONTENT_TYPES, FRONTENDS, IMAGE_TOWER, INPUT_REPRS
 from ..pooling import POOLINGS
 from ..precision import PRECISIONS
@@ -197,13 +198,11 @@ def _run(args: argparse.Namespace, call: Callable[[], Any], summary: Callable[[A
     return EXIT_OK
 
 
-def _failed_summary(failed: list[dict[str, str]], action: str, shown: int = 5) -> str:
-    """Return the line naming the files left out (the first ``shown``, and how many more)."""
-    names = ", ".join(item["path"] for item in failed[:shown])
-    more = f" and {len(failed) - shown} more" if len(failed) > shown else ""
+def _failed_summary(failed: list[dict[str, str]], action: str) -> str:
+    """Return the line naming the files left out (the first five, and how many more)."""
     verb = "was" if len(failed) == 1 else "were"
     left_out = f"{files(len(failed))} could not be embedded and {verb} left out"
-    return f"openl3 classify {action}: {left_out}: {names}{more}"
+    return f"openl3 classify {action}: {left_out}: {first_few([item['path'] for item in failed], 5)}"
 
 
 def _train_summary(model: Classifier, args: argparse.Namespace) -> str:
