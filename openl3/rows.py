@@ -135,15 +135,14 @@ class DatasetRows:
         """The modality of the rows ("audio" or "image")."""
         return str(self.settings.get("modality", ""))
 
-    def state(self) -> str:
-        """Return a fingerprint of the rows: it changes when a part is added, rewritten or removed.
+    def part_entries(self) -> dict[str, str]:
+        """Return each part's entry of :meth:`state`: its name, row count and row-group sizes.
 
-        Taken from the dataset's own record (its part names and each part's row count and
-        row-group sizes, read from the Parquet footers), never from file times.
+        Read from the parts' Parquet footers.
         """
         import pyarrow.parquet as pq
 
-        digest = hashlib.sha256()
+        entries = {}
         for name in self.parts:
             path = self.folder.path_of(name)
             try:
@@ -151,8 +150,19 @@ class DatasetRows:
             except (OSError, ValueError) as exc:
                 raise unreadable(path, exc, REMOVE_PART) from exc
             sizes = [metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)]
-            digest.update(f"{name}:{metadata.num_rows}:{sizes}\n".encode())
-        return digest.hexdigest()[:32]
+            entries[name] = f"{name}:{metadata.num_rows}:{sizes}\n"
+        return entries
+
+    def state(self, entries: dict[str, str] | None = None) -> str:
+        """Return a fingerprint of the rows: it changes when a part is added, rewritten or removed.
+
+        Taken from the dataset's own record (its part names and each part's row count and
+        row-group sizes, read from the Parquet footers), never from file times.
+        ``entries``: the :meth:`part_entries` of these parts (or of more), already read, so
+        that several fingerprints read each footer once.
+        """
+        entries = self.part_entries() if entries is None else entries
+        return hashlib.sha256("".join(entries[name] for name in self.parts).encode()).hexdigest()[:32]
 
     def table(self, columns: list[str] | None = None, paths: list[str] | None = None) -> Any:
         """Return the rows as one Arrow table, each input's rows from the newest part holding it.

@@ -103,6 +103,26 @@ def test_state_changes_when_rows_are_added_or_rewritten_and_only_then(dataset, c
     assert DatasetRows(dataset).state() != added
 
 
+def test_state_is_the_digest_of_the_footers_and_shared_entries_give_each_subset_its_own(dataset, clips):
+    import copy
+    import hashlib
+
+    openl3.process_audio_file(clips, output_dir=dataset, output_format="parquet", **AUDIO)
+    rows = DatasetRows(dataset)
+    assert len(rows.parts) == 2
+    digest = hashlib.sha256()  # the fingerprint as indexes already saved recorded it
+    for name in rows.parts:
+        metadata = pq.read_metadata(os.path.join(dataset, name))
+        sizes = [metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)]
+        digest.update(f"{name}:{metadata.num_rows}:{sizes}\n".encode())
+    entries = rows.part_entries()
+    assert rows.state() == rows.state(entries) == digest.hexdigest()[:32]
+    for kept in ([rows.parts[0]], [rows.parts[1]], [], rows.parts):
+        subset = copy.copy(rows)
+        subset.parts = kept
+        assert subset.state(entries) == subset.state()
+
+
 def test_a_folder_without_rows_is_refused_by_name(tmp_path):
     pq.write_table(pa.table({"path": ["mine.wav"]}), tmp_path / "part-0001.parquet")
     with pytest.raises(OpenL3Error, match="holds no openl3 rows"):

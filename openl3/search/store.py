@@ -82,8 +82,8 @@ def load_index(dataset: DatasetRows) -> Index | None:
 
 def _rows_of_parts(dataset: DatasetRows, parts: list[str]) -> DatasetRows:
     """Return ``dataset`` restricted to ``parts`` (its rows and state those of these parts)."""
-    subset = copy.copy(dataset)
-    subset.parts = [name for name in dataset.parts if name in set(parts)]
+    subset, kept = copy.copy(dataset), set(parts)
+    subset.parts = [name for name in dataset.parts if name in kept]
     return subset
 
 
@@ -93,24 +93,25 @@ def stale(index: Index, dataset: DatasetRows) -> str | None:
     "added": parts were only added (the index can be updated by adding their rows);
     "changed": parts were rewritten or removed, or an indexed input was embedded again.
     """
-    return _compare(index, dataset, dataset.state())[0]
+    return _compare(index, dataset, dataset.part_entries())[0]
 
 
 def _new_parts(index: Index, dataset: DatasetRows) -> DatasetRows:
     """Return ``dataset`` restricted to the parts that ``index`` does not hold."""
-    return _rows_of_parts(dataset, [name for name in dataset.parts if name not in set(index.parts)])
+    held = set(index.parts)
+    return _rows_of_parts(dataset, [name for name in dataset.parts if name not in held])
 
 
-def _compare(index: Index, dataset: DatasetRows, state: str) -> tuple[str | None, int]:
+def _compare(index: Index, dataset: DatasetRows, entries: dict[str, str]) -> tuple[str | None, int]:
     """Return what :func:`stale` returns, and for "added" the number of rows to add.
 
-    ``state`` is ``dataset.state()``, read once by the caller (it reads every part's footer).
+    ``entries`` is ``dataset.part_entries()``, read once by the caller (every part's footer).
     """
-    if index.state == state:
+    if index.state == dataset.state(entries):
         return None, 0
     if index.state is None or not set(index.parts) <= set(dataset.parts):
         return "changed", 0
-    if _rows_of_parts(dataset, index.parts).state() != index.state:
+    if _rows_of_parts(dataset, index.parts).state(entries) != index.state:
         return "changed", 0
     new_paths = _new_parts(index, dataset).table(["path"])["path"].to_pylist()
     indexed = set(index.paths.tolist())
@@ -170,13 +171,13 @@ def update_index(
             approximate = index.asked if approximate is None else approximate  # an asked kind stays
             why = _rebuild_reason(index, dataset, approximate, rebuild)
         if why is None:
-            state = dataset.state()
-            kind, added = _compare(index, dataset, state)
+            entries = dataset.part_entries()
+            kind, added = _compare(index, dataset, entries)
             if kind is None:
                 return index, "current"
             if kind == "added" and _may_grow(index, added, approximate):
                 index.add(_new_parts(index, dataset).rows())
-                index.state, index.parts = state, list(dataset.parts)
+                index.state, index.parts = dataset.state(entries), list(dataset.parts)
                 _save(index, dataset)
                 return index, "added"
             why = "rebuilt"
