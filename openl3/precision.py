@@ -52,14 +52,13 @@ FAST_CHOICES = {
     ("torch", "cpu-bf16"): "bfloat16",
 }
 
-#: Why, for each entry of :data:`FAST_CHOICES` (figures: docs/performance.md).
+#: Why, for each entry of :data:`FAST_CHOICES` (figures: docs/performance.md): by backend
+#: and device kind, or by device kind for all backends.
+_ON_EPYC = "on an AMD EPYC with AVX512_BF16"
 _FAST_REASONS = {
     "gpu": "TF32 tensor cores, what 'fast' has always allowed on GPUs (not yet measured here)",
-    (
-        "tensorflow",
-        "cpu-bf16",
-    ): "measured 1.6-1.9x faster than float32 end to end on an AMD EPYC with AVX512_BF16",
-    ("torch", "cpu-bf16"): "measured 1.5-1.9x faster than float32 end to end on an AMD EPYC with AVX512_BF16",
+    ("tensorflow", "cpu-bf16"): f"measured 1.6-1.9x faster than float32 end to end {_ON_EPYC}",
+    ("torch", "cpu-bf16"): f"measured 1.5-1.9x faster than float32 end to end {_ON_EPYC}",
 }
 
 

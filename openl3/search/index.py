@@ -123,11 +123,6 @@ class Index:
         """
         return int(self._faiss.nprobe) if self.approximate and self._faiss is not None else None
 
-    @property
-    def lists(self) -> int | None:
-        """Lists of the inverted file (None for an exact index)."""
-        return int(self._faiss.nlist) if self.approximate and self._faiss is not None else None
-
     @nprobe.setter
     def nprobe(self, lists: int) -> None:
         if not self.approximate or self._faiss is None:
@@ -135,6 +130,11 @@ class Index:
         if int(lists) < 1:
             raise OpenL3Error(f"Invalid nprobe {lists}: search at least one list.")
         self._faiss.nprobe = min(int(lists), int(self._faiss.nlist))  # every list, at the most
+
+    @property
+    def lists(self) -> int | None:
+        """Lists of the inverted file (None for an exact index)."""
+        return int(self._faiss.nlist) if self.approximate and self._faiss is not None else None
 
     def __repr__(self) -> str:
         kind = "approximate" if self.approximate else "exact"
