@@ -2,18 +2,32 @@
 
 Importing the package is cheap: TensorFlow, Keras, kapre and librosa load on first use.
 TensorFlow's native log stays off unless ``TF_CPP_MIN_LOG_LEVEL`` is set
-(:mod:`openl3.console`).
+(:mod:`openl3._util.console`).
+
+The packages, from the ground up (docs/architecture.md): :mod:`openl3.models` (towers,
+weights, precision, the batch runner, embedding settings); :mod:`openl3.audio`,
+:mod:`openl3.image`, :mod:`openl3.video` (the computation of each modality);
+:mod:`openl3.dataset` (Parquet datasets); :mod:`openl3.runs` (runs over files);
+:mod:`openl3.core` and :mod:`openl3.embedders` (the public functions and objects);
+:mod:`openl3.classify` and :mod:`openl3.search` (answers from embeddings); :mod:`openl3.cli`.
 """
 
-from . import console, core, models
-from .audio import get_audio_embedding, preprocess_audio, process_audio_file
+from . import core, models
+from ._util import console
+from ._util.exceptions import OpenL3Error, OpenL3Warning
+from ._util.jobs import Report
+from .audio.stream import AudioStream
+from .core import (
+    get_audio_embedding,
+    get_image_embedding,
+    get_output_path,
+    preprocess_audio,
+    process_audio_file,
+    process_image_file,
+    process_video_file,
+)
 from .embedders import AudioEmbedder, ImageEmbedder, VideoEmbedder
-from .exceptions import OpenL3Error, OpenL3Warning
-from .files import Report, get_output_path
-from .image import get_image_embedding, process_image_file
-from .stream import AudioStream
 from .version import version as __version__
-from .video import process_video_file
 
 console.quiet_tensorflow()  # importing openl3 imports no TensorFlow: this comes before it
 

@@ -15,16 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from .audio_core import AudioComputation, checked_audio
-from .exceptions import OpenL3Error
-from .files import Report, RunOptions, run_paths
-from .image_core import ImageComputation, array_frames, check_image, frame_timestamps
-from .jobs import Arrays, FileJob
+from ._util.exceptions import OpenL3Error
+from ._util.jobs import Arrays, FileJob
+from ._util.validation import pair_inputs
+from .audio.compute import AudioComputation, checked_audio
+from .audio.stream import AudioStream
+from .image.compute import ImageComputation, array_frames, check_image, frame_timestamps
 from .models import load_audio_embedding_model_from_path, load_image_embedding_model_from_path
 from .models.specs import DEFAULT_INPUT_REPR
-from .stream import AudioStream
-from .validation import pair_inputs
-from .video_core import VideoComputation
+from .runs.driver import Report, RunOptions, run_paths
+from .video.compute import VideoComputation
 
 __all__ = ["AudioEmbedder", "ImageEmbedder", "VideoEmbedder"]
 
@@ -185,7 +185,7 @@ class AudioEmbedder(FileRuns, AudioComputation):
         return self.embed_checked(*checked_audio(audio, sr))
 
     def embed_checked(self, arrays: list[np.ndarray], rates: list[float], is_list: bool) -> tuple[Any, Any]:
-        """Embed arrays already checked by :func:`openl3.audio_core.checked_audio`."""
+        """Embed arrays already checked by :func:`openl3.audio.compute.checked_audio`."""
         sources = [self.windows(a, r) for a, r in zip(arrays, rates, strict=True)]
         embeddings = self.embed_sources(sources)
         timestamps = [source.timestamps for source in sources]
@@ -288,7 +288,7 @@ class VideoEmbedder(FileRuns, VideoComputation):
     """Audio and image embeddings of video files, with two models loaded once.
 
     Parameters are those of :func:`openl3.process_video_file` that say how to embed,
-    keywords only (:class:`openl3.video_core.VideoComputation` takes them).
+    keywords only (:class:`openl3.video.compute.VideoComputation` takes them).
 
     Examples
     --------

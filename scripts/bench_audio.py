@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from openl3.precision import PRECISIONS
+from openl3.models.precision import PRECISIONS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -83,7 +83,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--precision", default="faithful", choices=PRECISIONS)
     parser.add_argument("--files", type=int, default=1, help="split the audio into this many arrays (a list)")
     parser.add_argument(
-        "--prefetch", type=int, help="batches read ahead of the model (openl3.batching.PREFETCH_BATCHES)"
+        "--prefetch",
+        type=int,
+        help="batches read ahead of the model (openl3.models.batching.PREFETCH_BATCHES)",
     )
     return parser.parse_args()
 
@@ -91,8 +93,8 @@ def parse_args() -> argparse.Namespace:
 class TimedModel:
     """Wrap ``model_predictor`` where openl3 uses it to add up the time spent in model calls.
 
-    The embedders import ``model_predictor`` by name (``openl3.audio_core``,
-    ``openl3.image_core``), so patching ``openl3.batching`` alone would time nothing: every
+    The embedders import ``model_predictor`` by name (``openl3.audio.compute``,
+    ``openl3.image.compute``), so patching ``openl3.models.batching`` alone would time nothing: every
     loaded openl3 module that holds the function gets the timed one instead.
     """
 
@@ -100,9 +102,9 @@ class TimedModel:
         import importlib
         import sys
 
-        for used_in in ("openl3.audio_core", "openl3.image_core"):  # load them before patching
+        for used_in in ("openl3.audio.compute", "openl3.image.compute"):  # load them before patching
             importlib.import_module(used_in)
-        self.busy, self._make = 0.0, openl3.batching.model_predictor
+        self.busy, self._make = 0.0, openl3.models.batching.model_predictor
         patched = [
             module
             for name, module in list(sys.modules.items())
@@ -110,9 +112,9 @@ class TimedModel:
         ]
         for module in patched:
             module.model_predictor = self.predictor
-        if sys.modules["openl3.audio_core"] not in patched:
+        if sys.modules["openl3.audio.compute"] not in patched:
             raise RuntimeError(
-                "openl3.audio_core no longer holds model_predictor: 'model busy' would read 0%"
+                "openl3.audio.compute no longer holds model_predictor: 'model busy' would read 0%"
             )
 
     def predictor(self, model, precision="faithful"):
@@ -137,7 +139,7 @@ def measure_reading(openl3, audio, args, batch_size) -> None:
     """Print windows/s of decoding, resampling and framing alone (no model)."""
     start, n = time.perf_counter(), 0
     for part in split(audio, args.files):
-        source = openl3.windows.AudioWindows(part, args.sr, args.hop, True)
+        source = openl3.audio.windows.AudioWindows(part, args.sr, args.hop, True)
         for first in range(0, source.n_items, batch_size):
             n += len(source.read(first, min(batch_size, source.n_items - first)))
     elapsed = time.perf_counter() - start
@@ -163,7 +165,7 @@ def measure_pipeline(openl3, model, audio, args, batch_size, timer) -> tuple[int
     peak = peak_rss_mb()
     embeddings = emb if isinstance(emb, list) else [emb]
     n = sum(e.shape[0] for e in embeddings)
-    mono_mb = openl3.signal.resampled_length(len(audio), args.sr) * 8 / 1e6
+    mono_mb = openl3.audio.signal.resampled_length(len(audio), args.sr) * 8 / 1e6
     print(
         f"pipeline  batch {batch_size:4d}: {n} windows in {elapsed:.1f} s = {n / elapsed:.2f} windows/s, "
         f"{args.seconds / elapsed:.2f} s of audio per s; model busy {100 * timer.busy / elapsed:.1f}% of it"
@@ -193,8 +195,7 @@ def main() -> None:
     import keras
 
     import openl3
-    from openl3 import batching
-    from openl3.models import build_audio_model
+    from openl3.models import batching, build_audio_model
 
     if args.prefetch is not None:
         batching.PREFETCH_BATCHES = args.prefetch
@@ -208,8 +209,8 @@ def main() -> None:
     spec = openl3.models.specs.input_repr_spec(args.input_repr)
     window_shape = (1, 48000) if args.frontend == "kapre" else spec.input_shape
     predict = timer._make(model, args.precision)
-    n_windows = openl3.windows.AudioWindows(audio, args.sr, args.hop, True).n_items
-    for _ in openl3.signal.iter_signal_blocks(audio[: args.sr], args.sr):  # compile the resampler
+    n_windows = openl3.audio.windows.AudioWindows(audio, args.sr, args.hop, True).n_items
+    for _ in openl3.audio.signal.iter_signal_blocks(audio[: args.sr], args.sr):  # compile the resampler
         pass
     for batch_size in args.batch_size:  # trace / compile every batch shape outside the measurements
         for size in {batch_size, n_windows % batch_size or batch_size}:

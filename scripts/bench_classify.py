@@ -1,7 +1,7 @@
 """Benchmark classifiers on pooled embeddings: training, cross-validation and prediction.
 
 Generates the pooled embeddings of N files (seeded vectors, 10 classes, 512 dimensions,
-windows per file 2-20, pooled by :func:`openl3.pooling.pool_rows`), then times, for each
+windows per file 2-20, pooled by :func:`openl3.classify.pooling.pool_rows`), then times, for each
 classifier: 5-fold cross-validation plus the final fit (:func:`openl3.classify.training.
 fit_classifier`), saving and loading the model (skops, SHA-256 checked), and prediction
 on pooled embeddings (files/s, embedding excluded)::
@@ -22,10 +22,10 @@ import time
 import numpy as np
 
 from openl3.classify import load_model
+from openl3.classify.labels import FileLabels
+from openl3.classify.pooling import pool_rows
 from openl3.classify.training import CLASSIFIERS, fit_classifier
-from openl3.labels import FileLabels
-from openl3.pooling import pool_rows
-from openl3.rows import EmbeddingRows
+from openl3.dataset.rows import EmbeddingRows
 
 SETTINGS = {"modality": "audio", "input_repr": "mel128", "embedding_size": 512, "hop_size": 0.1}
 

@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from openl3.audio_core import AudioComputation
-from openl3.dataset import ParquetOutputs
-from openl3.jobs import FileJob, Report
-from openl3.rows import DatasetRows
+from openl3._util.jobs import FileJob, Report
+from openl3.audio.compute import AudioComputation
+from openl3.dataset.outputs import ParquetOutputs
+from openl3.dataset.rows import DatasetRows
 from openl3.search import make_query, open_index, search, update_index
 
 

@@ -1,7 +1,7 @@
 """Benchmark the page of ``openl3 map`` (a script, not a test): size and headless load time.
 
 Writes a map of ``--points`` made-up windows (default 50,000: files of ten windows in
-seven folders, paths about 60 characters long) with :func:`openl3.maps.write_map`, then
+seven folders, paths about 60 characters long) with :func:`openl3.search.maps.write_map`, then
 loads it ``--runs`` times in headless Chromium (Debian's ``chromium`` and
 ``chromium-driver``, through Selenium) and prints the time ``driver.get`` takes (the page
 and its scripts, plotly.js included, have run) and whether WebGL drew.
@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from openl3.maps import MapPoints, write_map
+from openl3.search.maps import MapPoints, write_map
 
 
 def points(n: int, folder: str) -> MapPoints:

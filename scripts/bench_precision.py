@@ -99,8 +99,8 @@ def worker_042(args: argparse.Namespace, weights: str) -> dict[str, float]:
 def worker_openl3(args: argparse.Namespace, weights: str) -> dict[str, float | str]:
     """Time this openl3's ``get_audio_embedding`` at a precision, then its model alone."""
     import openl3
-    from openl3.batching import model_predictor
-    from openl3.precision import describe
+    from openl3.models.batching import model_predictor
+    from openl3.models.precision import describe
 
     precision = args.worker
     model = openl3.models.load_audio_embedding_model_from_path(

@@ -77,7 +77,7 @@ def check_device(args: argparse.Namespace) -> bool:
     """Say which device the backend computes on; False if it is no GPU and that is not allowed."""
     import keras
 
-    from openl3.precision import device_kind
+    from openl3.models.precision import device_kind
 
     kind = device_kind(keras.backend.backend())
     say(f"device: {kind} (keras {keras.__version__}, backend {keras.backend.backend()})")
@@ -183,7 +183,7 @@ def speeds(args: argparse.Namespace) -> None:
         faithful = None
         for precision in PRECISIONS:
             try:
-                predict = openl3.batching.model_predictor(model, precision)
+                predict = openl3.models.batching.model_predictor(model, precision)
             except (openl3.OpenL3Error, ValueError, NotImplementedError) as error:
                 say(f"speed {input_repr} {precision:8s}: not available ({error})")
                 continue

@@ -3,7 +3,7 @@
 OpenL3 0.4.2 resampled with resampy 0.2's ``kaiser_best`` filter. resampy 0.3 changed
 that filter (embeddings of 22.05 kHz audio move by several percent), and pip lets a user
 upgrade resampy past any pin, so openl3 carries the table itself and checks its SHA-256
-when it loads it (``openl3.signal.FILTER_SHA256``). The file is resampy 0.2's own data
+when it loads it (``openl3.audio.signal.FILTER_SHA256``). The file is resampy 0.2's own data
 file, byte for byte (resampy is ISC-licensed, (c) Brian McFee), taken from an installed
 resampy 0.2 without importing it::
 

@@ -4,7 +4,7 @@ Two reduced precisions are measured on the same windows:
 
 - ``tf32``: with a GPU the Keras backend can see, ``precision="tf32"`` on that GPU.
   Without one (CPUs have no TF32), TensorFlow computes it with its convolution and
-  matrix-product operands rounded to TF32 (``openl3.precision.simulated_tf32``), once
+  matrix-product operands rounded to TF32 (``openl3.models.precision.simulated_tf32``), once
   rounding to nearest and once truncating, and both sides run eagerly so that the
   rounding is the only difference.
 - ``bfloat16``: ``precision="bfloat16"`` computed for real (the tower in bfloat16, on any
@@ -170,7 +170,7 @@ def measure(
     model, inputs: np.ndarray, batch_size: int, on_gpu: bool, modes: list[str]
 ) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """Return (how the mode was computed, its outputs, the faithful outputs) per mode, for one model."""
-    from openl3.batching import model_predictor
+    from openl3.models.batching import model_predictor
 
     faithful = outputs_of(model_predictor(model, "faithful"), inputs, batch_size)
     rows = []
@@ -179,7 +179,7 @@ def measure(
             reduced = outputs_of(model_predictor(model, mode), inputs, batch_size)
             rows.append((f"{mode} on the {'GPU' if on_gpu else 'CPU'}", reduced, faithful))
             continue
-        from openl3.precision import TF32_ROUNDINGS, simulated_tf32
+        from openl3.models.precision import TF32_ROUNDINGS, simulated_tf32
 
         def run_eagerly(batch: np.ndarray):
             return model(batch, training=False)
@@ -214,7 +214,7 @@ def cross_validated_predictions(embeddings: np.ndarray, labels: np.ndarray, seed
 
 def downstream(model, clips: int, batch_size: int, seed: int) -> dict[str, float]:
     """Return how often faithful and bfloat16 embeddings give the same downstream answers."""
-    from openl3.batching import model_predictor
+    from openl3.models.batching import model_predictor
 
     rng = np.random.default_rng(seed + 1)
     labels = np.repeat(np.arange(len(CLASSES)), clips)
@@ -287,7 +287,7 @@ def main() -> None:
     import keras
 
     keras.utils.set_random_seed(args.seed)
-    from openl3.batching import has_accelerator
+    from openl3.models.batching import has_accelerator
 
     on_gpu = has_accelerator()
     if not on_gpu and "tf32" in args.modes and keras.backend.backend() != "tensorflow":

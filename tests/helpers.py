@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 import soundfile as sf
 
-from openl3.exceptions import OpenL3Warning
+from openl3._util.exceptions import OpenL3Warning
 
 #: Settings of a small, cheap audio model (mel128, 512) with two windows a second.
 AUDIO = {"input_repr": "mel128", "embedding_size": 512, "hop_size": 0.5, "verbose": False}
@@ -210,7 +210,7 @@ def write_video(path, seconds: float = 2.0, fps: float = 10, audio: bool = True,
 
 def parts(folder) -> list[str]:
     """Return the names of a dataset's part files (by name: a user's "part-0001.parquet" is not one)."""
-    from openl3.manifest import part_order
+    from openl3.dataset.manifest import part_order
 
     return sorted(n for n in os.listdir(folder) if part_order(n))
 
@@ -311,8 +311,8 @@ def race(call: Callable, n_threads: int = 4) -> list:
 WRITER_SCRIPT = """
 import json, os, sys, time
 import openl3
-from openl3 import audio_core as audio
-from openl3.exceptions import OpenL3Error
+from openl3.audio import compute as audio
+from openl3._util.exceptions import OpenL3Error
 
 args = json.loads(sys.argv[1])
 if args.get("go"):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from helpers import dead_pid
-from openl3 import atomic
+from openl3._util import atomic
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 import openl3
 from helpers import framed_like_0_4_2, noise, quiet, tone
 from openl3 import OpenL3Error, OpenL3Warning
-from openl3.windows import AudioWindows
+from openl3.audio.windows import AudioWindows
 
 
 @pytest.mark.parametrize(
@@ -220,7 +220,7 @@ WINDOWING_HOPS = (0.01, 0.1, 0.37, 0.5, 0.999, 1.0, 1.001, 1.5, 2.0, 5.0, 10.0)
 @pytest.mark.parametrize("block_samples", [997, 48_000, 1 << 18])
 @pytest.mark.parametrize("center", [True, False])
 def test_windows_equal_pad_then_stride_over_many_small_reads(monkeypatch, block_samples, center):
-    from openl3 import signal
+    from openl3.audio import signal
 
     monkeypatch.setattr(signal, "BLOCK_SAMPLES", block_samples)
     audio = noise(530_017 / 48000, 48000, seed=3)
@@ -247,7 +247,7 @@ def test_windows_equal_pad_then_stride_over_many_small_reads(monkeypatch, block_
 def test_resampled_windows_equal_pad_then_stride_over_many_small_reads(
     monkeypatch, sr, channels, hop_size, batch_size
 ):
-    from openl3 import signal
+    from openl3.audio import signal
 
     monkeypatch.setattr(signal, "BLOCK_SAMPLES", 5_003)
     audio = noise(23.3, sr, seed=8, channels=channels)
@@ -261,7 +261,7 @@ def test_resampled_windows_equal_pad_then_stride_over_many_small_reads(
 
 @pytest.mark.parametrize(("hop_size", "batch_size"), [(0.1, 32), (10.0, 32), (10.0, 1), (60.0, 8)])
 def test_only_the_samples_of_the_windows_being_read_are_held(hop_size, batch_size):
-    from openl3.signal import BLOCK_SAMPLES
+    from openl3.audio.signal import BLOCK_SAMPLES
 
     source = AudioWindows(np.ones(48000 * 200, dtype=np.float32), 48000, hop_size, False)
     largest = 0
@@ -350,7 +350,7 @@ def test_missing_weights_name_the_expected_file(tmp_path, monkeypatch):
 @pytest.mark.parametrize("sr", [48000, 44100, 16000])
 def test_windowing_sweep_against_pad_then_stride(monkeypatch, sr):
     """The thorough tier: every hop with every batch size, resampled or not, small blocks."""
-    from openl3 import signal
+    from openl3.audio import signal
 
     monkeypatch.setattr(signal, "BLOCK_SAMPLES", 3_001)
     audio = noise(31.7, sr, seed=13, channels=2)
@@ -438,7 +438,7 @@ def test_file_samples_equal_sf_read_bit_for_bit(coded_files, name, sizes):
     """Any forward reads of a file give sf.read's samples: 0.4.2 read whole files with it."""
     import soundfile as sf
 
-    from openl3.audio_decode import AudioFile
+    from openl3.audio.decode import AudioFile
 
     expected, sr = sf.read(coded_files[name])
     audio, pieces, start = AudioFile(coded_files[name]), [], 0
@@ -480,7 +480,7 @@ def test_without_libsndfile_reads_files_are_read_whole(coded_files, monkeypatch,
     """A soundfile that hides libsndfile's read function: sf.read's samples all the same."""
     import soundfile as sf
 
-    from openl3 import audio_decode as audio_module
+    from openl3.audio import decode as audio_module
 
     monkeypatch.setattr(audio_module, "_libsndfile_reads", lambda file: None)
     audio_module._warn_whole_reads.cache_clear()
@@ -494,7 +494,7 @@ def test_without_libsndfile_reads_files_are_read_whole(coded_files, monkeypatch,
 
 
 def test_a_truncated_mp3_is_named(coded_files, tmp_path):
-    from openl3.audio_decode import AudioFile
+    from openl3.audio.decode import AudioFile
 
     truncated = tmp_path / "truncated.mp3"
     data = Path(coded_files["mp3-44100-stereo-constant"]).read_bytes()

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from helpers import CountingBuilder, race
-from openl3 import batching, progress
-from openl3.batching import embed_sources
-from openl3.exceptions import OpenL3Error
+from openl3._util import progress
+from openl3._util.exceptions import OpenL3Error
+from openl3.models import batching
+from openl3.models.batching import embed_sources
 
 
 class Numbers:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from openl3._util.exceptions import OpenL3Error, OpenL3Warning
 from openl3.classify import (
     Classifier,
     EmbeddingPooler,
@@ -25,10 +26,9 @@ from openl3.classify import (
     predict,
     train,
 )
+from openl3.classify.labels import FileLabels, read_label_csv
 from openl3.classify.training import splits
 from openl3.cli import main
-from openl3.exceptions import OpenL3Error, OpenL3Warning
-from openl3.labels import FileLabels, read_label_csv
 
 pytest.importorskip("sklearn")
 pytest.importorskip("skops")

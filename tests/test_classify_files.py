@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from openl3._util.exceptions import OpenL3Error
 from openl3.classify import Classifier, embedding_settings, load_model, predict, train
 from openl3.cli import main
-from openl3.exceptions import OpenL3Error
 
 pytest.importorskip("sklearn")
 pytest.importorskip("skops")

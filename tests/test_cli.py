@@ -376,7 +376,7 @@ def test_content_type_flag_selects_the_env_model(capsys, tmp_path, weights):
 
 
 def test_ctrl_c_in_process_keeps_outputs_and_temporaries_clean(capsys, tmp_path, weights, monkeypatch):
-    from openl3.audio_core import AudioComputation as AudioEmbedder
+    from openl3.audio.compute import AudioComputation as AudioEmbedder
 
     for i in range(3):
         sf.write(tmp_path / f"f{i}.wav", tone(1.0, 16000), 16000)
@@ -485,7 +485,7 @@ def test_help_shows_the_defaults_and_sets_image_options_apart(capsys):
 
 
 def test_the_progress_line_shows_the_windows_to_come(capsys, tmp_path, weights):
-    from openl3.windows import AudioWindows
+    from openl3.audio.windows import AudioWindows
 
     for name, seconds in (("a.wav", 2.0), ("b.wav", 3.1)):
         sf.write(tmp_path / name, tone(seconds, 16000), 16000)
@@ -725,7 +725,7 @@ def test_cli_and_api_defaults_agree():
 
 
 def test_batch_sizes_default_per_device(monkeypatch):
-    from openl3 import batching
+    from openl3.models import batching
 
     args = cli.parse_args(["audio", "x.wav"])
     assert args.audio_batch_size == 32 and args.image_batch_size == 32  # 0.4.2's parse_args defaults

@@ -1,4 +1,4 @@
-"""What other libraries print is kept from the user's console unless asked for (``openl3.console``)."""
+"""What other libraries print is kept from the user's console unless asked for (``openl3._util.console``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from openl3.console import captured_output
+from openl3._util.console import captured_output
 
 #: Lines TensorFlow's native log prints when it is imported and looks for a GPU.
 TF_IMPORT_NOISE = ("cpu_feature_guard", "cuInit", "cuda", "oneDNN")

@@ -27,7 +27,7 @@ from helpers import (
     write_video,
     writer_result,
 )
-from openl3.exceptions import OpenL3Error
+from openl3._util.exceptions import OpenL3Error
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -191,8 +191,8 @@ def test_image_rows_have_no_timestamp(weights_env, tmp_path):
 
 def test_a_newer_part_wins_over_an_older_one(clips, weights_env, tmp_path):
     """A run stopped between committing an input's new rows and removing its old ones."""
-    from openl3.dataset import PartFolder
-    from openl3.manifest import Manifest, PartNamer
+    from openl3.dataset.manifest import Manifest, PartNamer
+    from openl3.dataset.parts import PartFolder
 
     out = str(tmp_path / "out")
     openl3.process_audio_file(clips[:2], output_dir=out, output_format="parquet", **AUDIO)
@@ -216,7 +216,7 @@ def test_a_newer_part_wins_over_an_older_one(clips, weights_env, tmp_path):
 
 
 def test_stale_temporaries_are_removed_and_a_live_writers_kept(clips, weights_env, tmp_path):
-    from openl3 import atomic
+    from openl3._util import atomic
 
     out = tmp_path / "out"
     out.mkdir()
@@ -245,7 +245,7 @@ def test_video_rows_go_to_an_audio_and_an_image_dataset(weights_env, tmp_path):
 
 
 def test_an_interrupted_run_keeps_the_inputs_it_finished(clips, weights_env, tmp_path, monkeypatch):
-    from openl3 import batching
+    from openl3.models import batching
 
     calls = []
     real = batching.model_predictor
@@ -261,7 +261,7 @@ def test_an_interrupted_run_keeps_the_inputs_it_finished(clips, weights_env, tmp
 
         return counted
 
-    monkeypatch.setattr("openl3.audio_core.model_predictor", interrupting)
+    monkeypatch.setattr("openl3.audio.compute.model_predictor", interrupting)
     out = str(tmp_path / "out")
     with pytest.raises(KeyboardInterrupt):
         openl3.process_audio_file(clips, output_dir=out, output_format="parquet", batch_size=1, **AUDIO)
@@ -393,8 +393,8 @@ def test_a_folder_with_a_users_parquet_files_is_not_refused_for_settings(clips, 
 
 def test_a_legacy_dataset_is_opened_as_it_is_and_marked_without_rewriting_rows(clips, weights_env, tmp_path):
     """Datasets of the previous version: parts named part-<16 hex>-<writer>, no manifest."""
-    from openl3.manifest import OWN_FOLDER, Manifest
-    from openl3.parts import PartFolder
+    from openl3.dataset.manifest import OWN_FOLDER, Manifest
+    from openl3.dataset.parts import PartFolder
 
     out = tmp_path / "out"
     openl3.process_audio_file(clips[:2], output_dir=str(out), output_format="parquet", **AUDIO)
@@ -419,13 +419,13 @@ def test_the_newest_rows_win_by_generation_not_by_the_clock(clips, weights_env, 
     out = str(tmp_path / "out")
     settings = {"output_dir": out, "output_format": "parquet", **AUDIO}
     openl3.process_audio_file(clips[:2], **settings)
-    real = openl3.audio_core.model_predictor
+    real = openl3.audio.compute.model_predictor
 
     def shifted(model, precision="faithful"):
         predict = real(model, precision)
         return lambda batch: predict(batch) + 1.0
 
-    monkeypatch.setattr("openl3.audio_core.model_predictor", shifted)
+    monkeypatch.setattr("openl3.audio.compute.model_predictor", shifted)
     monkeypatch.setattr(time, "time_ns", lambda: 1)  # the clock of the old part names, stepped back
     first = read_rows(out)
     openl3.process_audio_file(clips[:1], overwrite=True, **settings)
@@ -442,7 +442,7 @@ def test_a_lost_manifest_does_not_restart_the_generations(clips, weights_env, tm
     """Without its manifest a dataset counted from 1 again: an overwrite's fresh rows were dropped."""
     import shutil
 
-    from openl3.manifest import OWN_FOLDER
+    from openl3.dataset.manifest import OWN_FOLDER
 
     out = tmp_path / "out"
     settings = {"output_dir": str(out), "output_format": "parquet", **AUDIO}
@@ -450,17 +450,17 @@ def test_a_lost_manifest_does_not_restart_the_generations(clips, weights_env, tm
         openl3.process_audio_file(clips[:1], overwrite=True, **settings)
     first = read_rows(out)
     shutil.rmtree(out / OWN_FOLDER)
-    real = openl3.audio_core.model_predictor
+    real = openl3.audio.compute.model_predictor
 
     def shifted(model, precision="faithful"):
         predict = real(model, precision)
         return lambda batch: predict(batch) + 1.0
 
-    openl3.audio_core.model_predictor = shifted
+    openl3.audio.compute.model_predictor = shifted
     try:
         openl3.process_audio_file(clips[:1], overwrite=True, **settings)
     finally:
-        openl3.audio_core.model_predictor = real
+        openl3.audio.compute.model_predictor = real
     new, _ = embeddings_of(read_rows(out), clips[0])
     old, _ = embeddings_of(first, clips[0])
     np.testing.assert_allclose(new, old + 1.0, rtol=0, atol=1e-4)
@@ -470,7 +470,7 @@ def test_a_lost_manifest_does_not_restart_the_generations(clips, weights_env, tm
 
 
 def test_a_second_run_on_the_same_inputs_is_refused_naming_the_live_one(clips, weights_env, tmp_path):
-    from openl3.atomic import HOST
+    from openl3._util.atomic import HOST
 
     out = tmp_path / "out"
     go, ready = str(tmp_path / "go"), str(tmp_path / "ready")
@@ -489,7 +489,7 @@ def test_a_second_run_on_the_same_inputs_is_refused_naming_the_live_one(clips, w
 
 
 def test_three_shards_at_once_then_a_plain_rerun_that_finds_nothing_to_do(weights_env, tmp_path):
-    from openl3.shard import select_shard
+    from openl3._util.shard import select_shard
 
     written = write_clips(tmp_path / "in", [0.4, 1.1, 2.0, 0.9, 1.6, 2.4, 0.7, 1.3, 3.0])
     names = [str(tmp_path / "in" / f"named{k:02d}.wav") for k in range(60)]
@@ -534,12 +534,12 @@ def test_three_shards_at_once_then_a_plain_rerun_that_finds_nothing_to_do(weight
 
 
 def test_a_run_whose_lock_was_broken_stops_before_its_next_commit(clips, weights_env, tmp_path, monkeypatch):
-    from openl3.locks import LOCKS_FOLDER
-    from openl3.manifest import OWN_FOLDER
+    from openl3.dataset.locks import LOCKS_FOLDER
+    from openl3.dataset.manifest import OWN_FOLDER
 
     out = tmp_path / "out"
     locks = out / OWN_FOLDER / LOCKS_FOLDER
-    real = openl3.audio_core.model_predictor
+    real = openl3.audio.compute.model_predictor
 
     def breaking(model, precision="faithful"):
         predict = real(model, precision)
@@ -552,14 +552,16 @@ def test_a_run_whose_lock_was_broken_stops_before_its_next_commit(clips, weights
 
         return call
 
-    monkeypatch.setattr("openl3.audio_core.model_predictor", breaking)
+    monkeypatch.setattr("openl3.audio.compute.model_predictor", breaking)
     with pytest.raises(OpenL3Error, match="lock was removed"):
         openl3.process_audio_file(clips, output_dir=str(out), output_format="parquet", **AUDIO)
     assert parts(out) == []
     report = openl3.Report()  # collect: the run still stops, and every input it held is failed
     with pytest.raises(OpenL3Error, match="lock was removed"):
-        openl3.files.run_files(
-            openl3.audio_core.AudioComputation(None, "mel128", "music", 512, True, 0.5, 32, "kapre", False),
+        openl3.runs.driver.run_files(
+            openl3.audio.compute.AudioComputation(
+                None, "mel128", "music", 512, True, 0.5, 32, "kapre", False
+            ),
             [(path, str(out)) for path in clips],
             str(out),
             None,
@@ -579,7 +581,7 @@ def test_a_run_whose_lock_was_broken_stops_before_its_next_commit(clips, weights
 
 
 def test_a_failed_commit_fails_every_input_in_it_and_keeps_no_rows(clips, weights_env, tmp_path, monkeypatch):
-    from openl3.parts import PartFolder
+    from openl3.dataset.parts import PartFolder
 
     real, calls = PartFolder.move_into_place, []
 
@@ -604,9 +606,9 @@ def test_a_failed_commit_fails_every_input_in_it_and_keeps_no_rows(clips, weight
 
 def test_a_failed_commit_of_a_video_removes_the_part_already_placed(weights_env, tmp_path, monkeypatch):
     """A video's commit writes an audio part and an image part: both or neither."""
-    from openl3.dataset import ParquetOutputs
-    from openl3.jobs import FileJob, Report
-    from openl3.parts import PartFolder
+    from openl3._util.jobs import FileJob, Report
+    from openl3.dataset.outputs import ParquetOutputs
+    from openl3.dataset.parts import PartFolder
 
     settings = {"modality": "audio", "embedding_size": 4}
     outputs = ParquetOutputs(
@@ -627,7 +629,7 @@ def test_a_failed_commit_of_a_video_removes_the_part_already_placed(weights_env,
     }
     job = FileJob("v.mp4", {m: f"rows of v.mp4 in {m}" for m in ("audio", "image")})
     assert outputs.save(job, arrays) == []
-    with pytest.raises(openl3.exceptions.CommitError) as failure:
+    with pytest.raises(openl3._util.exceptions.CommitError) as failure:
         outputs.flush()
     assert failure.value.paths == ["v.mp4"]
     for modality in ("audio", "image"):
@@ -662,12 +664,12 @@ def test_a_failures_table_of_the_users_is_refused_not_overwritten(clips, weights
 READ_ONLY_RUN = """
 import sys
 import openl3
-from openl3.exceptions import OpenL3Error
+from openl3._util.exceptions import OpenL3Error
 
 def no_model(*args, **kwargs):
     raise AssertionError("the model was used")
 
-openl3.audio_core.model_predictor = no_model
+openl3.audio.compute.model_predictor = no_model
 try:
     openl3.process_audio_file(sys.argv[1], output_dir=sys.argv[2], output_format="parquet",
                               input_repr="mel128", embedding_size=512, verbose=False)

@@ -6,7 +6,7 @@ import soundfile as sf
 
 import openl3
 from helpers import noise, write_video
-from openl3.exceptions import OpenL3Error
+from openl3._util.exceptions import OpenL3Error
 
 AUDIO = {"input_repr": "mel128", "embedding_size": 512, "hop_size": 0.5}
 

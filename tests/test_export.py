@@ -89,7 +89,7 @@ def test_audio_exports_match_the_keras_model(
 
 
 def test_image_export_matches_the_keras_model(weights_env, weights_dir, tmp_path):
-    from openl3.export import export_model
+    from openl3.models.export import export_model
 
     rng = np.random.default_rng(1)
     frames = rng.uniform(-1, 1, (2, 224, 224, 3)).astype(np.float32)
@@ -102,7 +102,7 @@ def test_image_export_matches_the_keras_model(weights_env, weights_dir, tmp_path
 
 
 def test_bad_requests_are_errors(weights_env, tmp_path):
-    from openl3.export import export_model
+    from openl3.models.export import export_model
 
     (tmp_path / "taken.onnx").write_bytes(b"x")
     with pytest.raises(OpenL3Error, match="exists"):

@@ -12,8 +12,8 @@ import soundfile as sf
 import openl3
 from helpers import dead_pid, noise, tone
 from openl3 import OpenL3Error
-from openl3.atomic import save_npz
-from openl3.files import get_output_path
+from openl3._util.atomic import save_npz
+from openl3.runs.driver import get_output_path
 
 
 @pytest.mark.parametrize(
@@ -156,7 +156,7 @@ def test_inputs_sharing_a_stem_never_share_an_output(tmp_path, mel128_model):
 
 
 def test_planning_lists_each_output_folder_once(tmp_path, monkeypatch):
-    from openl3 import local_engine, npz
+    from openl3.runs import local_engine, npz
 
     names = [f"f{i}.wav" for i in range(500)]
     for name in names:
@@ -172,7 +172,8 @@ def test_planning_lists_each_output_folder_once(tmp_path, monkeypatch):
 
 
 def test_planning_keeps_live_temporaries_and_removes_dead_ones(tmp_path):
-    from openl3 import atomic, local_engine, npz
+    from openl3._util import atomic
+    from openl3.runs import local_engine, npz
 
     live = os.path.basename(atomic.temporary_name(str(tmp_path / "x.npz")))
     dead = live.replace(f".{os.getpid()}.", f".{dead_pid()}.")
@@ -183,7 +184,7 @@ def test_planning_keeps_live_temporaries_and_removes_dead_ones(tmp_path):
 
 
 def test_a_killed_exports_temporary_folder_is_removed_and_the_run_goes_on(tmp_path, mel128_model):
-    from openl3 import atomic
+    from openl3._util import atomic
 
     out = tmp_path / "out"
     dead = out / f".model.{atomic.HOST}.{dead_pid()}.0123abcd.tmp"  # what `models export` leaves
@@ -202,7 +203,7 @@ def test_a_killed_exports_temporary_folder_is_removed_and_the_run_goes_on(tmp_pa
 
 
 def test_a_file_failing_mid_read_is_collected_and_the_rest_is_written(tmp_path, mel128_model, monkeypatch):
-    from openl3 import signal
+    from openl3.audio import signal
 
     monkeypatch.setattr(signal, "BLOCK_SAMPLES", 20_000)  # decoded in many blocks
     good = [tmp_path / "a.wav", tmp_path / "c.wav"]
@@ -242,16 +243,16 @@ def test_a_file_failing_mid_read_is_collected_and_the_rest_is_written(tmp_path, 
     ("subtype", "channels", "sr"), [("PCM_16", 2, 44100), ("PCM_24", 0, 16000), ("FLOAT", 4, 48000)]
 )
 def test_files_decoded_in_blocks_equal_whole_reads(tmp_path, monkeypatch, subtype, channels, sr):
-    from openl3 import signal
-    from openl3.audio_decode import AudioFile
+    from openl3.audio import signal
+    from openl3.audio.decode import AudioFile
 
     monkeypatch.setattr(signal, "BLOCK_SAMPLES", 7_001)
     path = tmp_path / "x.wav"
     sf.write(path, noise(4.1, sr, channels=channels), sr, subtype=subtype)
     whole, _ = sf.read(path)
     for hop_size in (0.1, 1.7):
-        from_file = openl3.windows.AudioWindows(AudioFile(str(path)), sr, hop_size, True)
-        from_array = openl3.windows.AudioWindows(whole, sr, hop_size, True)
+        from_file = openl3.audio.windows.AudioWindows(AudioFile(str(path)), sr, hop_size, True)
+        from_array = openl3.audio.windows.AudioWindows(whole, sr, hop_size, True)
         assert from_file.n_items == from_array.n_items
         for start in range(0, from_file.n_items, 5):
             count = min(5, from_file.n_items - start)
@@ -282,7 +283,7 @@ def test_memory_does_not_grow_with_file_length(tmp_path, mel128_model):
 @pytest.fixture
 def recorded_bars(monkeypatch):
     """The progress bars the runs make, kept to be looked at once they are done."""
-    from openl3 import local_engine
+    from openl3.runs import local_engine
 
     bars, original = [], local_engine.progress_bar
 
@@ -296,7 +297,7 @@ def recorded_bars(monkeypatch):
 
 
 def test_the_progress_total_comes_from_the_headers_and_counts_files(tmp_path, mel128_model, recorded_bars):
-    from openl3.windows import AudioWindows
+    from openl3.audio.windows import AudioWindows
 
     inputs = []
     for name, seconds, sr in (("a.wav", 2.0, 22050), ("bad.wav", 0, 0), ("c.flac", 3.3, 16000)):

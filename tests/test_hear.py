@@ -1,4 +1,4 @@
-"""The HEAR 2021 API (``openl3.hear``), on the active backend and on JAX and PyTorch."""
+"""The HEAR 2021 API (``openl3.audio.hear``), on the active backend and on JAX and PyTorch."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 
 import openl3
 from helpers import assert_close_to_faithful, noise
-from openl3 import OpenL3Error, hear
+from openl3 import OpenL3Error
+from openl3.audio import hear
 
 SMALL = {"input_repr": "mel128", "embedding_size": 512, "hop_size": 0.25}
 
@@ -79,7 +80,7 @@ def test_backend_tensors_in_give_backend_tensors_out(model):
 def test_official_weights_by_default_and_options_checked(weights_env):
     model = hear.load_model(**SMALL)  # found in OPENL3_WEIGHTS_DIR by name
     assert model.timestamp_embedding_size == 512
-    with pytest.raises(OpenL3Error, match="Invalid options of openl3.hear.load_model: sr"):
+    with pytest.raises(OpenL3Error, match="Invalid options of openl3.audio.hear.load_model: sr"):
         hear.load_model(sr=16000)
     with pytest.raises(OpenL3Error, match=r"expected \(n_sounds, n_samples\)"):
         hear.get_scene_embeddings(np.zeros(48000), model)
@@ -87,7 +88,7 @@ def test_official_weights_by_default_and_options_checked(weights_env):
 
 CHECK_ON_BACKEND = """
 import numpy as np, openl3, keras
-from openl3 import hear
+from openl3.audio import hear
 model = hear.load_model({path!r}, input_repr="mel128", embedding_size=512, hop_size=0.5)
 rng = np.random.default_rng(0)
 audio = (rng.random((2, 72000)) * 2 - 1).astype(np.float32)
@@ -121,7 +122,7 @@ def test_the_hear_validator_accepts_the_module(weights_dir):
     pytest.importorskip("hearvalidator")
     pytest.importorskip("torch")
     weights = str(weights_dir / "openl3_audio_mel256_music.h5")
-    command = [sys.executable, "-m", "hearvalidator.validate", "openl3.hear", "-m", weights]
+    command = [sys.executable, "-m", "hearvalidator.validate", "openl3.audio.hear", "-m", weights]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0 and "Looks good!" in result.stdout, (
@@ -158,7 +159,7 @@ def test_an_empty_batch_gives_empty_results_of_the_right_shapes(model):
         (
             np.ones((1, 48000), np.float32),
             False,
-            "Invalid model: expected the model of openl3.hear.load_model",
+            "Invalid model: expected the model of openl3.audio.hear.load_model",
         ),
     ],
 )

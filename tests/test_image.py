@@ -9,7 +9,7 @@ import pytest
 
 import openl3
 from openl3 import OpenL3Error, OpenL3Warning
-from openl3.image_core import KEPT_FRAMES, ImageFrames, array_frames, check_image
+from openl3.image.compute import KEPT_FRAMES, ImageFrames, array_frames, check_image
 
 RTOL = 1e-5  # float32 rounding through 16 layers, as for audio (tests/test_reference.py)
 
@@ -171,7 +171,7 @@ def test_a_damaged_image_is_said_to_be_undecodable(tmp_path, content):
 def test_the_progress_total_of_image_files_is_known_at_the_start(tmp_path, image_model, monkeypatch):
     from skimage.io import imsave
 
-    from openl3 import local_engine
+    from openl3.runs import local_engine
 
     totals, original = [], local_engine.progress_bar
 

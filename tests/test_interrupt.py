@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from openl3 import batching
-from openl3.interrupt import raise_if_interrupted, sigint_stops_between_batches
+from openl3._util.interrupt import raise_if_interrupted, sigint_stops_between_batches
+from openl3.models import batching
 
 
 class SigintInFinaliser:

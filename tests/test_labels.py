@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from openl3.exceptions import OpenL3Error
-from openl3.labels import FileLabels, check_files, folder_labels, match_inputs, read_label_csv
+from openl3._util.exceptions import OpenL3Error
+from openl3.classify.labels import FileLabels, check_files, folder_labels, match_inputs, read_label_csv
 
 
 def write(path, text):
@@ -135,7 +135,7 @@ def test_two_labels_for_one_file_and_length_mismatch():
 
 @pytest.mark.parametrize("shown", [1, 5, 10])
 def test_first_few_names_the_first_and_counts_the_rest(shown):
-    from openl3.labels import first_few
+    from openl3.classify.labels import first_few
 
     for count in range(0, 2 * shown + 2):
         texts = [f"f{i}.wav" for i in range(count)]

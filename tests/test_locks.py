@@ -13,10 +13,10 @@ import pytest
 from pyarrow import fs
 
 from helpers import wait_for
-from openl3 import locks
-from openl3.atomic import HOST
-from openl3.exceptions import OpenL3Error
-from openl3.locks import LockFolder, input_keys, stale_reason
+from openl3._util.atomic import HOST
+from openl3._util.exceptions import OpenL3Error
+from openl3.dataset import locks
+from openl3.dataset.locks import LockFolder, input_keys, stale_reason
 
 
 @pytest.fixture
@@ -175,7 +175,7 @@ def test_a_stale_record_is_told_by_process_on_this_host_and_by_heartbeat_elsewhe
 HOLDER = """
 import os, sys, time
 from pyarrow import fs
-from openl3.locks import LockFolder
+from openl3.dataset.locks import LockFolder
 folder = LockFolder(fs.LocalFileSystem(), sys.argv[1], "test")
 with folder.exclusive():
     open(sys.argv[2], "w").close()
@@ -208,7 +208,7 @@ def test_the_dataset_lock_is_exclusive_and_dies_with_its_holder(folder, tmp_path
 
 
 def test_keys_are_the_sorted_unique_path_hashes():
-    from openl3.shard import path_hash
+    from openl3._util.shard import path_hash
 
     keys = input_keys(["b", "a", "b"])
     assert keys.dtype == np.uint64 and list(keys) == sorted({path_hash("a"), path_hash("b")})

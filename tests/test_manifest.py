@@ -5,8 +5,8 @@ import json
 import pytest
 from pyarrow import fs
 
-from openl3.exceptions import OpenL3Error
-from openl3.manifest import FORMAT, OWN_FOLDER, Manifest, PartNamer, part_name, part_order
+from openl3._util.exceptions import OpenL3Error
+from openl3.dataset.manifest import FORMAT, OWN_FOLDER, Manifest, PartNamer, part_name, part_order
 
 
 def manifest_of(folder):

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from openl3._util.exceptions import OpenL3Error
+from openl3.classify.labels import read_label_csv
 from openl3.cli import main
-from openl3.exceptions import OpenL3Error
-from openl3.labels import read_label_csv
-from openl3.rows import DatasetRows
+from openl3.dataset.rows import DatasetRows
 
 pytest.importorskip("plotly")
 pytest.importorskip("matplotlib")
-from openl3.maps import MapPoints, map_points, page_link, write_map
+from openl3.search.maps import MapPoints, map_points, page_link, write_map
 
 
 def test_one_point_per_file_coloured_by_folder_or_labels(search_collection, tmp_path):
@@ -116,7 +116,7 @@ def test_files_not_found_from_here_are_warned_of_naming_relative_paths(tmp_path,
 
 @pytest.mark.parametrize("count", [0, 1, 2, 3, 5])
 def test_pca_keeps_the_distances_of_points_it_can_span(count):
-    from openl3.maps import project
+    from openl3.search.maps import project
 
     vectors = np.random.default_rng(count).normal(size=(count, 6)).astype(np.float32)
     xy = project(vectors)
@@ -131,7 +131,7 @@ def test_pca_keeps_the_distances_of_points_it_can_span(count):
 def test_identical_points_are_drawn_at_one_place_without_a_warning(count):
     import warnings
 
-    from openl3.maps import project
+    from openl3.search.maps import project
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # numpy's "invalid value encountered in divide" reached the CLI
@@ -145,7 +145,7 @@ def test_the_pngs_legend_and_title_show_groups_and_names_as_they_are(tmp_path):
     points = MapPoints(np.eye(3)[:, :2], paths, np.zeros(3), groups, "audio", "file")
     points.title = "$x^2$ set: 3 files"
     write_map(points, str(tmp_path / "map.html"))  # mathtext stopped the map: "Unknown symbol: \foo"
-    from openl3.maps import _png_figure
+    from openl3.search.maps import _png_figure
 
     figure = _png_figure(points)
     legend = figure.axes[0].get_legend()

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from openl3.exceptions import OpenL3Error
-from openl3.pooling import POOLINGS, pool, pool_rows, pooled_size
-from openl3.rows import EmbeddingRows
+from openl3._util.exceptions import OpenL3Error
+from openl3.classify.pooling import POOLINGS, pool, pool_rows, pooled_size
+from openl3.dataset.rows import EmbeddingRows
 
 
 def rows_of(files):

@@ -14,8 +14,8 @@ import openl3.cli
 from helpers import assert_close_to_faithful
 from openl3 import OpenL3Error
 from openl3.models import model_for_precision
+from openl3.models.precision import describe, matmul_precision, resolve_precision
 from openl3.models.reduced import has_policy
-from openl3.precision import describe, matmul_precision, resolve_precision
 
 
 @pytest.mark.parametrize("initial", [True, False])
@@ -61,7 +61,7 @@ def test_every_model_call_runs_under_the_precision(precision, during):
     import keras
     import tensorflow as tf
 
-    from openl3 import batching
+    from openl3.models import batching
 
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
@@ -174,7 +174,7 @@ def test_two_threads_see_their_own_tf32_setting_for_the_whole_call():
 
 @pytest.mark.parametrize(("flags", "chosen"), [((), "faithful"), (("avx512_bf16",), "bfloat16")])
 def test_fast_uses_bfloat16_only_on_a_cpu_that_computes_it(monkeypatch, flags, chosen):
-    from openl3 import precision
+    from openl3.models import precision
 
     monkeypatch.setattr(precision, "cpu_bfloat16_flags", lambda: flags)
     monkeypatch.setattr(precision, "has_accelerator", lambda backend=None: False)
@@ -189,7 +189,7 @@ def test_fast_uses_bfloat16_only_on_a_cpu_that_computes_it(monkeypatch, flags, c
 
 
 def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
-    from openl3.precision import cpu_bfloat16_flags
+    from openl3.models.precision import cpu_bfloat16_flags
 
     info = tmp_path / "cpuinfo"
     info.write_text("processor : 0\nflags\t\t: fpu avx512f amx_bf16 avx512_bf16\n")
@@ -217,7 +217,7 @@ def tf32_oracle(x: np.ndarray, rounding: str) -> np.ndarray:
 
 @pytest.mark.parametrize("rounding", ["nearest", "truncate"])
 def test_round_to_tf32_matches_an_arithmetic_oracle(rounding):
-    from openl3.precision import round_to_tf32
+    from openl3.models.precision import round_to_tf32
 
     rng = np.random.default_rng(0)
     values = (rng.normal(0, 1, 20000) * 10.0 ** rng.uniform(-30, 30, 20000)).astype(np.float32)
@@ -240,7 +240,7 @@ def test_simulated_tf32_rounds_the_operands_of_convolutions_and_products_then_re
     import keras
     import tensorflow as tf
 
-    from openl3.precision import round_to_tf32, simulated_tf32
+    from openl3.models.precision import round_to_tf32, simulated_tf32
 
     rng = np.random.default_rng(1)
     images = rng.normal(0, 1, (2, 9, 9, 3)).astype(np.float32)

@@ -18,7 +18,7 @@ from helpers import (
     users_files,
     write_clips,
 )
-from openl3.exceptions import OpenL3Error
+from openl3._util.exceptions import OpenL3Error
 
 ray = pytest.importorskip("ray")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -183,7 +183,7 @@ def test_an_input_that_fails_on_overwrite_is_failed_not_processed(ray_session, w
 
 def test_a_files_error_fails_the_file_and_a_models_error_stops_the_job(ray_session, weights_env, tmp_path):
     """The model stage retried any error file by file: an out-of-memory error failed every file."""
-    from openl3.ray_engine import EmbedFiles, FailureLog
+    from openl3.runs.ray_engine import EmbedFiles, FailureLog
 
     settings = {"modality": "audio", "input_repr": "mel128", "content_type": "music", "embedding_size": 512}
     settings.update(center=True, hop_size=0.5, frontend="kapre", precision="faithful", dtype="float32")
@@ -205,7 +205,7 @@ def test_a_files_error_fails_the_file_and_a_models_error_stops_the_job(ray_sessi
 
 
 def test_the_model_stage_computes_in_the_datasets_precision(ray_session, weights_env):
-    from openl3.ray_engine import EmbedFiles, FailureLog
+    from openl3.runs.ray_engine import EmbedFiles, FailureLog
 
     settings = {"modality": "audio", "input_repr": "mel128", "content_type": "music", "embedding_size": 512}
     settings.update(center=True, hop_size=0.5, frontend="kapre", dtype="float32")

@@ -10,7 +10,8 @@ import pytest
 
 import openl3
 from helpers import AUDIO, read_rows, write_clips
-from openl3 import OpenL3Error, remote
+from openl3 import OpenL3Error
+from openl3._util import remote
 from openl3.cli import main
 
 pytest.importorskip("pyarrow")
@@ -79,7 +80,7 @@ def test_npz_outputs_of_uri_inputs_need_a_local_folder(clips, weights_env, tmp_p
 def test_image_uri(weights_env, tmp_path):
     from skimage.io import imsave
 
-    from openl3.image_core import read_image_file
+    from openl3.image.compute import read_image_file
 
     image = np.random.default_rng(0).integers(0, 256, (230, 240, 3), dtype=np.uint8)
     imsave(tmp_path / "im.png", image)

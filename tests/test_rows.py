@@ -7,10 +7,10 @@ import pytest
 
 import openl3
 from helpers import AUDIO, read_rows, write_clips, write_video
-from openl3.exceptions import OpenL3Error
-from openl3.manifest import Manifest, PartNamer
-from openl3.parts import PartFolder
-from openl3.rows import DatasetRows
+from openl3._util.exceptions import OpenL3Error
+from openl3.dataset.manifest import Manifest, PartNamer
+from openl3.dataset.parts import PartFolder
+from openl3.dataset.rows import DatasetRows
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -77,7 +77,7 @@ def test_an_input_in_two_parts_counts_once_with_its_newest_rows(dataset, clips):
 def test_rows_of_some_inputs_are_the_rows_of_all_filtered(
     clips, weights_env, tmp_path, monkeypatch, group_bytes
 ):
-    monkeypatch.setattr("openl3.parts.ROW_GROUP_BYTES", group_bytes)
+    monkeypatch.setattr("openl3.dataset.parts.ROW_GROUP_BYTES", group_bytes)
     out = str(tmp_path / "out")
     openl3.process_audio_file(clips, output_dir=out, output_format="parquet", **AUDIO)
     openl3.process_audio_file(clips[1], output_dir=out, output_format="parquet", overwrite=True, **AUDIO)

@@ -9,9 +9,9 @@ import pytest
 
 import openl3
 from helpers import COLLECTION_SETTINGS as SETTINGS
+from openl3._util.exceptions import OpenL3Error
 from openl3.cli import main
-from openl3.exceptions import OpenL3Error
-from openl3.rows import DatasetRows, EmbeddingRows
+from openl3.dataset.rows import DatasetRows, EmbeddingRows
 
 pytest.importorskip("faiss")
 from openl3.search import Index, make_query, open_index, search, update_index
@@ -193,8 +193,8 @@ def test_a_video_dataset_keeps_an_index_per_modality(weights_env, tmp_path, caps
     assert main(["index", out, "-q"]) == 1 and "name which to read" in capsys.readouterr().err
     for modality in ("audio", "image"):
         assert main(["index", out, "--modality", modality, "-q"]) == 0
-    from openl3.manifest import Manifest
-    from openl3.parts import PartFolder
+    from openl3.dataset.manifest import Manifest
+    from openl3.dataset.parts import PartFolder
 
     top = PartFolder(out)
     registered = Manifest(top.fs, top.base, out).registered()

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from openl3.exceptions import OpenL3Error
-from openl3.shard import check_shard, in_shard, parse_shard, path_hash, select_shard
+from openl3._util.exceptions import OpenL3Error
+from openl3._util.shard import check_shard, in_shard, parse_shard, path_hash, select_shard
 
 PATHS = [f"/data/clips/{k:04d}.wav" for k in range(600)] + ["relative/é.flac", "x y.wav", ""]
 
@@ -31,7 +31,9 @@ def test_every_input_is_in_exactly_one_shard_and_keeps_its_order(count):
 
 
 def test_the_split_is_the_same_in_another_process_with_another_hash_seed():
-    code = "import sys; from openl3.shard import select_shard; print(select_shard(sys.argv[1:], (1, 3)))"
+    code = (
+        "import sys; from openl3._util.shard import select_shard; print(select_shard(sys.argv[1:], (1, 3)))"
+    )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run([sys.executable, "-c", code, *PATHS[:50]], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == str(select_shard(PATHS[:50], (1, 3)))

@@ -11,7 +11,7 @@ import pytest
 import resampy
 
 from helpers import noise
-from openl3 import signal
+from openl3.audio import signal
 
 
 def _whole(audio, sr):
@@ -83,7 +83,7 @@ def test_resampling_needs_no_pkg_resources():
     import sys
 
     code = (
-        "import sys; sys.modules['pkg_resources'] = None; import numpy as np; from openl3 import signal; "
+        "import sys; sys.modules['pkg_resources'] = None; import numpy as np; from openl3.audio import signal; "
         "n = sum(len(b) for b in signal.iter_signal_blocks(np.ones(44100), 44100)); "
         "print(n, 'resampy' in sys.modules)"
     )
@@ -124,7 +124,7 @@ def test_another_installed_resampy_changes_nothing(tmp_path):
     audio = noise(3.0, 22050, seed=4)
     np.save(tmp_path / "audio.npy", audio)
     code = (
-        "import importlib.util, numpy as np; from openl3 import signal; "
+        "import importlib.util, numpy as np; from openl3.audio import signal; "
         f"a = np.load({str(tmp_path / 'audio.npy')!r}); "
         f"np.save({str(tmp_path / 'out.npy')!r}, np.concatenate(list(signal.iter_signal_blocks(a, 22050)))); "
         "print(importlib.util.find_spec('resampy').origin)"

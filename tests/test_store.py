@@ -55,7 +55,7 @@ def test_first_use_downloads_and_verifies_second_makes_no_request(weight_server,
 
 
 def test_partial_files_of_killed_downloads_are_cleaned(weight_server, published):
-    from openl3.atomic import temporary_name
+    from openl3._util.atomic import temporary_name
 
     directory = Path(os.environ["OPENL3_CACHE_DIR"])
     directory.mkdir(parents=True, exist_ok=True)

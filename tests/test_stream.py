@@ -8,7 +8,7 @@ import pytest
 import openl3
 from helpers import assert_close_to_faithful, framed_like_0_4_2, noise, quiet
 from openl3 import OpenL3Error
-from openl3.stream import StreamWindows
+from openl3.audio.stream import StreamWindows
 
 
 def chunked(audio, sizes, seed=0):
@@ -70,7 +70,7 @@ def test_window_counts_around_the_window_size(samples, hop_size, center):
 def test_the_resampler_gives_resampys_samples_bit_for_bit():
     import resampy
 
-    from openl3.signal import StreamResampler
+    from openl3.audio.signal import StreamResampler
 
     for sr in (8000, 16000, 22050, 44100, 96000):
         audio = noise(1.3, sr, seed=sr)

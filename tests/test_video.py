@@ -10,7 +10,7 @@ import pytest
 import openl3
 from helpers import write_video
 from openl3 import OpenL3Error
-from openl3.video_core import open_video
+from openl3.video.compute import open_video
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +151,7 @@ def test_an_existing_output_is_kept_and_only_the_missing_one_written(videos, mod
 
 
 def test_both_outputs_or_neither(videos, models, tmp_path, monkeypatch):
-    from openl3 import npz as files
+    from openl3.runs import npz as files
 
     audio_model, image_model = models
     real_write, written = files.write_npz, []
@@ -186,7 +186,7 @@ def test_a_video_under_one_frame_per_second_is_an_error(tmp_path, models):
 def test_a_failing_second_pass_is_collected(videos, models, tmp_path, monkeypatch):
     from moviepy import VideoFileClip
 
-    from openl3 import image_core as image
+    from openl3.image import compute as image
 
     audio_model, image_model = models
     monkeypatch.setattr(image, "KEPT_FRAMES", 4)  # 20 frames: decoded twice

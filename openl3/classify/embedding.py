@@ -18,15 +18,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._util.exceptions import OpenL3Error, OpenL3Warning
+from .._util.jobs import EXTENSIONS, folder_files
+from .._util.remote import is_uri
+from ..dataset.parts import PartFolder
+from ..dataset.rows import MODALITY_FOLDERS, DatasetRows, EmbeddingRows
 from ..embedders import AudioEmbedder, ImageEmbedder
-from ..exceptions import OpenL3Error, OpenL3Warning
-from ..jobs import EXTENSIONS, folder_files
-from ..labels import first_few, match_paths, path_key, unmatched_paths
 from ..models.specs import DEFAULT_INPUT_REPR
-from ..parts import PartFolder
-from ..pooling import pool_rows
-from ..remote import is_uri
-from ..rows import MODALITY_FOLDERS, DatasetRows, EmbeddingRows
+from .labels import first_few, match_paths, path_key, unmatched_paths
+from .pooling import pool_rows
 
 logger = logging.getLogger("openl3")
 

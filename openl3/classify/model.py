@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import replacing
-from ..exceptions import OpenL3Error
-from ..pooling import POOLINGS, pool, pooled_size
+from .._util.atomic import replacing
+from .._util.exceptions import OpenL3Error
 from ..version import version
 from .embedding import embedding_settings
+from .pooling import POOLINGS, pool, pooled_size
 
 logger = logging.getLogger("openl3")
 
@@ -48,7 +48,7 @@ class Classifier:
     settings : dict
         The embedding settings of its features (:func:`~openl3.classify.embedding_settings`).
     pooling : str
-        How each file's windows were pooled (:data:`openl3.pooling.POOLINGS`).
+        How each file's windows were pooled (:data:`openl3.classify.pooling.POOLINGS`).
     info : dict
         What else is recorded: the classifier's name, PCA size, scores...
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import replacing
-from ..exceptions import OpenL3Error
+from .._util.atomic import replacing
+from .._util.exceptions import OpenL3Error
 
 #: The formats of prediction tables, by file extension.
 TABLE_FORMATS = {".csv": "csv", ".parquet": "parquet"}

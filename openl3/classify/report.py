@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import replacing
-from ..exceptions import OpenL3Error
+from .._util.atomic import replacing
+from .._util.exceptions import OpenL3Error
 
 
 def scores(truth: Sequence[str], predicted: Sequence[str], classes: Sequence[str]) -> dict[str, Any]:

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..exceptions import OpenL3Error
-from ..labels import FileLabels
-from ..progress import progress_bar
+from .._util.exceptions import OpenL3Error
+from .._util.progress import progress_bar
+from .labels import FileLabels
 from .model import Classifier
 from .report import confusion, fold_scores, scores
 

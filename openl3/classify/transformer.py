@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..exceptions import OpenL3Error
-from ..pooling import check_pooling, pool
+from .._util.exceptions import OpenL3Error
 from .embedding import EmbeddingStore, embedding_settings
+from .pooling import check_pooling, pool
 
 
 class EmbeddingPooler:

@@ -15,9 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..exceptions import OpenL3Error
-from ..labels import FileLabels, check_files, folder_labels, path_key, read_label_csv
-from ..pooling import check_pooling
+from .._util.exceptions import OpenL3Error
 from .embedding import (
     SETTING_NAMES,
     EmbeddingStore,
@@ -26,7 +24,9 @@ from .embedding import (
     media_files,
     pooled_features,
 )
+from .labels import FileLabels, check_files, folder_labels, path_key, read_label_csv
 from .model import Classifier, check_record_target, load_model, record_path
+from .pooling import check_pooling
 from .predictions import Predictions, from_probabilities, table_format
 from .report import write_confusion_png, write_json
 from .training import fit_classifier

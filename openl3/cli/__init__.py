@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..interrupt import sigint_stops_between_batches
+from .._util.interrupt import sigint_stops_between_batches
 from ..version import version
 from . import classify, embed, models, search
 from .compat import MODALITIES, get_file_list, positive_float, positive_int, run

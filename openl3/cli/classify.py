@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from .._util.exceptions import OpenL3Error
 from ..classify import (
     CLASSIFIERS,
     Classifier,
@@ -30,11 +31,10 @@ from ..classify import (
     train,
 )
 from ..classify.embedding import files
-from ..exceptions import OpenL3Error
-from ..labels import first_few
+from ..classify.labels import first_few
+from ..classify.pooling import POOLINGS
+from ..models.precision import PRECISIONS
 from ..models.specs import AUDIO_TOWER, CONTENT_TYPES, FRONTENDS, IMAGE_TOWER, INPUT_REPRS
-from ..pooling import POOLINGS
-from ..precision import PRECISIONS
 from .compat import positive_int
 from .console import EXIT_FAILED, EXIT_OK, _console
 from .embed import hop_size

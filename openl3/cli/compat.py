@@ -15,11 +15,11 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..exceptions import OpenL3Error
-from ..files import FileInput, run_files
-from ..jobs import folder_files
-from ..video import VideoEmbedder
-from ..video_core import audio_embedder, image_embedder
+from .._util.exceptions import OpenL3Error
+from .._util.jobs import folder_files
+from ..embedders import VideoEmbedder
+from ..runs.driver import FileInput, run_files
+from ..video.compute import audio_embedder, image_embedder
 
 MODALITIES = ("audio", "image", "video")
 

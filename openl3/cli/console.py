@@ -2,7 +2,7 @@
 
 The library logs on the ``openl3`` logger and warns with :mod:`warnings`; during a run
 the command shows each record and warning as one line on stderr, above the progress bar
-(:func:`_console`). TensorFlow's own output is kept quiet with :mod:`openl3.console`.
+(:func:`_console`). TensorFlow's own output is kept quiet with :mod:`openl3._util.console`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from ..console import quiet_tensorflow
+from .._util.console import quiet_tensorflow
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

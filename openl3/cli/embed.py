@@ -3,7 +3,7 @@
 Their flags are OpenL3 0.4.2's (defaults read from :func:`openl3.process_video_file`),
 grouped as ``--help`` shows them, plus the collection flags (Parquet datasets, engines,
 shards). A run collects the inputs, reports the paths that give no file, embeds the rest
-through :func:`openl3.files.run_files` and prints a summary line.
+through :func:`openl3.runs.driver.run_files` and prints a summary line.
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .. import batching, process_video_file, remote
-from ..dataset import DEFAULT_PART_SIZE_MB, DTYPES
-from ..exceptions import OpenL3Error
-from ..files import ENGINES, OUTPUT_FORMATS, FileInput, Report, run_files
-from ..jobs import EXTENSIONS
+from .._util import remote
+from .._util.exceptions import OpenL3Error
+from .._util.jobs import EXTENSIONS
+from .._util.shard import parse_shard
+from ..core import process_video_file
+from ..dataset.outputs import DEFAULT_PART_SIZE_MB, DTYPES
+from ..models import batching
+from ..models.precision import PRECISIONS, describe
 from ..models.specs import (
     AUDIO_TOWER,
     CONTENT_TYPES,
@@ -29,8 +32,7 @@ from ..models.specs import (
     INPUT_REPRS,
     TARGET_SR,
 )
-from ..precision import PRECISIONS, describe
-from ..shard import parse_shard
+from ..runs.driver import ENGINES, OUTPUT_FORMATS, FileInput, Report, run_files
 from .compat import _embedder, _folder_files, positive_float, positive_int
 from .console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, _console
 

@@ -2,7 +2,7 @@
 
 ``list``, ``path``, ``download``, ``import`` and ``verify`` manage the weight files
 (:mod:`openl3.models.store`: the cache, downloads and the user's ``OPENL3_WEIGHTS_DIR``);
-``export`` writes a model for other runtimes (:mod:`openl3.export`).
+``export`` writes a model for other runtimes (:mod:`openl3.models.export`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ..exceptions import OpenL3Error
-from ..export import FORMATS, export_model
+from .._util.exceptions import OpenL3Error
 from ..models import registry, store
+from ..models.export import FORMATS, export_model
 from ..models.specs import AUDIO_TOWER, CONTENT_TYPES, DEFAULT_INPUT_REPR, IMAGE_TOWER, INPUT_REPRS
 from ..models.weights import check_weight_file
 from .console import EXIT_FAILED, EXIT_OK, _console

@@ -3,7 +3,7 @@
 ``openl3 index OUT`` builds or updates the dataset's nearest-neighbour index
 (:mod:`openl3.search.store`); ``openl3 search OUT QUERY`` prints its hits, best first
 (``-o HITS.csv`` writes them too); ``openl3 map OUT -o map.html`` writes the page and PNG
-of :mod:`openl3.maps`. They need the ``search`` extra.
+of :mod:`openl3.search.maps`. They need the ``search`` extra.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import math
 import sys
 from collections.abc import Callable
 
-from ..atomic import replacing
-from ..exceptions import OpenL3Error
-from ..labels import read_label_csv
-from ..maps import MAP_LIMIT, PROJECTIONS, map_points, write_map
-from ..rows import DatasetRows
+from .._util.atomic import replacing
+from .._util.exceptions import OpenL3Error
+from ..classify.labels import read_label_csv
+from ..dataset.rows import DatasetRows
 from ..search import make_query, open_index, search, update_index
 from ..search.index import EXACT_LIMIT, Index
+from ..search.maps import MAP_LIMIT, PROJECTIONS, map_points, write_map
 from .compat import positive_int
 from .console import EXIT_FAILED, EXIT_OK, _console
 

@@ -14,9 +14,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..precision import resolve_precision
-from ..validation import check_choice
+from .._util.validation import check_choice
 from .frontends import kapre_v0_1_4_magnitude_to_decibel
+from .precision import resolve_precision
 from .reduced import TOWER_POLICIES, model_for_precision, reduced_copy
 from .registry import weight_file
 from .specs import AUDIO_TOWER, FRONTENDS, IMAGE_TOWER, Tower, input_repr_spec
@@ -313,7 +313,7 @@ def shared_audio_model(
     Calls of ``get_audio_embedding``, ``process_*_file`` and the CLI that pass no model
     use this: a model is built and its weights read once per weight file,
     representation, embedding size, frontend, ``output``, computed precision
-    (:mod:`openl3.precision`; bfloat16 models have their own dtype policy) and Keras backend.
+    (:mod:`openl3.models.precision`; bfloat16 models have their own dtype policy) and Keras backend.
     """
     path = _checked_path(AUDIO_TOWER, input_repr, content_type, embedding_size, output)
     key = ("audio", input_repr, content_type, embedding_size, frontend, output)

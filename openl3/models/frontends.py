@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..shared_cache import build_once
+from .._util.shared_cache import build_once
 from .specs import SPEC_HOP, TARGET_SR, InputRepr
 
 

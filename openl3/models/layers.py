@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from ..exceptions import OpenL3Error
+from .._util.exceptions import OpenL3Error
 from .frontends import kapre_v0_1_4_magnitude_to_decibel, mel_basis
 from .specs import INPUT_REPRS, SPEC_HOP, TARGET_SR, WINDOW_SAMPLES, InputRepr
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..validation import check_choice
+from .._util.validation import check_choice
 from .specs import CONTENT_TYPES, INPUT_REPRS
 
 #: Release of the official weight files.

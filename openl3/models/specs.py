@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
-from ..exceptions import OpenL3Error
+from .._util.exceptions import OpenL3Error
 
 #: Sample rate of the audio models, in Hz.
 TARGET_SR = 48000

@@ -4,7 +4,7 @@ A model's file is looked for in ``$OPENL3_WEIGHTS_DIR`` (the user's own files, u
 they are), then in the cache (``$OPENL3_CACHE_DIR``, else the OS user cache), then
 downloaded into the cache from the official URL (or the mirror ``$OPENL3_WEIGHTS_URL``).
 The cache only ever holds complete files whose git blob id was verified: downloads go
-to a temporary file in the cache directory (:mod:`openl3.atomic`), are verified, then
+to a temporary file in the cache directory (:mod:`openl3._util.atomic`), are verified, then
 renamed into place, under a file lock so that concurrent processes download a file once.
 The one exception, a file imported with ``verify=False`` that does not match, is marked
 by a file ``<name>.unverified`` beside it, put there before the file itself: it is listed
@@ -20,8 +20,8 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from ..atomic import remove_stale_temporaries, replacing
-from ..exceptions import OpenL3Error
+from .._util.atomic import remove_stale_temporaries, replacing
+from .._util.exceptions import OpenL3Error
 from . import registry
 from .registry import WEIGHTS_DIR_ENV, WeightFile
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..exceptions import OpenL3Error
+from .._util.exceptions import OpenL3Error
 from .specs import DEFAULT_INPUT_REPR, N_WEIGHTED_LAYERS, Tower
 
 LayerWeights = tuple[str, dict[str, np.ndarray]]

@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import temporary_name
-from ..exceptions import OpenL3Error
-from ..remote import resolve
-from ..rows import DatasetRows, EmbeddingRows
+from .._util.atomic import temporary_name
+from .._util.exceptions import OpenL3Error
+from .._util.remote import resolve
+from ..dataset.rows import DatasetRows, EmbeddingRows
 
 __all__ = ["EXACT_LIMIT", "NPROBE", "Index"]
 
@@ -91,7 +91,7 @@ class Index:
     settings : dict
         The settings of the dataset the rows come from (empty if they do not).
     state : str or None
-        The dataset's :meth:`~openl3.rows.DatasetRows.state` when the index was last updated.
+        The dataset's :meth:`~openl3.dataset.rows.DatasetRows.state` when the index was last updated.
     parts : list of str
         The dataset's parts the index holds the rows of.
     asked : bool or None

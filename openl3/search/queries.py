@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._util.exceptions import OpenL3Error
+from .._util.jobs import EXTENSIONS
+from .._util.remote import is_uri
+from ..dataset.rows import DatasetRows
 from ..embedders import AudioEmbedder, ImageEmbedder
-from ..exceptions import OpenL3Error
-from ..jobs import EXTENSIONS
-from ..remote import is_uri
-from ..rows import DatasetRows
 from .index import Index
 
 __all__ = ["Hit", "Query", "make_query", "search"]

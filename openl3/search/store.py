@@ -3,7 +3,7 @@
 The folder is registered in the dataset's manifest (``_openl3/index``; for the rows of a
 video run, ``audio/_openl3/index`` in the manifest of ``OUT``) and written under the
 dataset lock. The index records the dataset's settings, its
-:meth:`~openl3.rows.DatasetRows.state` and the parts it holds: it is stale when the state
+:meth:`~openl3.dataset.rows.DatasetRows.state` and the parts it holds: it is stale when the state
 differs, which the dataset itself tells (part names and Parquet footers), never a clock.
 
 - Parts only **added** (every indexed part is there, unchanged, and no new part holds an
@@ -19,11 +19,11 @@ from __future__ import annotations
 import copy
 import logging
 
-from ..exceptions import OpenL3Error
-from ..locks import LockFolder
-from ..manifest import OWN_FOLDER
-from ..parts import PartFolder
-from ..rows import DatasetRows
+from .._util.exceptions import OpenL3Error
+from ..dataset.locks import LockFolder
+from ..dataset.manifest import OWN_FOLDER
+from ..dataset.parts import PartFolder
+from ..dataset.rows import DatasetRows
 from .index import EXACT_LIMIT, Index
 
 __all__ = ["INDEX_NAME", "index_folder", "open_index", "stale", "update_index"]

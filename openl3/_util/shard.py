@@ -3,7 +3,7 @@
 Input ``path`` (as named) belongs to shard ``K`` of ``N`` when ``path_hash(path) % N == K``.
 The hash is a fixed function of the path's bytes (BLAKE2b, 8 bytes), so every job of an
 array agrees on the split without talking to the others, on any host and Python version.
-The same hash keys the inputs a dataset writer locks (:mod:`openl3.locks`).
+The same hash keys the inputs a dataset writer locks (:mod:`openl3.dataset.locks`).
 """
 
 from __future__ import annotations

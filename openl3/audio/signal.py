@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .exceptions import OpenL3Error
-from .models.specs import TARGET_SR
+from .._util.exceptions import OpenL3Error
+from ..models.specs import TARGET_SR
 
 #: Output samples produced per block (about 5.5 s at 48 kHz).
 BLOCK_SAMPLES = 1 << 18

@@ -9,7 +9,7 @@ A dataset folder ``OUT`` holds:
   holds whole inputs only, and the settings of the run in its schema metadata (``openl3``).
 - ``_failures.parquet``: ``path`` and ``reason`` of the inputs that failed when last
   tried. Dataset discovery skips it (names starting with ``_`` or ``.`` are skipped).
-- ``_openl3/``: the manifest (:mod:`openl3.manifest`) and the locks (:mod:`openl3.locks`).
+- ``_openl3/``: the manifest (:mod:`openl3.dataset.manifest`) and the locks (:mod:`openl3.dataset.locks`).
 
 A video run writes its audio rows to ``OUT/audio`` and its image rows to ``OUT/image``,
 two datasets of this layout (their embedding sizes differ).
@@ -39,8 +39,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .exceptions import CommitError, OpenL3Error
-from .jobs import Arrays, FileJob, Report, path_key, prepare_output_dir
+from .._util.exceptions import CommitError, OpenL3Error
+from .._util.jobs import Arrays, FileJob, Report, path_key, prepare_output_dir
+from .._util.shard import Shard, check_shard
+from .._util.validation import check_bool, check_choice, check_positive_real
 from .locks import LockFolder, WriterLock, input_keys
 from .manifest import OWN_FOLDER, Manifest, PartNamer
 from .parts import (
@@ -58,8 +60,6 @@ from .parts import (
     rows_table,
     unreadable,
 )
-from .shard import Shard, check_shard
-from .validation import check_bool, check_choice, check_positive_real
 
 __all__ = [
     "COMPRESSION",
@@ -84,7 +84,7 @@ class ParquetOutputs:
     root : str
         The dataset folder (local path or URI).
     row_settings : dict
-        The settings of each output's rows (:meth:`openl3.batching.Embedder.row_settings`):
+        The settings of each output's rows (:meth:`openl3.models.batching.Embedder.row_settings`):
         ``{None: settings}`` for audio or image files, ``{"audio": ..., "image": ...}``
         for videos (one sub-dataset each).
     dtype : "float32" or "float16"
@@ -216,7 +216,7 @@ class ParquetOutputs:
         """Commit the buffered rows, one part per folder; return the inputs committed.
 
         All or nothing: if a part cannot be written, the parts of this commit already in
-        place are removed and :class:`~openl3.exceptions.CommitError` names every
+        place are removed and :class:`~openl3._util.exceptions.CommitError` names every
         input of the commit.
         """
         import pyarrow as pa

@@ -9,7 +9,7 @@ The locks of a dataset folder ``OUT`` live in ``OUT/_openl3/locks/``:
   filesystems that support POSIX locks (NFSv4: when the dead client's lease ends).
 - ``writer-<host>-<pid>-<id>.json`` (and ``.keys``): the **writer lock** of a live run:
   its host, process id, start and shard, and the 64-bit hashes of the inputs it embeds
-  (:func:`openl3.shard.path_hash`). A run whose inputs meet a live writer's is refused
+  (:func:`openl3._util.shard.path_hash`). A run whose inputs meet a live writer's is refused
   at start, naming that writer. The lock's **heartbeat** is its file's modification
   time, renewed in place every :data:`HEARTBEAT_S` seconds while the run lives (a lock
   removed meanwhile is never written back).
@@ -43,9 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import HOST, owner_alive, remove_stale_temporaries, temporary_name
-from .exceptions import OpenL3Error
-from .shard import Shard, describe, path_hash
+from .._util.atomic import HOST, owner_alive, remove_stale_temporaries, temporary_name
+from .._util.exceptions import OpenL3Error
+from .._util.shard import Shard, describe, path_hash
 
 logger = logging.getLogger("openl3")
 

@@ -3,8 +3,8 @@
 A video is opened with moviepy at 0.4.2's settings (frames resized to 256x256, audio at
 48 kHz). Its audio track is decoded in moviepy's chunks as its windows are read (the
 samples of 0.4.2's whole decode, never the whole track at once) and goes through an
-:class:`~openl3.audio_core.AudioComputation`; its frames go through an
-:class:`~openl3.image_core.ImageComputation`. The two outputs are written together or not at all,
+:class:`~openl3.audio.compute.AudioComputation`; its frames go through an
+:class:`~openl3.image.compute.ImageComputation`. The two outputs are written together or not at all,
 and an output that exists is kept (unless ``overwrite``) while the other is written.
 """
 
@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from .audio_core import AudioComputation
-from .audio_decode import ForwardSamples
-from .exceptions import OpenL3Error
-from .image_core import ImageComputation, ImageFrames
-from .jobs import Arrays, FileJob
-from .models.specs import DEFAULT_INPUT_REPR, IMAGE_SIZE, TARGET_SR
-from .remote import is_uri, local_copy
-from .windows import AudioWindows
+from .._util.exceptions import OpenL3Error
+from .._util.jobs import Arrays, FileJob
+from .._util.remote import is_uri, local_copy
+from ..audio.compute import AudioComputation
+from ..audio.decode import ForwardSamples
+from ..audio.windows import AudioWindows
+from ..image.compute import ImageComputation, ImageFrames
+from ..models.specs import DEFAULT_INPUT_REPR, IMAGE_SIZE, TARGET_SR
 
 #: Frame size (height, width) at which videos are read, as in 0.4.2.
 VIDEO_RESOLUTION = (256, 256)

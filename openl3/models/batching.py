@@ -17,14 +17,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .exceptions import OpenL3Error
-from .interrupt import raise_if_interrupted
-from .models import model_for_precision
+from .._util.exceptions import OpenL3Error
+from .._util.interrupt import raise_if_interrupted
+from .._util.progress import add_to_total, progress_bar
+from .._util.shared_cache import build_once
+from .._util.validation import check_positive_int, check_verbose
 from .precision import check_precision, describe, matmul_precision, resolve_precision
 from .precision import has_accelerator as has_accelerator  # the command's batch size asks here
-from .progress import add_to_total, progress_bar
-from .shared_cache import build_once
-from .validation import check_positive_int, check_verbose
+from .reduced import model_for_precision
 
 logger = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ class Embedder:
     verbose : bool
         Whether to show progress.
     precision : "faithful", "fast", "tf32" or "bfloat16"
-        Model precision (:mod:`openl3.precision`).
+        Model precision (:mod:`openl3.models.precision`).
     prefix : str
         Prepended to argument names in error messages (``"audio_"`` for video files).
     """
@@ -358,7 +358,7 @@ def model_predictor(model: Any, precision: str = "faithful") -> Callable[[np.nda
     batch of an input). Other Keras backends (JAX, PyTorch) use ``predict_on_batch``.
     ``precision`` ("fast" resolved, and logged) chooses the model: a bfloat16 copy of
     ``model`` made once (:func:`openl3.models.model_for_precision`) for "bfloat16", else
-    ``model``; each call runs under it (:func:`openl3.precision.matmul_precision`). The
+    ``model``; each call runs under it (:func:`openl3.models.precision.matmul_precision`). The
     embeddings are float32 in every precision.
     """
     import keras

@@ -13,18 +13,18 @@ from typing import Any
 
 import numpy as np
 
-from .batching import Embedder, model_predictor
-from .exceptions import OpenL3Error
-from .models import shared_image_model
-from .models.specs import CONTENT_TYPES, IMAGE_SIZE, IMAGE_TOWER, input_repr_spec
-from .remote import is_uri, local_copy
-from .validation import (
+from .._util.exceptions import OpenL3Error
+from .._util.remote import is_uri, local_copy
+from .._util.validation import (
     check_choice,
     check_numeric_array,
     check_positive_real,
     scan_array,
     warn_all_zeros,
 )
+from ..models import shared_image_model
+from ..models.batching import Embedder, model_predictor
+from ..models.specs import CONTENT_TYPES, IMAGE_SIZE, IMAGE_TOWER, input_repr_spec
 
 #: Frames whose shorter side exceeds this are rescaled to it before cropping (0.4.2).
 RESCALE_SIDE = 256

@@ -13,12 +13,20 @@ from typing import Any
 
 import numpy as np
 
-from .audio_decode import AudioFile
-from .batching import Embedder, model_predictor
-from .exceptions import OpenL3Error
-from .models import shared_audio_model
-from .models.frontends import librosa_frontend
-from .models.specs import (
+from .._util.exceptions import OpenL3Error
+from .._util.remote import is_uri
+from .._util.validation import (
+    check_audio,
+    check_bool,
+    check_choice,
+    check_hop_size,
+    check_positive_real,
+    pair_inputs,
+)
+from ..models import shared_audio_model
+from ..models.batching import Embedder, model_predictor
+from ..models.frontends import librosa_frontend
+from ..models.specs import (
     AUDIO_TOWER,
     CONTENT_TYPES,
     DEFAULT_INPUT_REPR,
@@ -28,15 +36,7 @@ from .models.specs import (
     WINDOW_SAMPLES,
     input_repr_spec,
 )
-from .remote import is_uri
-from .validation import (
-    check_audio,
-    check_bool,
-    check_choice,
-    check_hop_size,
-    check_positive_real,
-    pair_inputs,
-)
+from .decode import AudioFile
 from .windows import AudioWindows, window_count, window_dtype
 
 

@@ -2,7 +2,7 @@
 
 :func:`window_count` gives how many windows a signal has (from a file's header too);
 :class:`AudioWindows` reads them from an array or from samples decoded as they are read
-(:class:`openl3.audio_decode.ForwardSamples`), downmixed and resampled block by block.
+(:class:`openl3.audio.decode.ForwardSamples`), downmixed and resampled block by block.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .exceptions import OpenL3Warning
-from .models.specs import TARGET_SR, WINDOW_SAMPLES
+from .._util.exceptions import OpenL3Warning
+from ..models.specs import TARGET_SR, WINDOW_SAMPLES
 from .signal import iter_signal_blocks, resampled_length
 
 

@@ -1,7 +1,7 @@
 """Audio files decoded as :func:`soundfile.read` decodes them, block by block.
 
 The one audio decoder of the package: the local engine, the Ray engine and video tracks
-(:class:`openl3.video_core.VideoAudio`) read through :class:`ForwardSamples`.
+(:class:`openl3.video.compute.VideoAudio`) read through :class:`ForwardSamples`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from .exceptions import OpenL3Error
-from .remote import is_uri, local_copy
+from .._util.exceptions import OpenL3Error
+from .._util.remote import is_uri, local_copy
+from .._util.validation import warn_all_zeros
 from .signal import iter_signal_blocks
-from .validation import warn_all_zeros
 
 logger = logging.getLogger("openl3")
 

@@ -1,8 +1,8 @@
 """What every run over files shares: its inputs, jobs and report, whatever writes or runs them.
 
-The output layouts (:mod:`openl3.npz`, :mod:`openl3.dataset`) and the engines
-(:mod:`openl3.local_engine`, :mod:`openl3.ray_engine`) speak in these terms; the run
-driver (:mod:`openl3.files`) picks a layout and an engine.
+The output layouts (:mod:`openl3.runs.npz`, :mod:`openl3.dataset`) and the engines
+(:mod:`openl3.runs.local_engine`, :mod:`openl3.runs.ray_engine`) speak in these terms; the run
+driver (:mod:`openl3.runs.driver`) picks a layout and an engine.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def path_key(path: str) -> str:
 
 
 class OutputLayout(Protocol):
-    """Where a run's outputs go: ``.npz`` files (:mod:`openl3.npz`) or a Parquet dataset.
+    """Where a run's outputs go: ``.npz`` files (:mod:`openl3.runs.npz`) or a Parquet dataset.
 
     The engines name, check and write outputs only through these methods.
     """

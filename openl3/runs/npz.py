@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from .atomic import remove_stale_temporaries, replacing, save_npz, write_npz
-from .exceptions import OpenL3Error
-from .jobs import Arrays, FileJob, Report, path_key
-from .remote import is_uri
+from .._util.atomic import remove_stale_temporaries, replacing, save_npz, write_npz
+from .._util.exceptions import OpenL3Error
+from .._util.jobs import Arrays, FileJob, Report, path_key
+from .._util.remote import is_uri
 
 
 def get_output_path(filepath: str, suffix: str, output_dir: str | None = None) -> str:
@@ -100,7 +100,7 @@ class NpzOutputs:
         """Nothing to lock: each output is its own file, written atomically."""
 
     def save(self, job: FileJob, arrays: Arrays) -> list[str]:
-        """Write the outputs of ``job``: all of them, or none (see :func:`openl3.atomic.replacing`)."""
+        """Write the outputs of ``job``: all of them, or none (see :func:`openl3._util.atomic.replacing`)."""
         if len(job.outputs) == 1:
             [(modality, path)] = job.outputs.items()
             save_npz(path, **arrays[modality])

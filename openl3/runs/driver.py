@@ -1,9 +1,9 @@
 """The run driver of ``process_*_file``, the object API and the command: layout and engine.
 
 :func:`run_files` checks a run's arguments, selects its shard, picks the output layout
-(:class:`openl3.npz.NpzOutputs`, one ``.npz`` per input as OpenL3 0.4.2 names them, or
+(:class:`openl3.runs.npz.NpzOutputs`, one ``.npz`` per input as OpenL3 0.4.2 names them, or
 :class:`openl3.dataset.ParquetOutputs`, the rows of one Parquet dataset) and the engine
-(:mod:`openl3.local_engine` or :mod:`openl3.ray_engine`), and runs it.
+(:mod:`openl3.runs.local_engine` or :mod:`openl3.runs.ray_engine`), and runs it.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 from typing import Any
 
-from .dataset import ParquetOutputs
-from .exceptions import OpenL3Error
-from .jobs import FileInput, Report, as_path_list, prepare_output_dir
+from .._util.exceptions import OpenL3Error
+from .._util.jobs import FileInput, Report, as_path_list, prepare_output_dir
+from .._util.shard import check_shard, select_shard
+from .._util.validation import check_bool, check_choice, check_flag, check_suffix
+from ..dataset.outputs import ParquetOutputs
 from .local_engine import run_locally
 from .npz import NpzOutputs, get_output_path
 from .ray_engine import run_on_ray
-from .shard import check_shard, select_shard
-from .validation import check_bool, check_choice, check_flag, check_suffix
 
 __all__ = ["ENGINES", "OUTPUT_FORMATS", "Report", "RunOptions", "get_output_path", "run_files", "run_paths"]
 
@@ -74,7 +74,7 @@ def run_files(
 
     The arguments are those of ``process_*_file`` (``output_dir`` is the dataset folder
     of a Parquet run); ``report`` is filled as the run goes. With ``shard=(K, N)`` only
-    the inputs of shard K are embedded (:mod:`openl3.shard`).
+    the inputs of shard K are embedded (:mod:`openl3._util.shard`).
     """
     check_choice(engine, "engine", ENGINES)
     overwrite = check_flag(overwrite, "overwrite")

@@ -4,7 +4,7 @@ A Parquet dataset folder ``OUT`` is marked by ``OUT/_openl3/dataset.json``, its 
 
 - ``format`` and ``version``: what wrote it (a newer layout is refused, not guessed at);
 - ``generation``: a counter taken by each run when it starts (under the dataset lock of
-  :mod:`openl3.locks`). A run's parts carry its generation in their names, so "the newest
+  :mod:`openl3.dataset.locks`). A run's parts carry its generation in their names, so "the newest
   rows of an input win" compares generations the dataset itself hands out, never a clock;
 - ``files``: the other files and folders the project keeps in ``OUT`` (registered with
   :meth:`Manifest.register`), so that nothing of ours is ever taken for a user's file.
@@ -24,8 +24,8 @@ import os
 import re
 from typing import Any
 
-from .atomic import HOST, temporary_name
-from .exceptions import OpenL3Error
+from .._util.atomic import HOST, temporary_name
+from .._util.exceptions import OpenL3Error
 
 #: The project's own folder inside a dataset (manifest, locks, staging); readers skip "_" names.
 OWN_FOLDER = "_openl3"
@@ -124,7 +124,7 @@ class Manifest:
 
         ``newest`` is the newest generation among the folder's part names: the next one is
         above it even when the manifest was lost or is older than the parts. Call it
-        under the dataset lock (:meth:`openl3.locks.LockFolder.exclusive`).
+        under the dataset lock (:meth:`openl3.dataset.locks.LockFolder.exclusive`).
         """
         manifest = self.read() or {"format": FORMAT, "version": VERSION, "generation": 0, "files": {}}
         manifest["generation"] = max(int(manifest.get("generation", 0)), newest) + 1

@@ -2,7 +2,7 @@
 
 :class:`AudioStream` gives, for any chunking of a signal, what
 :func:`openl3.get_audio_embedding` gives for the whole signal: the same resampling
-(resampy 0.2's ``kaiser_best``, bit for bit, :class:`openl3.signal.StreamResampler`),
+(resampy 0.2's ``kaiser_best``, bit for bit, :class:`openl3.audio.signal.StreamResampler`),
 the same windows (:class:`StreamWindows`) and timestamps. It holds only the samples that
 the windows not yet embedded need, and the resampling filter's reach of input.
 """
@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from .audio_core import AudioComputation
-from .exceptions import OpenL3Error, OpenL3Warning
-from .models.specs import TARGET_SR, WINDOW_SAMPLES
+from .._util.exceptions import OpenL3Error, OpenL3Warning
+from .._util.validation import check_bool, check_positive_real
+from ..models.specs import TARGET_SR, WINDOW_SAMPLES
+from .compute import AudioComputation
 from .signal import StreamResampler, mono_block
-from .validation import check_bool, check_positive_real
 from .windows import window_count, window_dtype
 
 

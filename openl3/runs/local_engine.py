@@ -1,6 +1,6 @@
 """The local engine: one run over input files in this process, under its error policy.
 
-A run names each input's outputs through its output layout (:class:`openl3.npz.NpzOutputs`,
+A run names each input's outputs through its output layout (:class:`openl3.runs.npz.NpzOutputs`,
 or :class:`openl3.dataset.ParquetOutputs`), plans which are to be written (existing
 outputs are kept unless ``overwrite``; two inputs never share an output), applies the
 error policy (``errors="raise"`` stops at the first failure, ``"collect"`` reports it and
@@ -18,11 +18,11 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .batching import WindowSource, embed_sources
-from .exceptions import CommitError, OpenL3Error
-from .jobs import Arrays, FileInput, FileJob, OutputLayout, Report, failure_reason, path_key
-from .progress import add_to_total, progress_bar
-from .validation import check_choice
+from .._util.exceptions import CommitError, OpenL3Error
+from .._util.jobs import Arrays, FileInput, FileJob, OutputLayout, Report, failure_reason, path_key
+from .._util.progress import add_to_total, progress_bar
+from .._util.validation import check_choice
+from ..models.batching import WindowSource, embed_sources
 
 logger = logging.getLogger("openl3")
 
@@ -263,7 +263,7 @@ class FileRun:
         """Save ``embed(job, bar)`` for one input at a time, under the error policy.
 
         The progress total holds the items of the inputs opened so far (``embed`` adds
-        them to the bar as it reads them: :func:`openl3.batching.embed_all`).
+        them to the bar as it reads them: :func:`openl3.models.batching.embed_all`).
         """
         with self._closing(), RunProgress([job.path for job in self.jobs], verbose, unit) as progress:
             for job in self.jobs:

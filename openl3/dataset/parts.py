@@ -1,7 +1,7 @@
 """The part files of a dataset folder: their rows, which are ours, writing and rewriting them.
 
 See :mod:`openl3.dataset` for the layout. A file is one of our parts when its name is a
-part name (:func:`openl3.manifest.part_order`) and its schema metadata holds our settings
+part name (:func:`openl3.dataset.manifest.part_order`) and its schema metadata holds our settings
 (``openl3``); every other file of the folder is left alone.
 """
 
@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import remove_stale_temporaries, sync_file, temporary_name
-from .exceptions import OpenL3Error
+from .._util.atomic import remove_stale_temporaries, sync_file, temporary_name
+from .._util.exceptions import OpenL3Error
+from .._util.remote import resolve
+from ..version import version
 from .manifest import part_order
-from .remote import resolve
-from .version import version
 
 logger = logging.getLogger("openl3")
 

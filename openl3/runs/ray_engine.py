@@ -34,18 +34,18 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import HOST, owner_alive
-from .audio_core import AudioComputation
-from .audio_decode import decode_audio_file
-from .dataset import COMPRESSION, ParquetOutputs, row_schema, rows_table
-from .exceptions import OpenL3Error
-from .image_core import ImageComputation, open_image_file
-from .jobs import FileInput, Report, failure_reason
+from .._util.atomic import HOST, owner_alive
+from .._util.exceptions import OpenL3Error
+from .._util.jobs import FileInput, Report, failure_reason
+from .._util.validation import check_audio
+from ..audio.compute import AudioComputation
+from ..audio.decode import decode_audio_file
+from ..audio.windows import window_dtype
+from ..dataset.manifest import OWN_FOLDER
+from ..dataset.outputs import COMPRESSION, ParquetOutputs, row_schema, rows_table
+from ..image.compute import ImageComputation, open_image_file
+from ..models.specs import TARGET_SR
 from .local_engine import FileRun
-from .manifest import OWN_FOLDER
-from .models.specs import TARGET_SR
-from .validation import check_audio
-from .windows import window_dtype
 
 logger = logging.getLogger("openl3")
 
@@ -155,7 +155,7 @@ class EmbedFiles:
     Parameters
     ----------
     settings : dict
-        The dataset's settings (:meth:`openl3.batching.Embedder.settings` and dtype).
+        The dataset's settings (:meth:`openl3.models.batching.Embedder.settings` and dtype).
     batch_size : int
         Windows or frames per model call.
     log : ray actor handle
