@@ -14,7 +14,7 @@ weights, precision, the batch runner, embedding settings); :mod:`openl3.audio`,
 
 from . import core, models
 from ._util import console
-from ._util.exceptions import OpenL3Error, OpenL3Warning
+from ._util.exceptions import InvalidArgumentError, OpenL3Error, OpenL3Warning
 from ._util.jobs import Report
 from .audio.stream import AudioStream
 from .core import (
@@ -27,6 +27,7 @@ from .core import (
     process_video_file,
 )
 from .embedders import AudioEmbedder, ImageEmbedder, VideoEmbedder
+from .models.settings import EmbeddingSettings
 from .version import version as __version__
 
 console.quiet_tensorflow()  # importing openl3 imports no TensorFlow: this comes before it
@@ -34,7 +35,9 @@ console.quiet_tensorflow()  # importing openl3 imports no TensorFlow: this comes
 __all__ = [
     "AudioEmbedder",
     "AudioStream",
+    "EmbeddingSettings",
     "ImageEmbedder",
+    "InvalidArgumentError",
     "OpenL3Error",
     "OpenL3Warning",
     "Report",

@@ -60,6 +60,15 @@ def preprocess_audio(
     input_data : np.ndarray
         ``(n, 1, 48000)`` windows if ``input_repr`` is None, else ``(n, freq, time, 1)``
         spectrograms.
+
+    Examples
+    --------
+    >>> audio, sr = sf.read("birdsong.wav")
+    >>> windows = openl3.preprocess_audio(audio, sr, hop_size=0.5)                   # kapre: raw audio
+    >>> windows.shape
+    (7, 1, 48000)
+    >>> openl3.preprocess_audio(audio, sr, hop_size=0.5, input_repr="mel128").shape   # librosa
+    (7, 128, 199, 1)
     """
     if kw:
         raise OpenL3Error(f"Unexpected keyword arguments for preprocess_audio: {sorted(kw)}.")
@@ -128,6 +137,14 @@ def get_audio_embedding(
         Embeddings for each window, or a list of such arrays for a list input.
     timestamps : np.ndarray [shape=(T,)] or list[np.ndarray]
         Timestamps of each window in seconds, or a list of such arrays.
+
+    Examples
+    --------
+    >>> audio, sr = sf.read("birdsong.wav")                            # 3.2 s
+    >>> embedding, timestamps = openl3.get_audio_embedding(audio, sr, input_repr="mel128",
+    ...                                                    embedding_size=512, hop_size=0.5)
+    >>> embedding.shape, timestamps[:3]
+    ((7, 512), array([0. , 0.5, 1. ]))
     """
     checked = checked_audio(audio, sr)
     embedder = _embedder(
@@ -237,6 +254,12 @@ def process_audio_file(
     -------
     report : Report
         The inputs processed, skipped (existing outputs) and failed.
+
+    Examples
+    --------
+    >>> openl3.process_audio_file(["a.wav", "b.flac"], output_dir="out", suffix="l3")   # out/a_l3.npz ...
+    >>> report = openl3.process_audio_file(paths, output_dir="clips.l3", output_format="parquet",
+    ...                                    errors="collect", input_repr="mel128", embedding_size=512)
     """
     embedder = _embedder(
         model,
@@ -250,20 +273,7 @@ def process_audio_file(
         verbose,
         precision,
     )
-    options = RunOptions(
-        output_dir,
-        suffix,
-        overwrite,
-        errors,
-        output_format,
-        dtype,
-        part_size_mb,
-        engine,
-        ray_address,
-        shard,
-        break_lock,
-    )
-    return run_paths(embedder, filepath, options)
+    return run_paths(embedder, filepath, RunOptions.of(locals()))
 
 
 def _embedder(
@@ -336,6 +346,13 @@ def get_image_embedding(
         One embedding per frame (N = 1 for a single image).
     timestamps : np.ndarray [shape=(N,)] or list[np.ndarray]
         Only when ``frame_rate`` is given: ``arange(N) / frame_rate``.
+
+    Examples
+    --------
+    >>> from skimage.io import imread
+    >>> embedding = openl3.get_image_embedding(imread("photo.png")[..., :3], embedding_size=512)
+    >>> embedding.shape
+    (1, 512)
     """
     embedder = ImageEmbedder(
         model=model,
@@ -412,6 +429,10 @@ def process_image_file(
     -------
     report : Report
         The inputs processed, skipped (existing outputs) and failed.
+
+    Examples
+    --------
+    >>> openl3.process_image_file(["a.png", "b.jpg"], output_dir="out")   # out/a.npz, out/b.npz
     """
     embedder = ImageEmbedder(
         model=model,
@@ -422,20 +443,7 @@ def process_image_file(
         verbose=verbose,
         precision=precision,
     )
-    options = RunOptions(
-        output_dir,
-        suffix,
-        overwrite,
-        errors,
-        output_format,
-        dtype,
-        part_size_mb,
-        engine,
-        ray_address,
-        shard,
-        break_lock,
-    )
-    return run_paths(embedder, filepath, options)
+    return run_paths(embedder, filepath, RunOptions.of(locals()))
 
 
 def process_video_file(
@@ -522,6 +530,10 @@ def process_video_file(
     -------
     report : Report
         The inputs processed, skipped (existing outputs) and failed.
+
+    Examples
+    --------
+    >>> openl3.process_video_file("clip.mp4", output_dir="out")   # out/clip_audio.npz, out/clip_image.npz
     """
     embedder = VideoEmbedder(
         audio_model=audio_model,
@@ -538,17 +550,4 @@ def process_video_file(
         verbose=verbose,
         precision=precision,
     )
-    options = RunOptions(
-        output_dir,
-        suffix,
-        overwrite,
-        errors,
-        output_format,
-        dtype,
-        part_size_mb,
-        engine,
-        ray_address,
-        shard,
-        break_lock,
-    )
-    return run_paths(embedder, filepath, options)
+    return run_paths(embedder, filepath, RunOptions.of(locals()))

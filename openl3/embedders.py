@@ -10,23 +10,20 @@ thin callers of these classes and give the same numbers bit for bit.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
 
-from ._util.exceptions import OpenL3Error
 from ._util.jobs import Arrays, FileJob
 from ._util.validation import pair_inputs
 from .audio.compute import AudioComputation, checked_audio
 from .audio.stream import AudioStream
 from .image.compute import ImageComputation, array_frames, check_image, frame_timestamps
-from .models import load_audio_embedding_model_from_path, load_image_embedding_model_from_path
-from .models.specs import DEFAULT_INPUT_REPR
+from .models.settings import EmbeddingSettings
 from .runs.driver import Report, RunOptions, run_paths
 from .video.compute import VideoComputation
 
-__all__ = ["AudioEmbedder", "ImageEmbedder", "VideoEmbedder"]
+__all__ = ["AudioEmbedder", "ImageEmbedder", "VideoEmbedder", "embedder_for"]
 
 
 class FileRuns:
@@ -54,43 +51,7 @@ class FileRuns:
         report : Report
             The inputs processed, skipped (existing outputs) and failed.
         """
-        options = RunOptions(
-            output_dir,
-            suffix,
-            overwrite,
-            errors,
-            output_format,
-            dtype,
-            part_size_mb,
-            engine,
-            ray_address,
-            shard,
-            break_lock,
-        )
-        return run_paths(self, filepath, options)
-
-
-def _weights_model(weights: Any, model: Any, load: Any, *arguments: Any, output: str | None = None) -> Any:
-    """Return the model of the weight file ``weights`` (or ``model`` when no file is named)."""
-    if weights is None:
-        return model
-    if model is not None:
-        raise OpenL3Error("Give a model or a weight file (weights=...), not both.")
-    return load(str(weights), *arguments, output=output)
-
-
-def weights_digest(weights: Any) -> str | None:
-    """Return the SHA-256 of a weight file, which identifies the embeddings it gives."""
-    if weights is None:
-        return None
-    digest = hashlib.sha256()
-    try:
-        with open(weights, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as exc:
-        raise OpenL3Error(f"Cannot read weight file {weights}: {exc.strerror}.") from exc
-    return digest.hexdigest()
+        return run_paths(self, filepath, RunOptions.of(locals()))
 
 
 class AudioEmbedder(FileRuns, AudioComputation):
@@ -136,19 +97,8 @@ class AudioEmbedder(FileRuns, AudioComputation):
         output: str | None = None,
         verbose: bool = True,
     ):
-        self.weights = weights_digest(weights)
-        repr_ = input_repr or (DEFAULT_INPUT_REPR if frontend == "kapre" else None)
-        loaded = _weights_model(
-            weights,
-            model,
-            load_audio_embedding_model_from_path,
-            repr_,
-            embedding_size,
-            frontend,
-            output=output,
-        )
         super().__init__(
-            loaded,
+            model,
             input_repr,
             content_type,
             embedding_size,
@@ -158,14 +108,9 @@ class AudioEmbedder(FileRuns, AudioComputation):
             frontend,
             verbose,
             precision=precision,
-            output=None if weights is not None else output,
+            output=output,
+            weights=weights,
         )
-        self.output = output
-
-    def _more_settings(self) -> dict[str, Any]:
-        """Return the windowing, frontend and weight file settings."""
-        settings = super()._more_settings()
-        return settings if self.weights is None else {**settings, "weights": self.weights}
 
     def embed(self, audio: Any, sr: Any) -> tuple[Any, Any]:
         """Return the embeddings and timestamps of audio, as :func:`openl3.get_audio_embedding`.
@@ -234,25 +179,17 @@ class ImageEmbedder(FileRuns, ImageComputation):
         output: str | None = None,
         verbose: bool = True,
     ):
-        self.weights = weights_digest(weights)
-        loaded = _weights_model(
-            weights, model, load_image_embedding_model_from_path, embedding_size, output=output
-        )
         super().__init__(
-            loaded,
+            model,
             input_repr,
             content_type,
             embedding_size,
             batch_size,
             verbose,
             precision=precision,
-            output=None if weights is not None else output,
+            output=output,
+            weights=weights,
         )
-        self.output = output
-
-    def _more_settings(self) -> dict[str, Any]:
-        """Return the weight file setting, if any."""
-        return {} if self.weights is None else {"weights": self.weights}
 
     def embed(self, image: Any, frame_rate: Any = None) -> Any:
         """Return the embeddings of images, as :func:`openl3.get_image_embedding`.
@@ -304,3 +241,32 @@ class VideoEmbedder(FileRuns, VideoComputation):
         :func:`openl3.process_video_file`.
         """
         return self.embed_file(FileJob(str(path), {"audio": "", "image": ""}))
+
+
+def embedder_for(settings: EmbeddingSettings, weights: str | None = None, **options: Any) -> Any:
+    """Return the embedder that makes the embeddings of ``settings`` (its model loads on first use).
+
+    The one way classifiers, search queries and datasets build an embedder from recorded
+    settings (:meth:`openl3.models.computation.Embedder.from_settings`).
+
+    Parameters
+    ----------
+    settings : EmbeddingSettings
+        A dataset's, an index's or a classifier's settings.
+    weights : str, optional
+        The weight file, for settings made with weights that are not the official ones.
+    **options
+        ``batch_size``, ``verbose``.
+
+    Returns
+    -------
+    AudioEmbedder or ImageEmbedder
+
+    Examples
+    --------
+    >>> rows = openl3.rows.DatasetRows("clips.l3")
+    >>> embedder = embedder_for(rows.settings, batch_size=64)
+    >>> embedding, timestamps = embedder.embed(audio, sr)       # as the dataset's rows were made
+    """
+    kinds = {"audio": AudioEmbedder, "image": ImageEmbedder}
+    return kinds[settings.modality].from_settings(settings, weights, **options)

@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from openl3._util.jobs import FileJob, Report
-from openl3.audio.compute import AudioComputation
 from openl3.dataset.outputs import ParquetOutputs
 from openl3.dataset.rows import DatasetRows
+from openl3.models.settings import EmbeddingSettings, official_weights
 from openl3.search import make_query, open_index, search, update_index
 
 
@@ -47,10 +47,11 @@ def _bench_search():
 
 def write_run(folder: str, files: range, windows: int, args: argparse.Namespace, seed: int) -> float:
     """Write the rows of ``files`` (``windows`` each) as one embedding run; return the seconds taken."""
-    settings = AudioComputation(
-        None, "mel256", "music", args.dim, True, 0.5, 32, "kapre", False
-    ).row_settings()
-    outputs = ParquetOutputs(folder, settings, dtype=args.dtype)
+    weights = official_weights("audio", "mel256", "music")  # the settings as recorded; no model is run
+    settings = EmbeddingSettings(
+        "audio", "mel256", "music", args.dim, 0.5, True, "kapre", "faithful", weights=weights
+    )
+    outputs = ParquetOutputs(folder, {None: settings}, dtype=args.dtype)
     paths = [f"/collection/recordings/take{k:07d}.wav" for k in files]
     start = time.perf_counter()
     outputs.begin(paths)

@@ -18,7 +18,8 @@ import time
 
 import numpy as np
 
-from openl3.search.maps import MapPoints, write_map
+from openl3.search.maps import MapPoints
+from openl3.search.pages import write_map
 
 
 def points(n: int, folder: str) -> MapPoints:

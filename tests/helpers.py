@@ -250,6 +250,18 @@ def assert_intact(files: dict) -> None:
         assert path.read_bytes() == content, path
 
 
+def dead_temporary(path) -> str:
+    """Return the name of a temporary beside ``path`` (a path) whose owner, of this machine, is gone."""
+    import os
+
+    from openl3._util.owner import Owner, current
+
+    me = current()
+    owner = Owner(me.host, me.boot, me.namespace, dead_pid(), "9")
+    folder, name = os.path.split(str(path))
+    return os.path.join(folder, f".{name}.{owner.tag()}.0123abcd.tmp")
+
+
 def dead_pid() -> int:
     """Return the process id of a process that has ended (the owner of a stale temporary)."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])

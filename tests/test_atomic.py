@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
+import time
 
 import numpy as np
 import pytest
 
 from helpers import dead_pid
 from openl3._util import atomic
+from openl3._util.owner import Owner, current
 
 
 @pytest.fixture
@@ -89,16 +92,52 @@ def _no_hard_links(*args, **kwargs):
     raise PermissionError(1, "Operation not permitted")
 
 
+def temporary_of(owner, name="y.npz"):
+    return f".{name}.{owner.tag()}.0123abcd.tmp"
+
+
 def test_only_temporaries_of_dead_owners_are_removed(tmp_path):
+    me = current()
     live = os.path.basename(atomic.temporary_name(str(tmp_path / "x.npz")))  # this process: alive
-    host = live.split(".")[-4]
-    dead = f".y.npz.{host}.{dead_pid()}.0123abcd.tmp"
-    elsewhere = f".z.npz.other-host.{dead_pid()}.0123abcd.tmp"  # another machine: cannot tell
-    for name in (live, dead, elsewhere, "x.npz", ".hidden"):
+    dead = temporary_of(Owner(me.host, me.boot, me.namespace, dead_pid(), "123"))
+    reused = temporary_of(Owner(me.host, me.boot, me.namespace, os.getpid(), "1"), "r.npz")  # pid given again
+    elsewhere = temporary_of(Owner("other-host", "other-boot", "", dead_pid(), "5"), "z.npz")  # cannot tell
+    older = (
+        f".o.npz.{re.sub('[^A-Za-z0-9-]', '-', me.host)}.{dead_pid()}.0123abcd.tmp"  # an earlier version's
+    )
+    for name in (live, dead, reused, elsewhere, older, "x.npz", ".hidden"):
         (tmp_path / name).write_bytes(b"")
-    assert atomic.is_temporary(live) and atomic.is_temporary(dead) and not atomic.is_temporary(".hidden")
-    assert atomic.remove_stale_temporaries(str(tmp_path)) == 1
+    assert all(atomic.is_temporary(n) for n in (live, dead, reused, older)) and not atomic.is_temporary(
+        ".hidden"
+    )
+    assert atomic.remove_stale_temporaries(str(tmp_path)) == 3
     assert sorted(os.listdir(tmp_path)) == sorted([live, elsewhere, "x.npz", ".hidden"])
+
+
+def test_a_temporary_whose_owner_cannot_be_judged_is_removed_when_a_day_old(tmp_path):
+    """Another host's, or another container's: its pid means nothing here."""
+    me = current()
+    other = temporary_of(Owner(me.host, me.boot, "pid:[4026530000]", 1, "5"))
+    (tmp_path / other).write_bytes(b"")
+    assert atomic.remove_stale_temporaries(str(tmp_path)) == 0
+    old = time.time() - atomic.UNJUDGED_STALE_S - 60
+    os.utime(tmp_path / other, (old, old))
+    assert atomic.remove_stale_temporaries(str(tmp_path)) == 1
+
+
+def test_whole_writes_on_a_pyarrow_filesystem_leave_nothing_when_they_fail(tmp_path):
+    from pyarrow import fs
+
+    store = fs.SubTreeFileSystem(str(tmp_path), fs.LocalFileSystem())
+
+    def failing(stream):
+        stream.write(b"half")
+        raise OSError(28, "No space left on device")
+
+    atomic.write_whole("kept.txt", lambda stream: stream.write(b"old"), store)
+    with pytest.raises(OSError, match="No space"):
+        atomic.write_whole("kept.txt", failing, store)
+    assert os.listdir(tmp_path) == ["kept.txt"] and (tmp_path / "kept.txt").read_bytes() == b"old"
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import openl3
+from helpers import write_weight_file
 from openl3._util.exceptions import OpenL3Error, OpenL3Warning
 from openl3.classify import (
     Classifier,
@@ -29,6 +31,7 @@ from openl3.classify import (
 from openl3.classify.labels import FileLabels, read_label_csv
 from openl3.classify.training import splits
 from openl3.cli import main
+from openl3.dataset.rows import DatasetRows
 
 pytest.importorskip("sklearn")
 pytest.importorskip("skops")
@@ -135,14 +138,17 @@ def test_shuffled_labels_score_at_chance(trained, monkeypatch):
     assert control.report["macro_f1"] <= 0.45
 
 
-def test_saved_files_record_settings_and_hash(trained):
+def test_saved_files_record_settings_and_hash(trained, weights_env):
     record = json.loads(Path(trained.model_path + ".json").read_text())
     expected = {"modality": "audio", "content_type": "music", "precision": "faithful", "center": True}
-    assert record["settings"] == {**expected, **SETTINGS, "frontend": "kapre"}
+    weights = openl3.AudioEmbedder(**SETTINGS).settings().weights  # the seeded file's SHA-256
+    assert record["settings"] == {**expected, **SETTINGS, "frontend": "kapre", "weights": weights}
     assert record["classes"] == sorted(KINDS) and record["pooling"] == "mean"
     import hashlib
 
-    assert record["sha256"] == hashlib.sha256(Path(trained.model_path).read_bytes()).hexdigest()
+    covered = json.dumps([record["settings"], record["pooling"], record["classes"]], sort_keys=True)
+    digest = hashlib.sha256(Path(trained.model_path).read_bytes() + covered.encode()).hexdigest()
+    assert record["sha256"] == digest
     png = (trained.folder / "m.confusion.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
@@ -198,9 +204,9 @@ def test_changed_bytes_and_disallowed_types_are_refused(trained, tmp_path):
 
 def test_other_settings_are_refused(trained, monkeypatch):
     no_embedding(monkeypatch)
-    with pytest.raises(OpenL3Error, match=r"other settings: hop_size=0.5 \(wanted 0.25\)"):
+    with pytest.raises(OpenL3Error, match=r"other settings: hop_size=0.5 \(now 0.25\)"):
         train([str(trained.sounds)], dataset=trained.dataset, hop_size=0.25)
-    other = Classifier(trained.model.pipeline, {**trained.model.settings, "input_repr": "mel256"}, "mean")
+    other = Classifier(trained.model.pipeline, trained.model.settings.replace(input_repr="mel256"), "mean")
     with pytest.raises(
         OpenL3Error, match="m.embeddings holds embeddings made with other settings: input_repr"
     ):
@@ -240,7 +246,7 @@ def test_label_errors_name_the_problem(trained, tmp_path):
         train(labels=str(tmp_path / "l.csv"), dataset=trained.dataset)
 
 
-def test_transformer_in_a_users_grid_search(trained, monkeypatch):
+def test_transformer_in_a_users_grid_search(trained, weights_env, monkeypatch):
     from sklearn.base import clone
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV
@@ -379,7 +385,7 @@ def test_images_through_the_same_path(weights_env, tmp_path):
     model = train(
         [str(tmp_path / "in")], modality="image", model=str(tmp_path / "i.skops"), embedding_size=512, folds=2
     )
-    assert model.settings["modality"] == "image" and model.report["macro_f1"] >= 0.75
+    assert model.settings.modality == "image" and model.report["macro_f1"] >= 0.75
     paths = [str(tmp_path / "in" / "flat" / "0.png"), str(tmp_path / "in" / "stripes" / "3.png")]
     result = predict(str(tmp_path / "i.skops"), paths, per_window=True)
     assert result.labels == ["flat", "stripes"] and np.isnan(result.windows.timestamps).all()
@@ -500,3 +506,65 @@ def test_the_confusion_matrix_shows_class_names_as_they_are(tmp_path):
     # mathtext read "$...$" in class names: this one stopped the training with a traceback
     write_confusion_png([[2, 0], [1, 1]], [r"bad $\foo{$", "price $5 or $"], path, title="$x^2$")
     assert os.path.getsize(path) > 0
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("content_type", "env"), ("hop_size", 0.25), ("center", False), ("pooling", "max"), ("classes", ["x"])],
+)
+def test_a_record_edited_to_embed_otherwise_is_refused(trained, tmp_path, key, value):
+    """The SHA-256 covers the record's settings, pooling and classes, not only the model file."""
+    model = str(tmp_path / "m.skops")
+    shutil.copy(trained.model_path, model)
+    record = json.loads(Path(trained.model_path + ".json").read_text())
+    if key in ("pooling", "classes"):
+        record[key] = value
+    else:
+        record["settings"][key] = value
+    Path(model + ".json").write_text(json.dumps(record))
+    with pytest.raises(OpenL3Error, match="SHA-256 differs"):
+        load_model(model)
+
+
+def test_a_model_of_an_earlier_version_loads_with_a_warning(trained, tmp_path):
+    """Record format 1: its SHA-256 covers the model file only."""
+    import hashlib
+
+    model = str(tmp_path / "m.skops")
+    shutil.copy(trained.model_path, model)
+    record = json.loads(Path(trained.model_path + ".json").read_text())
+    record["format_version"], record["sha256"] = 1, hashlib.sha256(Path(model).read_bytes()).hexdigest()
+    del record["settings"]["weights"]  # written before weights were recorded: the official ones
+    Path(model + ".json").write_text(json.dumps(record))
+    with pytest.warns(OpenL3Warning, match="save it again"):
+        loaded = load_model(model)
+    assert loaded.settings.weights == "openl3_audio_mel128_music-v0_4_0.h5.gz"
+    assert loaded.classes == trained.model.classes
+
+
+def test_a_dataset_of_another_layer_trains_a_model_of_that_layer_never_taken_for_the_embedding(
+    trained, weights_env, tmp_path, capsys
+):
+    """classify train --dataset once took a dataset made with output= (or weights=) as the embeddings."""
+    from openl3.cli import main
+
+    dataset = str(tmp_path / "relu6")
+    sounds = trained.sounds
+    mine = tmp_path / "mine.h5"
+    write_weight_file(mine, "audio", seed=5)
+    openl3.AudioEmbedder(**SETTINGS, output="relu6", weights=str(mine), verbose=False).embed_files(
+        trained.paths, output_dir=dataset, output_format="parquet"
+    )
+    model = str(tmp_path / "m.skops")
+    flags = ["-i", "mel128", "-as", "512", "-t", "0.5", "--folds", "2"]
+    assert main(["classify", "train", str(sounds), "-o", model, "--dataset", dataset, *flags, "-q"]) == 0
+    record = json.loads(Path(model + ".json").read_text())
+    assert record["settings"]["output"] == "relu6" and record["weights_file"] == str(mine)
+    assert (
+        record["settings"]["weights"]
+        == DatasetRows(dataset).settings.weights
+        != trained.model.settings.weights
+    )
+    assert load_model(model).pipeline.n_features_in_ == 256  # relu6's channels
+    status = main(["classify", "train", str(sounds), "-o", model, "--dataset", dataset, "-t", "0.25", "-q"])
+    assert status == 1 and "other settings: hop_size=0.5 (now 0.25)" in capsys.readouterr().err

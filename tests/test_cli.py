@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +15,10 @@ import pytest
 import soundfile as sf
 
 import openl3
-from helpers import noise, tone, write_video
+from helpers import noise, tone, wait_for, write_video
 from openl3 import OpenL3Error, cli
 from openl3.cli import embed
+from openl3.dataset.rows import DatasetRows
 
 COMMAND = shutil.which("openl3", path=str(Path(sys.executable).parent)) or shutil.which("openl3")
 AUDIO_FLAGS = ("-i", "mel128", "-as", "512", "-t", "0.5")
@@ -147,14 +147,17 @@ def test_python_m_openl3():
 
 def _wait_for_outputs(process, folder: Path, count: int, timeout: float = 240) -> list[str]:
     """Poll until ``count`` outputs exist (each complete when seen); return their names."""
-    deadline, seen = time.time() + timeout, set()
-    while time.time() < deadline and process.poll() is None and len(seen) < count:
+    seen = set()
+
+    def enough():
         if folder.is_dir():
             for name in [n for n in os.listdir(folder) if n.endswith(".npz")]:
                 with np.load(folder / name) as data:  # every visible output is complete
                     assert data["embedding"].shape[1] == 512
                 seen.add(name)
-        time.sleep(0.05)
+        return len(seen) >= count or process.poll() is not None
+
+    wait_for(enough, timeout, f"{count} outputs")
     return sorted(seen)
 
 
@@ -258,9 +261,9 @@ def test_shard_and_break_lock_reach_the_run(monkeypatch, tmp_path):
     """The command passes --shard and --break-lock on as shard=(K, N) and break_lock=True."""
     seen = {}
 
-    def recording(embedder, inputs, *args, **options):
-        seen.update(options, inputs=inputs)
-        return options["report"]
+    def recording(embedder, inputs, options, report):
+        seen.update(vars(options), inputs=inputs)
+        return report
 
     monkeypatch.setattr(embed, "run_files", recording)
     (tmp_path / "a.wav").write_bytes(b"")
@@ -438,9 +441,9 @@ def test_a_missing_file_is_one_error(capsys, tmp_path):
 def test_a_folder_given_by_name_that_gives_no_file_is_named(capsys, monkeypatch, tmp_path):
     runs = []
 
-    def recording(embedder, inputs, *args, **options):
+    def recording(embedder, inputs, options, report):
         runs.append([path for path, _ in inputs])
-        return options["report"]
+        return report
 
     monkeypatch.setattr(embed, "run_files", recording)
     folder = tmp_path / "x.wav"  # a folder named like a file
@@ -735,3 +738,64 @@ def test_batch_sizes_default_per_device(monkeypatch):
     assert settings["audio_batch_size"] == settings["image_batch_size"] == batching.ACCELERATOR_BATCH_SIZE
     chosen = embed._settings(cli.parse_args(["audio", "x.wav", "-ab", "32", "-ib", "8"]))
     assert (chosen["audio_batch_size"], chosen["image_batch_size"]) == (32, 8)  # the user's, on any device
+
+
+def claiming_rate(path, rate):
+    """Rewrite a WAV file's header so that it claims ``rate`` Hz (its samples are left as they are)."""
+    data = bytearray(Path(path).read_bytes())
+    data[24:28] = int(rate).to_bytes(4, "little")  # the fmt chunk's sample rate
+    Path(path).write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("output_format", ["npz", "parquet"])
+def test_a_file_claiming_a_billion_hertz_fails_alone(capsys, tmp_path, weights, output_format):
+    """It stopped the run with a raw ZeroDivisionError, and the good files beside it were not written."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.wav", "huge.wav", "z.wav"):
+        sf.write(folder / name, tone(1.2, 16000), 16000)
+    claiming_rate(folder / "huge.wav", 1_000_000_000)
+    out = tmp_path / "out"
+    status, _, err = run_main(
+        capsys, "audio", folder, "-o", out, "--output-format", output_format, *AUDIO_FLAGS
+    )
+    assert status == 1
+    assert "huge.wav has a sample rate of 1000000000 Hz" in err and "Traceback" not in err
+    assert "2 processed" in err and "1 failed" in err
+    if output_format == "npz":
+        assert sorted(os.listdir(out)) == ["a.npz", "z.npz"]
+    else:
+        assert sorted(set(DatasetRows(str(out)).rows().paths)) == [
+            str(folder / "a.wav"),
+            str(folder / "z.wav"),
+        ]
+
+
+def test_an_array_at_a_billion_hertz_is_a_clear_error(weights):
+    with pytest.raises(
+        ValueError, match="sample rate of 1000000000 Hz: openl3 resamples to 48 kHz from at most"
+    ):
+        openl3.get_audio_embedding(np.zeros(16000), 1e9, input_repr="mel128", embedding_size=512)
+    with pytest.raises(OpenL3Error, match="at most 24576000 Hz"):
+        openl3.AudioStream(1e9, input_repr="mel128", embedding_size=512)
+
+
+def test_a_decoders_own_error_fails_its_file_and_the_run_goes_on(capsys, tmp_path, weights, monkeypatch):
+    """Only our errors and the system's were failures of the file: any other stopped the run."""
+    from openl3.audio import decode
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.wav", "odd.wav", "z.wav"):
+        sf.write(folder / name, tone(1.2, 16000), 16000)
+    real = decode.AudioFile.__init__
+
+    def odd(self, path, *args, **kwargs):
+        if path.endswith("odd.wav"):
+            raise IndexError("the decoder's own error")
+        real(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(decode.AudioFile, "__init__", odd)
+    status, _, err = run_main(capsys, "audio", folder, "-o", tmp_path / "out", *AUDIO_FLAGS)
+    assert status == 1 and "odd.wav: IndexError: the decoder's own error" in err
+    assert sorted(os.listdir(tmp_path / "out")) == ["a.npz", "z.npz"]

@@ -28,6 +28,9 @@ from helpers import (
     writer_result,
 )
 from openl3._util.exceptions import OpenL3Error
+from openl3._util.owner import Owner, current
+from openl3.models.settings import EmbeddingSettings
+from openl3.runs.driver import RunOptions
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -221,7 +224,8 @@ def test_stale_temporaries_are_removed_and_a_live_writers_kept(clips, weights_en
     out = tmp_path / "out"
     out.mkdir()
     live = os.path.basename(atomic.temporary_name(str(out / "part-x.parquet")))
-    dead = live.replace(f".{os.getpid()}.", f".{dead_pid()}.")
+    me = current()
+    dead = f".part-y.parquet.{Owner(me.host, me.boot, me.namespace, dead_pid(), '9').tag()}.0123abcd.tmp"
     (out / live).write_bytes(b"being written")
     (out / dead).write_bytes(b"killed")
     openl3.process_audio_file(clips[:1], output_dir=str(out), output_format="parquet", **AUDIO)
@@ -426,7 +430,6 @@ def test_the_newest_rows_win_by_generation_not_by_the_clock(clips, weights_env, 
         return lambda batch: predict(batch) + 1.0
 
     monkeypatch.setattr("openl3.audio.compute.model_predictor", shifted)
-    monkeypatch.setattr(time, "time_ns", lambda: 1)  # the clock of the old part names, stepped back
     first = read_rows(out)
     openl3.process_audio_file(clips[:1], overwrite=True, **settings)
     openl3.process_audio_file(clips[:2], **settings)  # the next run repairs, if anything is left twice
@@ -470,8 +473,6 @@ def test_a_lost_manifest_does_not_restart_the_generations(clips, weights_env, tm
 
 
 def test_a_second_run_on_the_same_inputs_is_refused_naming_the_live_one(clips, weights_env, tmp_path):
-    from openl3._util.atomic import HOST
-
     out = tmp_path / "out"
     go, ready = str(tmp_path / "go"), str(tmp_path / "ready")
     env = {**os.environ, "OPENL3_WEIGHTS_DIR": str(weights_env)}
@@ -483,9 +484,25 @@ def test_a_second_run_on_the_same_inputs_is_refused_naming_the_live_one(clips, w
     first_status, first_result = writer_result(first)
     assert first_status == 0 and first_result["processed"] == clips
     assert status == 3, result
-    assert f"process {first.pid} on {HOST}" in result["error"] and "--break-lock" in result["error"]
+    assert f"process {first.pid} on {current().host}" in result["error"] and "--break-lock" in result["error"]
     rows = read_rows(out)
     assert rows.num_rows == len(rows.group_by(["path", "index"]).aggregate([]))  # no row twice
+
+
+def test_two_runs_of_other_settings_on_a_new_folder_cannot_both_commit(clips, weights_env, tmp_path):
+    """The settings were checked before the dataset lock was taken: disjoint inputs both committed."""
+    out = tmp_path / "out"
+    go, ready = str(tmp_path / "go"), str(tmp_path / "ready")
+    env = {**os.environ, "OPENL3_WEIGHTS_DIR": str(weights_env)}
+    first = start_writer(clips[:2], out, AUDIO, go=go, ready=ready, env=env)
+    wait_for(lambda: os.path.exists(ready) or first.poll() is not None, what="the first writer")
+    assert not parts(out)  # the first run has started and written no row yet
+    second = start_writer(clips[2:], out, {**AUDIO, "hop_size": 0.25}, env=env)
+    status, result = writer_result(second)
+    open(go, "w").close()
+    assert writer_result(first)[0] == 0
+    assert status == 3 and "other settings: hop_size=0.5 (now 0.25)" in result["error"], result
+    assert set(read_rows(out)["path"].to_pylist()) == set(clips[:2])
 
 
 def test_three_shards_at_once_then_a_plain_rerun_that_finds_nothing_to_do(weights_env, tmp_path):
@@ -563,13 +580,8 @@ def test_a_run_whose_lock_was_broken_stops_before_its_next_commit(clips, weights
                 None, "mel128", "music", 512, True, 0.5, 32, "kapre", False
             ),
             [(path, str(out)) for path in clips],
-            str(out),
-            None,
-            False,
-            "collect",
-            output_format="parquet",
-            part_size_mb=1e-6,
-            report=report,
+            RunOptions(output_dir=str(out), errors="collect", output_format="parquet", part_size_mb=1e-6),
+            report,
         )
     failed = [path for path, _ in report.failed]
     assert report.processed == [] and failed and set(failed) <= set(clips)
@@ -610,9 +622,9 @@ def test_a_failed_commit_of_a_video_removes_the_part_already_placed(weights_env,
     from openl3.dataset.outputs import ParquetOutputs
     from openl3.dataset.parts import PartFolder
 
-    settings = {"modality": "audio", "embedding_size": 4}
+    settings = EmbeddingSettings("audio", embedding_size=4)
     outputs = ParquetOutputs(
-        str(tmp_path / "out"), {"audio": settings, "image": {**settings, "modality": "image"}}
+        str(tmp_path / "out"), {"audio": settings, "image": settings.replace(modality="image")}
     )
     outputs.begin(["v.mp4"])
     real = PartFolder.move_into_place

@@ -71,8 +71,8 @@ def test_search_page_python_runs_on_a_dataset(search_collection, tmp_path, monke
     shutil.copytree(search_collection[1], tmp_path / "clips.l3")
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": "search"}
-    for number, block in enumerate(code_blocks(DOCS / "search.md", "python"), 1):
-        exec(compile(block, f"search.md, Python block {number}", "exec"), namespace)
+    for number, block in enumerate(code_blocks(DOCS / "search-and-maps.md", "python"), 1):
+        exec(compile(block, f"search-and-maps.md, Python block {number}", "exec"), namespace)
     assert [name for name in ("map.html", "map.png", "my_index") if not (tmp_path / name).exists()] == []
 
 
@@ -165,3 +165,105 @@ def test_performance_page_says_where_it_measured_and_marks_the_old_gpu_run():
     assert "2-core cloud VM (AMD EPYC" in " ".join(text.split())
     (gpu,) = re.findall(r"^## GPU.*?(?=^## )", text, re.MULTILINE | re.DOTALL)
     assert "H100" in gpu and "code that no longer exists" in gpu
+
+
+def _heading(page: Path) -> str:
+    """The page's own title: its first heading (Markdown ``# ...`` or an underlined reST title)."""
+    text = page.read_text()
+    included = re.match(r"```\{include\} (\S+)", text)
+    if included:  # a page that is another file (the changelog)
+        return _heading(page.parent / included[1])
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
+        if page.suffix == ".md" and line.startswith("# "):
+            return line[2:].strip()
+        if page.suffix == ".rst" and number + 1 < len(lines) and set(lines[number + 1]) == {"="}:
+            return line.strip()
+    raise AssertionError(f"{page.name} has no title")
+
+
+@pytest.mark.parametrize("page", sorted([*DOCS.glob("*.md"), *DOCS.glob("*.rst")]), ids=lambda p: p.name)
+def test_every_page_is_in_the_site_with_its_own_heading(site, page):
+    """docs/search.md never reached the site: Sphinx's own search.html replaced it, and -W passed."""
+    built = site.get(page.stem)
+    assert built is not None, f"{page.name} is not in the built site"
+    main = built.find(attrs={"role": "main"})
+    title = _words(main.h1) if main is not None and main.h1 is not None else None
+    expected = re.sub(r"`([^`]*)`", r"\1", _heading(page))
+    title = title and title.replace("\u201c", '"').replace("\u201d", '"')  # typographic quotes
+    assert title == expected, f"{page.stem}.html shows {title!r}, not the page's title {expected!r}"
+
+
+def _public_names() -> set[str]:
+    """Every name the public packages list in ``__all__``, as module.name (and their modules)."""
+    import importlib
+
+    public = set()
+    modules = ["openl3", "openl3.models", "openl3.core", "openl3.embedders", "openl3.runs", "openl3.dataset"]
+    modules += ["openl3.hear", "openl3.rows", "openl3.labels", "openl3.pooling", "openl3.precision"]
+    modules += ["openl3.export", "openl3.search", "openl3.classify", "openl3.maps", "openl3.cli"]
+    for name in modules:
+        module = importlib.import_module(name)
+        public.add(name)
+        public.update(f"{name}.{member}" for member in module.__all__)
+    return public
+
+
+def test_the_reference_publishes_the_public_api_only():
+    """It published parts, locks, manifest, shard and the Ray engine, which are internals."""
+    public = _public_names()
+    text = (DOCS / "reference.rst").read_text()
+    documented = re.findall(r"^\.\. auto(?:function|class|exception|module):: (\S+)", text, re.MULTILINE)
+    assert documented and [name for name in documented if name not in public] == []
+    for module, members in re.findall(r"automodule:: (\S+)\n\s+:members: (.+)", text):
+        assert [m for m in members.split(", ") if f"{module}.{m.strip()}" not in public] == [], module
+
+
+#: Small pure helpers whose Examples run as doctests (the others show use, with files and models).
+DOCTESTED = [
+    "openl3._util.identity.file_identity",
+    "openl3._util.identity.same_file",
+    "openl3._util.identity.NamedFrom",
+    "openl3._util.owner.Owner",
+    "openl3._util.atomic.temporary_name",
+    "openl3._util.atomic.is_temporary",
+    "openl3._util.atomic.write_whole",
+    "openl3.models.settings.official_weights",
+    "openl3.models.settings.EmbeddingSettings",
+    "openl3.models.settings.EmbeddingSettings.dimension",
+    "openl3.models.settings.EmbeddingSettings.arguments",
+    "openl3.models.frontends.kapre_v0_1_4_magnitude_to_decibel",
+    "openl3.models.precision.check_precision",
+    "openl3.dataset.parts.input_key",
+    "openl3.classify.pooling.pool",
+    "openl3.classify.pooling.pooled_size",
+    "openl3.classify.labels.first_few",
+    "openl3.classify.model.checksum",
+    "openl3.classify.workflow.default_dataset",
+    "openl3.classify.workflow.default_confusion",
+    "openl3.runs.npz.get_output_path",
+    "openl3.runs.driver.RunOptions",
+    "openl3.cli.compat.positive_float",
+    "openl3.cli.compat.positive_int",
+]
+
+
+@pytest.mark.parametrize("name", DOCTESTED)
+def test_small_helpers_run_their_examples(name):
+    import doctest
+    import importlib
+
+    module_name, _, attribute = name.rpartition(".")
+    owner = None
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError:  # a method: module.Class.method
+        module_name, _, owner = module_name.rpartition(".")
+        module = importlib.import_module(module_name)
+    target = getattr(getattr(module, owner), attribute) if owner else getattr(module, attribute)
+    tests = doctest.DocTestFinder(recurse=False).find(target, name, module=module, globs=dict(vars(module)))
+    assert tests and tests[0].examples, f"{name} has no example"
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for test in tests:
+        runner.run(test)
+    assert runner.failures == 0, f"{name}: {runner.failures} examples failed (run pytest -s to see them)"

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 import openl3
-from helpers import dead_pid, noise, tone
+from helpers import dead_temporary, noise, tone
 from openl3 import OpenL3Error
 from openl3._util.atomic import save_npz
 from openl3.runs.driver import get_output_path
@@ -176,7 +176,7 @@ def test_planning_keeps_live_temporaries_and_removes_dead_ones(tmp_path):
     from openl3.runs import local_engine, npz
 
     live = os.path.basename(atomic.temporary_name(str(tmp_path / "x.npz")))
-    dead = live.replace(f".{os.getpid()}.", f".{dead_pid()}.")
+    dead = os.path.basename(dead_temporary(tmp_path / "x.npz"))
     (tmp_path / live).write_bytes(b"a run still writing")
     (tmp_path / dead).write_bytes(b"a killed run's")
     local_engine.FileRun([(str(tmp_path / "x.wav"), None)], npz.NpzOutputs(None, [None]), False, "raise")
@@ -187,7 +187,7 @@ def test_a_killed_exports_temporary_folder_is_removed_and_the_run_goes_on(tmp_pa
     from openl3._util import atomic
 
     out = tmp_path / "out"
-    dead = out / f".model.{atomic.HOST}.{dead_pid()}.0123abcd.tmp"  # what `models export` leaves
+    dead = out / os.path.basename(dead_temporary(out / "model"))  # what `models export` leaves
     live = out / os.path.basename(atomic.temporary_name(str(out / "model")))  # an export running
     for folder in (dead, live):
         (folder / "variables").mkdir(parents=True)

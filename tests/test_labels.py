@@ -5,6 +5,7 @@ import os
 import pytest
 
 from openl3._util.exceptions import OpenL3Error
+from openl3._util.identity import file_identity
 from openl3.classify.labels import FileLabels, check_files, folder_labels, match_inputs, read_label_csv
 
 
@@ -104,10 +105,20 @@ def test_folder_labels_errors(tmp_path):
         folder_labels([str(tmp_path / "in")], modality="video")
 
 
+class Inputs:
+    """A dataset's inputs as :func:`match_inputs` asks them: by file identity."""
+
+    def __init__(self, names):
+        self.names = {file_identity(name): name for name in names}
+
+    def match(self, paths):
+        return [self.names.get(file_identity(path)) for path in paths]
+
+
 def test_match_inputs_names_missing_files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     labels = FileLabels([str(tmp_path / f"f{i}.wav") for i in range(13)], ["a"] * 13, source="my.csv")
-    inputs = ["f0.wav", "f1.wav", "other.wav"]
+    inputs = Inputs(["f0.wav", "f1.wav", "other.wav"])
     assert match_inputs(labels.subset([1, 0]), inputs) == ["f1.wav", "f0.wav"]
     with pytest.raises(OpenL3Error) as error:
         match_inputs(labels, inputs)
@@ -143,3 +154,21 @@ def test_first_few_names_the_first_and_counts_the_rest(shown):
         named, _, rest = listed.partition(" and ")
         assert named.split("; ") == (texts[:shown] or [""])
         assert rest == (f"{count - shown} more" if count > shown else "")
+
+
+def test_a_link_in_a_class_folder_is_one_file_not_two(tmp_path):
+    """A symlinked twin (hum/link.wav -> hum0.wav) put one recording on both sides of a split."""
+    for name in ("hum", "hiss"):
+        (tmp_path / "in" / name).mkdir(parents=True)
+    for name in ("hum/hum0.wav", "hum/hum1.wav", "hiss/hiss0.wav"):
+        (tmp_path / "in" / name).write_bytes(b"")
+    os.symlink(tmp_path / "in" / "hum" / "hum0.wav", tmp_path / "in" / "hum" / "link.wav")
+    labels = folder_labels(str(tmp_path / "in"))
+    assert len(labels) == 3 and sorted(map(os.path.basename, labels.paths)) == [
+        "hiss0.wav",
+        "hum0.wav",
+        "hum1.wav",
+    ]
+    os.symlink(tmp_path / "in" / "hum" / "hum1.wav", tmp_path / "in" / "hiss" / "twin.wav")
+    with pytest.raises(OpenL3Error, match="has two labels"):
+        folder_labels(str(tmp_path / "in"))

@@ -13,10 +13,12 @@ import pytest
 from pyarrow import fs
 
 from helpers import wait_for
-from openl3._util.atomic import HOST
 from openl3._util.exceptions import OpenL3Error
+from openl3._util.owner import Owner, current
 from openl3.dataset import locks
-from openl3.dataset.locks import LockFolder, input_keys, stale_reason
+from openl3.dataset.locks import LockFolder, input_keys
+
+HOST = current().host
 
 
 @pytest.fixture
@@ -30,10 +32,22 @@ def dead_pid():
     return process.pid
 
 
-def plant(folder, host, pid, heartbeat, paths, name="writer-planted.json"):
-    """A writer record as another run leaves it, its heartbeat (the file's time) at ``heartbeat``."""
+def elsewhere(host="otherhost", pid=77, boot="another-boot"):
+    """A process of another machine (another boot id)."""
+    return Owner(host, boot, "pid:[1]", pid, "100")
+
+
+def plant(folder, owner, heartbeat, paths, name="writer-planted.json"):
+    """A writer record as another run leaves it, its heartbeat (the file's time) at ``heartbeat``.
+
+    ``owner`` is an :class:`Owner`, or a (host, pid) pair: a record of an earlier version.
+    """
     os.makedirs(folder.base, exist_ok=True)
-    record = {"host": host, "pid": pid, "started": heartbeat, "shard": None, "inputs": len(paths)}
+    if isinstance(owner, Owner):
+        record = {"host": owner.host, "pid": owner.pid, "owner": owner.record(), "token": "feedbeef"}
+    else:
+        record = {"host": owner[0], "pid": owner[1]}
+    record.update({"started": heartbeat, "shard": None, "inputs": len(paths)})
     path = os.path.join(folder.base, name)
     with open(path, "w") as handle:
         json.dump(record, handle)
@@ -53,7 +67,7 @@ def lock_files(folder):
 
 def test_a_writer_lock_covers_its_inputs_until_released(folder):
     mine = folder.claim(input_keys(["a.wav", "b.wav"]), (1, 4), break_lock=False)
-    assert len([n for n in lock_files(folder) if n.startswith("writer-")]) == 2  # record and keys
+    assert len([n for n in lock_files(folder) if n.startswith("writer-")]) == 3  # record, keys, alive
     folder.claim(input_keys(["c.wav"]), None, break_lock=False).release()  # other inputs: fine
     with pytest.raises(OpenL3Error) as refused:
         folder.claim(input_keys(["c.wav", "b.wav"]), None, break_lock=False)
@@ -65,17 +79,29 @@ def test_a_writer_lock_covers_its_inputs_until_released(folder):
     folder.claim(input_keys(["b.wav"]), None, break_lock=False).release()
 
 
+def here(pid, started=None):
+    """A process of this kernel and pid namespace, as its record names it."""
+    me = current()
+    return Owner(me.host, me.boot, me.namespace, pid, started if started is not None else start_of(pid))
+
+
+def start_of(pid):
+    from openl3._util.owner import process_start
+
+    return process_start(pid)
+
+
 def test_stale_locks_are_removed_and_live_ones_refuse(folder, caplog):
     now = time.time()
-    plant(folder, HOST, dead_pid(), now, ["a.wav"], "writer-dead.json")
-    plant(folder, "otherhost", 1, now - locks.STALE_S - 5, ["a.wav"], "writer-silent.json")
+    plant(folder, here(dead_pid(), "12345"), now, ["a.wav"], "writer-dead.json")
+    plant(folder, elsewhere(pid=1), now - locks.STALE_S - 5, ["a.wav"], "writer-silent.json")
     with caplog.at_level("INFO", logger="openl3"):
         folder.claim(input_keys(["a.wav"]), None, break_lock=False).release()
     assert "its process is gone" in caplog.text and "no heartbeat for" in caplog.text
     assert not [n for n in lock_files(folder) if n.startswith("writer-")]
 
-    plant(folder, "otherhost", 77, now - 10, ["a.wav"], "writer-fresh.json")
-    plant(folder, HOST, os.getppid(), now - 10 * locks.STALE_S, ["b.wav"], "writer-alive.json")
+    plant(folder, elsewhere(), now - 10, ["a.wav"], "writer-fresh.json")
+    plant(folder, here(os.getppid()), now - 10 * locks.STALE_S, ["b.wav"], "writer-alive.json")
     for paths, who in (
         (["a.wav"], "process 77 on otherhost"),
         (["b.wav"], f"process {os.getppid()} on {HOST}"),
@@ -84,9 +110,93 @@ def test_stale_locks_are_removed_and_live_ones_refuse(folder, caplog):
             folder.claim(input_keys(paths), None, break_lock=False)
 
 
+def test_a_pid_given_again_to_another_process_does_not_keep_a_dead_writer_alive(folder, caplog):
+    """The writer's pid runs, but it is another process: its start time is not the recorded one."""
+    plant(folder, here(os.getppid(), "1"), time.time(), ["a.wav"], "writer-reused.json")
+    with caplog.at_level("WARNING", logger="openl3"):
+        folder.claim(input_keys(["a.wav"]), None, break_lock=False).release()
+    assert "its process is gone" in caplog.text
+
+
+def test_a_container_replacing_another_pid_1_is_not_refused_by_its_predecessor(folder, caplog):
+    """Same host name, same kernel, another pid namespace: the predecessor's OS lock is gone."""
+    me = current()
+    predecessor = Owner(me.host, me.boot, "pid:[4026530000]", 1, "50")
+    name = plant(folder, predecessor, time.time(), ["a.wav"], "writer-predecessor.json")
+    open(os.path.join(folder.base, name[:-5] + ".alive"), "w").close()  # its lock file, unlocked
+    with caplog.at_level("WARNING", logger="openl3"):
+        folder.claim(input_keys(["a.wav"]), None, break_lock=False).release()
+    assert "its process is gone" in caplog.text
+
+
+ALIVE_HOLDER = """
+import fcntl, os, sys, time
+handle = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o666)
+fcntl.lockf(handle, fcntl.LOCK_EX)
+open(sys.argv[2], "w").close()
+time.sleep(600)
+"""
+
+
+def test_a_live_writer_in_another_container_of_this_machine_refuses(folder, tmp_path):
+    """Its pid cannot be checked from here, but the kernel tells that its lock is held."""
+    me = current()
+    other = Owner(me.host, me.boot, "pid:[4026530000]", 1, "50")
+    name = plant(folder, other, time.time() - 10 * locks.STALE_S, ["a.wav"], "writer-other.json")
+    ready = str(tmp_path / "ready")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", ALIVE_HOLDER, os.path.join(folder.base, name[:-5] + ".alive"), ready]
+    )
+    try:
+        wait_for(lambda: os.path.exists(ready), what="the holder of the lock")
+        with pytest.raises(OpenL3Error, match=f"process 1 on {HOST}"):
+            folder.claim(input_keys(["a.wav"]), None, break_lock=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    folder.claim(input_keys(["a.wav"]), None, break_lock=False).release()  # killed: its lock went with it
+
+
+def test_a_machine_of_the_same_host_name_is_judged_by_its_heartbeat(folder):
+    """Another boot id is another machine (or this one since a reboot): its pids mean nothing here."""
+    me = current()
+    twin = Owner(me.host, "another-boot", me.namespace, os.getpid(), current().started)
+    plant(folder, twin, time.time(), ["a.wav"], "writer-twin.json")
+    with pytest.raises(OpenL3Error, match="last heartbeat"):
+        folder.claim(input_keys(["a.wav"]), None, break_lock=False)
+    old = time.time() - locks.STALE_S - 5
+    os.utime(os.path.join(folder.base, "writer-twin.json"), (old, old))
+    folder.claim(input_keys(["a.wav"]), None, break_lock=False).release()
+
+
+def test_records_of_earlier_versions_are_judged_by_their_heartbeat(folder):
+    """(host, pid) only: a pid that runs may be another process's."""
+    plant(folder, (HOST, os.getpid()), time.time(), ["a.wav"], "writer-old.json")
+    with pytest.raises(OpenL3Error, match=f"process {os.getpid()}"):
+        folder.claim(input_keys(["a.wav"]), None, break_lock=False)
+    old = time.time() - locks.STALE_S - 5
+    os.utime(os.path.join(folder.base, "writer-old.json"), (old, old))
+    folder.claim(input_keys(["a.wav"]), None, break_lock=False).release()
+
+
+def test_writer_names_never_collide():
+    """Host names cleaned alike (a.b, a-b) stay apart, and two writers of one process too."""
+    assert Owner("a.b", "", "", 5, "9").tag() != Owner("a-b", "", "", 5, "9").tag()
+
+
+def test_two_writers_of_one_process_have_two_locks(folder):
+    first = folder.claim(input_keys(["a.wav"]), None, break_lock=False)
+    second = folder.claim(input_keys(["b.wav"]), None, break_lock=False)
+    assert first.name != second.name
+    with pytest.raises(OpenL3Error, match="1 of this run's inputs"):  # this process's writers are alive
+        folder.claim(input_keys(["b.wav"]), None, break_lock=False)
+    first.release()
+    second.release()
+
+
 def test_break_lock_removes_the_locks_that_cover_these_inputs_only(folder, caplog):
-    plant(folder, "otherhost", 77, time.time(), ["a.wav"], "writer-mine.json")
-    plant(folder, "otherhost", 78, time.time(), ["z.wav"], "writer-other.json")
+    plant(folder, elsewhere(), time.time(), ["a.wav"], "writer-mine.json")
+    plant(folder, elsewhere(pid=78), time.time(), ["z.wav"], "writer-other.json")
     with caplog.at_level("WARNING", logger="openl3"):
         folder.claim(input_keys(["a.wav"]), None, break_lock=True).release()
     assert "process 77 on otherhost" in caplog.text and "--break-lock" in caplog.text
@@ -97,7 +207,7 @@ def test_break_lock_removes_the_locks_that_cover_these_inputs_only(folder, caplo
 
 
 def test_unreadable_keys_cover_every_input(folder):
-    name = plant(folder, "otherhost", 77, time.time(), ["a.wav"])
+    name = plant(folder, elsewhere(), time.time(), ["a.wav"])
     os.unlink(os.path.join(folder.base, name[:-5] + ".keys"))
     with pytest.raises(OpenL3Error, match="process 77"):
         folder.claim(input_keys(["zzz.wav"]), None, break_lock=False)
@@ -142,7 +252,7 @@ def test_a_filesystem_error_of_one_heartbeat_is_not_a_lost_lock(folder, monkeypa
 
 
 def test_an_unreadable_record_covers_every_input_until_its_file_is_stale(folder):
-    name = plant(folder, "otherhost", 77, time.time(), ["a.wav"])
+    name = plant(folder, elsewhere(), time.time(), ["a.wav"])
     with open(os.path.join(folder.base, name), "w") as handle:
         handle.write("{torn")
     with pytest.raises(OpenL3Error, match="an unknown host"):
@@ -164,12 +274,16 @@ def test_on_an_object_store_any_live_writer_refuses_a_second(tmp_path):
     folder.claim(input_keys(["b.wav"]), None, break_lock=False).release()
 
 
-def test_a_stale_record_is_told_by_process_on_this_host_and_by_heartbeat_elsewhere():
+def test_a_stale_record_is_told_by_process_on_this_kernel_and_by_heartbeat_elsewhere(folder):
     now = time.time()
-    assert stale_reason({"host": HOST, "pid": os.getpid(), "heartbeat": 0}, now) is None
-    assert stale_reason({"host": HOST, "pid": dead_pid(), "heartbeat": now}, now) == "its process is gone"
-    assert stale_reason({"host": "b", "pid": 1, "heartbeat": now - locks.STALE_S + 1}, now) is None
-    assert "no heartbeat" in stale_reason({"host": "b", "pid": 1, "heartbeat": now - locks.STALE_S - 1}, now)
+
+    def reason(owner, heartbeat):
+        return folder.stale_reason("writer-x.json", {"owner": owner.record(), "heartbeat": heartbeat}, now)
+
+    assert reason(current(), 0) is None
+    assert reason(here(dead_pid(), "7"), now) == "its process is gone"
+    assert reason(elsewhere(), now - locks.STALE_S + 1) is None
+    assert "no heartbeat" in reason(elsewhere(), now - locks.STALE_S - 1)
 
 
 HOLDER = """
@@ -207,8 +321,13 @@ def test_the_dataset_lock_is_exclusive_and_dies_with_its_holder(folder, tmp_path
     holder.wait()
 
 
-def test_keys_are_the_sorted_unique_path_hashes():
+def test_keys_are_the_sorted_unique_hashes_of_the_files_named(tmp_path, monkeypatch):
+    """Two names of one file (relative, absolute, a link) are one key."""
     from openl3._util.shard import path_hash
 
-    keys = input_keys(["b", "a", "b"])
-    assert keys.dtype == np.uint64 and list(keys) == sorted({path_hash("a"), path_hash("b")})
+    (tmp_path / "a").write_bytes(b"")
+    os.symlink(tmp_path / "a", tmp_path / "link")
+    monkeypatch.chdir(tmp_path)
+    keys = input_keys(["b", "a", str(tmp_path / "a"), "link", "b", "s3://bucket/a"])
+    expected = {path_hash(str(tmp_path / "a")), path_hash(str(tmp_path / "b")), path_hash("s3://bucket/a")}
+    assert keys.dtype == np.uint64 and list(keys) == sorted(expected)

@@ -8,13 +8,13 @@ import importlib.util
 import os
 import re
 import shutil
-import time
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import wait_for
 from openl3._util.exceptions import OpenL3Error
 from openl3.classify.labels import read_label_csv
 from openl3.cli import main
@@ -22,7 +22,8 @@ from openl3.dataset.rows import DatasetRows
 
 pytest.importorskip("plotly")
 pytest.importorskip("matplotlib")
-from openl3.search.maps import MapPoints, map_points, page_link, write_map
+from openl3.search.maps import MapPoints, folder_groups, map_points
+from openl3.search.pages import page_link, write_map
 
 
 def test_one_point_per_file_coloured_by_folder_or_labels(search_collection, tmp_path):
@@ -145,7 +146,7 @@ def test_the_pngs_legend_and_title_show_groups_and_names_as_they_are(tmp_path):
     points = MapPoints(np.eye(3)[:, :2], paths, np.zeros(3), groups, "audio", "file")
     points.title = "$x^2$ set: 3 files"
     write_map(points, str(tmp_path / "map.html"))  # mathtext stopped the map: "Unknown symbol: \foo"
-    from openl3.search.maps import _png_figure
+    from openl3.search.pages import _png_figure
 
     figure = _png_figure(points)
     legend = figure.axes[0].get_legend()
@@ -221,15 +222,13 @@ def test_page_in_chromium_hover_click_and_search(search_collection, tmp_path, br
     element = browser.find_elements("css selector", ".scatterlayer .trace")[trace].find_elements(
         "css selector", ".point"
     )[target]
-    pointer_to(browser, element)
-    time.sleep(0.3)
-    hover = " ".join(e.text for e in browser.find_elements("css selector", ".hoverlayer text"))
+    hover = _hover_text(browser, element)
     assert paths[2] in hover and re.search(r"\d\.\d\d s", hover)
     shown = float(re.search(r"(\d+\.\d\d) s", hover)[1])
     from selenium.webdriver.common.action_chains import ActionChains
 
     ActionChains(browser).click().perform()
-    time.sleep(0.3)
+    _shown(browser, "openl3-now")
     src, now, label = browser.execute_script(
         "var a = document.getElementById('openl3-audio');"
         "return [a.src, a.currentTime, document.getElementById('openl3-now').textContent];"
@@ -239,7 +238,7 @@ def test_page_in_chromium_hover_click_and_search(search_collection, tmp_path, br
     assert shown <= now < shown + 1.0 and label == f"{paths[2]} at {shown:.2f} s"
     box = browser.find_element("id", "openl3-search")
     box.send_keys("tone03")
-    time.sleep(0.3)
+    _shown(browser, "openl3-count")
     selected = browser.execute_script(
         f"return document.getElementById('{_plot_id(browser)}').data.map(t => t.selectedpoints)"
     )
@@ -290,7 +289,7 @@ def test_clicking_an_image_point_shows_the_image(image_collection, tmp_path, bro
     from selenium.webdriver.common.action_chains import ActionChains
 
     ActionChains(browser).click().perform()
-    time.sleep(0.3)
+    wait_for(lambda: browser.execute_script("return document.getElementById('openl3-image').naturalWidth"))
     src, shown, natural = browser.execute_script(
         "var i = document.getElementById('openl3-image'); return [i.src, i.style.display, i.naturalWidth];"
     )
@@ -316,20 +315,37 @@ def test_hover_shows_a_path_with_markup_as_it_is(tmp_path, browser):
     from selenium.webdriver.common.action_chains import ActionChains
 
     ActionChains(browser).click().perform()  # on the last point hovered
-    time.sleep(0.3)
-    label = browser.find_element("id", "openl3-now").text
+    label = _shown(browser, "openl3-now")
     assert label.startswith(tuple(f"{path} at " for path in points.paths)), label
     browser.find_element("id", "openl3-search").send_keys("<b>bold</b> & <i>")
-    time.sleep(0.3)
+    _shown(browser, "openl3-count")
     assert browser.find_element("id", "openl3-count").text == "3 matching points"
     assert console_errors(browser) == []
 
 
 def _hover_text(session, element):
-    """Move the mouse onto ``element``; return the hover label's text."""
+    """Move the mouse onto ``element``; return the hover label's text once it is drawn."""
     pointer_to(session, element)
-    time.sleep(0.3)
-    return " ".join(e.text for e in session.find_elements("css selector", ".hoverlayer text"))
+
+    def text():
+        return " ".join(e.text for e in session.find_elements("css selector", ".hoverlayer text")).strip()
+
+    wait_for(text, 30, "the hover label")
+    return text()
+
+
+#: What the page shows before a click or a search.
+_BEFORE = {"openl3-now": "Click a point to play it.", "openl3-count": ""}
+
+
+def _shown(session, element_id):
+    """Return the text of element ``element_id`` once the page has changed it (a click, a search)."""
+
+    def text():
+        return session.find_element("id", element_id).text.strip()
+
+    wait_for(lambda: text() != _BEFORE[element_id], 30, f"#{element_id} to change")
+    return text()
 
 
 def test_labels_naming_no_file_of_the_dataset_are_refused_and_some_warned_of(
@@ -353,3 +369,44 @@ def test_a_path_holding_a_closing_script_tag_leaves_the_page_whole(tmp_path):
     html = page.read_text()
     assert html.count("</script>") == html.count("<script")
     assert sorted(page_links(html)) == sorted(set(points.paths))
+
+
+def test_a_page_named_like_its_png_is_refused_and_nothing_is_written(search_collection, tmp_path, capsys):
+    """`openl3 map DS -o same.png` wrote the page, then the PNG over it (exit 0, the page lost)."""
+    _, out = search_collection
+    page = tmp_path / "same.png"
+    assert main(["map", out, "-o", str(page), "-q"]) == 1
+    assert "its PNG would be that file too" in capsys.readouterr().err and not page.exists()
+    assert main(["map", out, "-o", str(page), "--no-png", "-q"]) == 0  # the page alone: its name is free
+    assert page.read_text().lower().startswith("<!doctype html>")
+
+
+def test_the_title_shows_the_dataset_folder_as_it_is_and_the_page_has_one(search_collection, tmp_path):
+    """A folder named `<b>bold` was drawn bold in the title; the page had no <title>."""
+    import html as html_module
+
+    _, out = search_collection
+    odd = tmp_path / "<b>bold"
+    shutil.copytree(out, odd)
+    page = tmp_path / "map.html"
+    assert main(["map", str(odd), "-o", str(page), "--no-png", "-q"]) == 0
+    text = page.read_text()
+    title = re.search(r"<title>(.*?)</title>", text)[1]
+    assert html_module.unescape(title).startswith(f"{odd}: 5 files")
+    titles = re.findall(r'"title":\{"text":"([^"]*)"', text)  # the plot's and the legend's
+    assert any("&lt;b&gt;bold" in title for title in titles) and not any("<b>" in title for title in titles)
+
+
+def test_the_colour_can_be_the_top_folder_and_the_legend_says_what_it_shows(tmp_path):
+    paths = [f"c/clicks/take{k}/a{k}.wav" for k in (1, 2)] + ["c/hum/h.wav"]
+    assert folder_groups(paths) == ["clicks/take1", "clicks/take2", "hum"]
+    assert folder_groups(paths, top=True) == ["clicks", "clicks", "hum"]
+
+
+def test_the_command_colours_by_the_top_folder_with_that_legend(search_collection, tmp_path):
+    _, out = search_collection
+    page = tmp_path / "map.html"
+    assert main(["map", out, "-o", str(page), "--colour", "top", "-q"]) == 0
+    assert '"legend":{"title":{"text":"top folder"}}' in page.read_text()
+    assert main(["map", out, "-o", str(page), "-q"]) == 0
+    assert '"legend":{"title":{"text":"folder"}}' in page.read_text()

@@ -257,11 +257,12 @@ def test_model_paths_come_from_the_weights_dir(tmp_path, monkeypatch):
 
 def test_calls_without_a_model_load_it_once(weights_env, monkeypatch):
     from openl3 import models
+    from openl3.models import load
 
     models.clear_model_cache()
     reads = []
-    real_read = models.read_weight_file
-    monkeypatch.setattr(models, "read_weight_file", lambda path: reads.append(path) or real_read(path))
+    real_read = load.read_weight_file
+    monkeypatch.setattr(load, "read_weight_file", lambda path: reads.append(path) or real_read(path))
     audio = np.random.default_rng(0).normal(0, 0.1, 48000)
     first, _ = openl3.get_audio_embedding(
         audio, 48000, input_repr="mel128", embedding_size=512, verbose=False

@@ -319,3 +319,49 @@ def test_a_folded_normalisation_is_its_convolution_then_itself(mel128_model, wei
         folded.set_weights(fold(conv, norm))
         got = keras.ops.convert_to_numpy(folded(x))
         np.testing.assert_allclose(got, expected, rtol=0, atol=2e-5 * np.abs(expected).max())
+
+
+def users_model(activation, axis):
+    """A user's model: input, Conv2D(activation), BatchNormalization(axis), the kind reduced_copy takes."""
+    import keras
+
+    inputs = keras.Input((8, 6, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation=activation, name="conv")(inputs)
+    x = keras.layers.BatchNormalization(axis=axis, name="bn")(x)
+    model = keras.Model(inputs, keras.layers.GlobalMaxPooling2D()(x))
+    rng = np.random.default_rng(5)
+    norm = model.get_layer("bn")
+    shape = norm.gamma.shape
+    norm.set_weights(
+        [
+            rng.uniform(0.5, 2, shape),
+            rng.normal(size=shape),
+            rng.normal(size=shape),
+            rng.uniform(0.5, 2, shape),
+        ]
+    )
+    return model
+
+
+@pytest.mark.parametrize(
+    ("activation", "axis", "folded"),
+    [
+        ("linear", -1, True),
+        ("linear", 3, True),
+        ("relu", -1, False),
+        ("linear", 1, False),
+        ("linear", 2, False),
+    ],
+)
+def test_bfloat16_folds_only_a_normalisation_that_is_affine_after_its_convolution(activation, axis, folded):
+    """Folding BN into a conv with activation="relu" was off by 1.27 (a numpy check)."""
+    from openl3.models.reduced import folded_normalisations, reduced_copy
+
+    model = users_model(activation, axis)
+    assert bool(folded_normalisations(model)) is folded
+    x = np.random.default_rng(6).normal(size=(4, 8, 6, 3)).astype(np.float32)
+    faithful = np.asarray(model.predict_on_batch(x))
+    reduced = np.asarray(reduced_copy(model, "bfloat16").predict_on_batch(x), np.float32)
+    np.testing.assert_allclose(
+        reduced, faithful, rtol=0, atol=0.05 * np.abs(faithful).max()
+    )  # bfloat16's 8 bits

@@ -19,6 +19,7 @@ from helpers import (
     write_clips,
 )
 from openl3._util.exceptions import OpenL3Error
+from openl3.dataset.rows import DatasetRows
 
 ray = pytest.importorskip("ray")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -48,6 +49,16 @@ def assert_same_embeddings(got, want):
     np.testing.assert_allclose(
         got_embedding, want_embedding, rtol=0, atol=1e-5 * np.abs(want_embedding).max()
     )
+
+
+def model_stage(settings, log, weights=None):
+    """The model stage of a Ray job of ``settings``, in this process."""
+    from openl3._util.identity import NamedFrom
+    from openl3.dataset.parts import part_metadata
+    from openl3.runs.ray_engine import EmbedFiles
+
+    metadata = part_metadata({**settings.record(), "dtype": "float32"}, NamedFrom("/"))
+    return EmbedFiles(openl3.AudioEmbedder, settings, weights, 8, "float32", metadata, log)
 
 
 def inputs_of(folder):
@@ -183,12 +194,10 @@ def test_an_input_that_fails_on_overwrite_is_failed_not_processed(ray_session, w
 
 def test_a_files_error_fails_the_file_and_a_models_error_stops_the_job(ray_session, weights_env, tmp_path):
     """The model stage retried any error file by file: an out-of-memory error failed every file."""
-    from openl3.runs.ray_engine import EmbedFiles, FailureLog
+    from openl3.runs.ray_engine import FailureLog
 
-    settings = {"modality": "audio", "input_repr": "mel128", "content_type": "music", "embedding_size": 512}
-    settings.update(center=True, hop_size=0.5, frontend="kapre", precision="faithful", dtype="float32")
     log = ray.remote(FailureLog).remote()
-    stage = EmbedFiles(settings, 8, log)
+    stage = model_stage(openl3.AudioEmbedder(**AUDIO).settings(), log)
     good = noise(1.2, 48000, seed=1).astype(np.float32)
     batch = {"path": np.array(["good.wav", "nan.wav"]), "data": [good, np.full(48000, np.nan, np.float32)]}
     rows = stage(batch)
@@ -205,13 +214,41 @@ def test_a_files_error_fails_the_file_and_a_models_error_stops_the_job(ray_sessi
 
 
 def test_the_model_stage_computes_in_the_datasets_precision(ray_session, weights_env):
-    from openl3.runs.ray_engine import EmbedFiles, FailureLog
+    from openl3.runs.ray_engine import FailureLog
 
-    settings = {"modality": "audio", "input_repr": "mel128", "content_type": "music", "embedding_size": 512}
-    settings.update(center=True, hop_size=0.5, frontend="kapre", dtype="float32")
     audio = noise(2.4, 48000, seed=2).astype(np.float32)
     batch = {"path": np.array(["a.wav"]), "data": [audio]}
     log = ray.remote(FailureLog).remote()
-    rows = {p: EmbedFiles({**settings, "precision": p}, 8, log)(batch) for p in ("faithful", "bfloat16")}
+    settings = openl3.AudioEmbedder(**AUDIO).settings()
+    rows = {p: model_stage(settings.replace(precision=p), log)(batch) for p in ("faithful", "bfloat16")}
     embedding = {p: np.stack(rows[p]["embedding"].to_numpy(zero_copy_only=False)) for p in rows}
     assert_close_to_faithful(embedding["bfloat16"], embedding["faithful"])
+
+
+def test_a_layer_a_precision_and_a_weight_file_reach_every_actor(ray_session, weights_env, folder, tmp_path):
+    """The actors build their computation from the dataset's settings: none is dropped.
+
+    Ray's actors once rebuilt the embedder from a few settings: rows recorded as pool2 held the
+    final embedding (8 x 512 through Ray, 8 x 128 locally).
+    """
+    import shutil
+
+    inputs = [path for path in inputs_of(folder) if not path.endswith("bad.wav")][:3]
+    mine = tmp_path / "mine.h5"
+    shutil.copyfile(weights_env / "openl3_audio_mel128_music.h5", mine)
+    settings = {**AUDIO, "output": "pool2", "precision": "bfloat16", "weights": str(mine)}
+    for engine in ("local", "ray"):
+        openl3.AudioEmbedder(**settings).embed_files(
+            inputs, output_dir=str(tmp_path / engine), output_format="parquet", engine=engine
+        )
+    want, got = read_rows(tmp_path / "local"), read_rows(tmp_path / "ray")
+    assert got["embedding"].type.list_size == want["embedding"].type.list_size == 128  # pool2's channels
+    assert got.select(["path", "index", "timestamp"]).equals(want.select(["path", "index", "timestamp"]))
+    assert_same_embeddings(got, want)
+    recorded = DatasetRows(str(tmp_path / "ray")).settings
+    assert recorded == openl3.AudioEmbedder(**settings).settings()
+    assert (recorded.output, recorded.precision, recorded.weights.startswith("sha256:")) == (
+        "pool2",
+        "bfloat16",
+        True,
+    )

@@ -1,6 +1,7 @@
 """Reading a dataset's rows: our parts only, each input once (newest part), settings, state."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,7 +50,7 @@ def test_rows_are_the_datasets_rows_and_a_users_parquet_is_not_read(dataset, cli
         got.embeddings[order], np.stack(expected["embedding"].to_numpy(zero_copy_only=False))
     )
     assert got.embeddings.dtype == np.float32 and got.embeddings.shape[1] == 512
-    assert rows.modality == "audio" and rows.settings["input_repr"] == "mel128"
+    assert rows.modality == "audio" and rows.settings.input_repr == "mel128"
     assert got.inputs() == list(dict.fromkeys(got.paths.tolist()))
     assert len(rows.rows(paths=[clips[1]])) == int((got.paths == clips[1]).sum())
 
@@ -99,7 +100,8 @@ def test_state_changes_when_rows_are_added_or_rewritten_and_only_then(dataset, c
     openl3.process_audio_file(clips, output_dir=dataset, output_format="parquet", **AUDIO)
     added = DatasetRows(dataset).state()
     assert added != first
-    PartFolder(dataset).drop_older_rows({clips[0]: [PartFolder(dataset).parts()[0], "later"]})
+    first_part = PartFolder(dataset).parts()[0]
+    PartFolder(dataset).drop_older_rows({clips[0]: [(first_part, clips[0]), ("later", clips[0])]})
     assert DatasetRows(dataset).state() != added
 
 
@@ -199,3 +201,56 @@ def test_the_documented_reading_runs(dataset):
     namespace: dict = {}
     exec(block.replace('"clips.l3"', repr(dataset)), namespace)
     assert namespace["rows"].embeddings.shape == (len(read_rows(dataset)), 512)
+
+
+def test_a_reader_lists_again_when_a_run_removes_a_part_it_listed(clips, weights_env, tmp_path, monkeypatch):
+    """`openl3 index` while `--overwrite` rewrote parts said a part it had just listed was damaged."""
+    from openl3.cli import main
+
+    out = str(tmp_path / "out")
+    for clip in clips[:2]:  # one part each: overwriting the first empties its part, which goes
+        openl3.process_audio_file(clip, output_dir=out, output_format="parquet", **AUDIO)
+    listed = DatasetRows(out).parts
+    real = DatasetRows.__init__
+
+    def then_overwritten(self, *args, **kwargs):  # the reader lists the parts, then a writer rewrites
+        real(self, *args, **kwargs)
+        monkeypatch.setattr(DatasetRows, "__init__", real)
+        openl3.process_audio_file(clips[0], output_dir=out, output_format="parquet", overwrite=True, **AUDIO)
+
+    monkeypatch.setattr(DatasetRows, "__init__", then_overwritten)
+    assert main(["index", out, "-q"]) == 0
+    assert listed[0] not in DatasetRows(out).parts
+    index, _ = openl3.search.open_index(DatasetRows(out))
+    assert sorted(set(index.paths)) == sorted(clips[:2])
+
+
+def flip_a_byte_of_the_embeddings(part):
+    """Flip one byte inside the first data page of a part's embedding column."""
+    column = pq.ParquetFile(part).metadata.row_group(0).column(4)
+    data = bytearray(Path(part).read_bytes())
+    data[column.data_page_offset + column.total_compressed_size // 2] ^= 0x40
+    Path(part).write_bytes(bytes(data))
+
+
+def test_a_byte_flipped_in_a_part_is_named_not_read_as_numbers(dataset, capsys):
+    """It was read as values of 2e28 to 2e36, and `openl3 index` built its index on them (exit 0)."""
+    from openl3.cli import main
+
+    [part] = DatasetRows(dataset).parts
+    flip_a_byte_of_the_embeddings(os.path.join(dataset, part))
+    with pytest.raises(OpenL3Error, match=f"{part} is damaged"):
+        DatasetRows(dataset).rows()
+    assert main(["index", dataset, "-q"]) == 1
+    err = capsys.readouterr().err
+    assert f"{part} is damaged" in err and "Remove it" in err and "Traceback" not in err
+
+
+def test_parts_written_before_page_checksums_still_read(dataset):
+    [part] = DatasetRows(dataset).parts
+    path = os.path.join(dataset, part)
+    before = DatasetRows(dataset).rows()
+    table = pq.read_table(path)
+    pq.write_table(table, path, write_page_checksum=False)  # as openl3 wrote parts before
+    after = DatasetRows(dataset).rows()
+    np.testing.assert_array_equal(after.embeddings, before.embeddings)

@@ -17,6 +17,9 @@ pytest.importorskip("faiss")
 from openl3.search import Index, make_query, open_index, search, update_index
 from openl3.search.store import INDEX_NAME, stale
 
+#: The command's flags of the collection's settings.
+FLAGS = ["-i", "mel128", "-as", "512", "-t", "0.5", "--no-audio-centering"]
+
 
 @pytest.fixture
 def dataset(search_collection, tmp_path):
@@ -349,7 +352,8 @@ def test_an_approximate_index_of_fewer_rows_than_ten_measures_its_recall(search_
     rows = DatasetRows(search_collection[1]).rows()
     few = EmbeddingRows(rows.paths[:3], rows.index[:3], rows.timestamps[:3], rows.embeddings[:3])
     index = Index.build(few, approximate=True)
-    assert index.approximate and len(index) == 3 and 0 <= index.recall <= 1
+    # three rows make one list, which every query searches: each finds the other two, as exact search does
+    assert index.approximate and len(index) == 3 and index.lists == 1 and index.recall == 1.0
     assert index.query(few.embeddings[0], 3)[1][0][0] >= 0
 
 
@@ -389,3 +393,48 @@ def test_a_modality_the_dataset_does_not_hold_is_refused(search_collection, tmp_
     assert main(["map", out, "-o", str(tmp_path / "unused.html"), "--modality", "image", "-q"]) == 1
     assert "holds audio rows, not image ones" in capsys.readouterr().err
     assert DatasetRows(out, "audio").modality == "audio"
+
+
+def test_a_file_named_like_an_input_from_another_folder_is_embedded_not_answered_with_its_rows(
+    weights_env, tmp_path, monkeypatch, capsys
+):
+    """`openl3 search DS sounds/hum/hum00.wav` from a folder with its own file of that name (a hiss)."""
+    import soundfile as sf
+
+    from helpers import noise, tone
+
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    for root, signal in ((here, tone(2.0, 16000, 220)), (elsewhere, noise(2.0, 16000, seed=9))):
+        (root / "sounds" / "hum").mkdir(parents=True)
+        sf.write(root / "sounds" / "hum" / "hum00.wav", signal, 16000)
+    sf.write(here / "sounds" / "hum" / "hum01.wav", tone(2.0, 16000, 233), 16000)
+    monkeypatch.chdir(here)
+    assert main(["audio", "sounds", "-r", "-o", "../DS", "--output-format", "parquet", "-q", *FLAGS]) == 0
+    dataset = str(tmp_path / "DS")
+    assert main(["index", dataset, "-q"]) == 0
+    monkeypatch.chdir(elsewhere)
+    query = make_query(DatasetRows(dataset), "sounds/hum/hum00.wav")
+    assert query.own == []  # embedded: not the dataset's hum00 (whose own windows would be left out)
+    hiss = openl3.AudioEmbedder(**SETTINGS).embed(*sf.read(elsewhere / "sounds" / "hum" / "hum00.wav"))[0]
+    np.testing.assert_allclose(query.vector, hiss.mean(axis=0), rtol=1e-5, atol=1e-6)
+    assert main(["search", dataset, "sounds/hum/hum00.wav", "-k", "1", "-q"]) == 0
+    monkeypatch.chdir(here)  # from the dataset's folder, the same text is the dataset's file
+    assert make_query(DatasetRows(dataset), "sounds/hum/hum00.wav").own
+    assert make_query(DatasetRows(dataset), str(here / "sounds" / "hum" / "hum00.wav")).own
+
+
+def test_an_index_whose_record_was_edited_is_refused_and_its_vectors_name_checked(dataset, tmp_path):
+    import json
+
+    import pyarrow.parquet as pq
+
+    update_index(DatasetRows(dataset))
+    folder = os.path.join(dataset, INDEX_NAME)
+    table = pq.read_table(os.path.join(folder, "index.parquet"))
+    record = json.loads(table.schema.metadata[b"openl3.index"])
+    for change in ({"settings": {**record["settings"], "hop_size": 0.25}}, {"vectors": "../../etc/passwd"}):
+        edited = table.replace_schema_metadata({b"openl3.index": json.dumps({**record, **change}).encode()})
+        pq.write_table(edited, os.path.join(folder, "index.parquet"))
+        with pytest.raises(OpenL3Error, match="not the one saved with it|names no vectors file"):
+            Index.load(folder)
+    assert update_index(DatasetRows(dataset))[1] == "rebuilt"

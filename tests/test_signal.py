@@ -83,7 +83,8 @@ def test_resampling_needs_no_pkg_resources():
     import sys
 
     code = (
-        "import sys; sys.modules['pkg_resources'] = None; import numpy as np; from openl3.audio import signal; "
+        "import sys; sys.modules['pkg_resources'] = None; import numpy as np; "
+        "from openl3.audio import signal; "
         "n = sum(len(b) for b in signal.iter_signal_blocks(np.ones(44100), 44100)); "
         "print(n, 'resampy' in sys.modules)"
     )

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import openl3
-from helpers import dead_pid, write_weight_file
+from helpers import dead_temporary, write_weight_file
 from openl3 import OpenL3Error
 from openl3.models import registry, store
 
@@ -55,13 +55,10 @@ def test_first_use_downloads_and_verifies_second_makes_no_request(weight_server,
 
 
 def test_partial_files_of_killed_downloads_are_cleaned(weight_server, published):
-    from openl3._util.atomic import temporary_name
 
     directory = Path(os.environ["OPENL3_CACHE_DIR"])
     directory.mkdir(parents=True, exist_ok=True)
-    killed = Path(
-        temporary_name(str(directory / published[0].name)).replace(f".{os.getpid()}.", f".{dead_pid()}.")
-    )
+    killed = Path(dead_temporary(directory / published[0].name))
     killed.write_bytes(b"half a file")
     openl3.models.get_audio_embedding_model_path("mel128", "music")
     assert sorted(p.name for p in directory.iterdir() if not p.name.endswith(".lock")) == [published[0].name]

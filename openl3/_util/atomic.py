@@ -1,38 +1,60 @@
 """Files that appear whole or not at all: the one atomic-write helper of the package.
 
-Outputs and cached weight files are written to a temporary file beside their final path,
-then renamed into place. A temporary's name records its owner (host and process id), so
-that a later run removes only the temporaries of owners that are gone, never those of a
-run still writing (files or folders: a model export writes a folder). Temporaries are
-created with mode 0666 less the umask, as ``open`` creates files, so the renamed file gets
-the same mode a plain write would give. Files being replaced are kept aside (hard-linked,
-or copied) until every new file is in place, so a failed rename puts them all back.
+Every file openl3 writes (outputs, parts, manifests, locks, indexes, cached weights) is
+written to a temporary beside its final path, then renamed into place: :func:`replacing`
+for local files (several at once, the old ones put back if a rename fails), and
+:func:`write_whole` (or :func:`stage` then :func:`place`, for several parts that must all
+land) for a path of any pyarrow filesystem, local folders and object stores alike. Either
+removes its temporaries when the write fails, and flushes the data to disk before the
+rename where the filesystem is local.
+
+A temporary's name says it is one and whose it is: ``.<name>.<owner>.<random>.tmp``, the
+owner as :meth:`openl3._util.owner.Owner.tag` writes it. :func:`remove_stale_temporaries`
+removes those whose owner is gone (judged on this kernel and pid namespace, so a pid given
+again to another process does not keep a dead writer's temporary), and those of owners it
+cannot judge (another host, another container) once they are a day old; never those of a
+run still writing. Temporaries are created with mode 0666 less the umask, as ``open``
+creates files, so the renamed file gets the mode a plain write would give.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import re
 import secrets
 import shutil
-import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-#: Host name as written in temporary names (characters that could confuse parsing replaced).
-HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
-_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$")
+from .owner import TAG_PATTERN, Owner, current, pid_runs
+
+__all__ = ["place", "remove_stale_temporaries", "replacing", "save_npz", "stage", "write_whole"]
+
+_TEMPORARY = re.compile(rf"^\.(?P<name>.+)\.(?P<tag>{TAG_PATTERN})\.[0-9a-f]{{8}}\.tmp$")
+#: Temporaries named by openl3 before owners had tags: ``.<name>.<host>.<pid>.<random>.tmp``.
+_OLD_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$")
+#: A temporary whose owner cannot be judged from here is removed when it is this old.
+UNJUDGED_STALE_S = 24 * 3600.0
 
 logger = logging.getLogger("openl3")
 
 
 def temporary_name(path: str) -> str:
-    """Return a fresh temporary path beside ``path``, named after this process."""
+    """Return a fresh temporary path beside ``path``, named after this process.
+
+    Examples
+    --------
+    >>> name = temporary_name("/data/out/a.npz")
+    >>> name.startswith("/data/out/.a.npz.") and name.endswith(".tmp") and is_temporary(name)
+    True
+    """
     directory, name = os.path.split(path)
-    return os.path.join(directory, f".{name}.{HOST}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    return os.path.join(directory, f".{name}.{current().tag()}.{secrets.token_hex(4)}.tmp")
 
 
 def _create_temporary(path: str) -> str:
@@ -173,31 +195,66 @@ def write_npz(path: str, **arrays: Any) -> None:
                 entry.write(memoryview(array.reshape(-1)).cast("B"))
 
 
-def owner_alive(host: str, pid: int) -> bool:
-    """Whether the process that named a temporary may still be writing it."""
-    if host != HOST:
-        return True  # another machine's process (shared folder): cannot tell, leave it
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by another user
-    return True
+def _judge(name: str, age: Callable[[], float]) -> bool:
+    """Whether the temporary ``name`` is stale: its owner is gone, or cannot be judged and it is old."""
+    match = _TEMPORARY.match(name)
+    if match is not None:
+        owner = Owner.from_tag(match["tag"])
+        alive = owner.alive() if owner is not None else None
+    else:
+        old = _OLD_TEMPORARY.match(name)
+        if old is None:
+            return False
+        same_host = old["host"] == re.sub(r"[^A-Za-z0-9-]", "-", current().host)
+        alive = pid_runs(int(old["pid"])) if same_host else None  # the old rule: the pid alone
+    if alive is None:
+        return age() > UNJUDGED_STALE_S
+    return not alive
 
 
-def remove_stale_temporaries(directory: str, names: list[str] | None = None) -> int:
-    """Remove the temporaries in ``directory`` whose owner process is gone; return how many.
+def remove_stale_temporaries(directory: str, names: list[str] | None = None, filesystem: Any = None) -> int:
+    """Remove the temporaries in ``directory`` whose owner is gone; return how many.
 
-    Temporaries may be files or folders (an export's). One that cannot be removed is
-    logged and left: cleaning up never stops a run. ``names`` is the directory's listing
-    when the caller already has it.
+    Temporaries may be files or folders (an export's). A temporary whose owner cannot be
+    judged from here (another host or container) is removed once it is
+    :data:`UNJUDGED_STALE_S` old. One that cannot be removed is logged and left: cleaning up
+    never stops a run. ``names`` is the directory's listing when the caller already has
+    it; ``filesystem`` a pyarrow filesystem holding ``directory`` (default: the local one).
     """
+    if filesystem is not None and not is_local(filesystem):
+        return _remove_stale_in(filesystem, directory)
+    try:
+        listing = os.listdir(directory) if names is None else names
+    except FileNotFoundError:
+        return 0
     removed = 0
-    for name in os.listdir(directory) if names is None else names:
-        match = _TEMPORARY.match(name)
-        if match and not owner_alive(match["host"], int(match["pid"])):
-            removed += _remove_stale(os.path.join(directory, name))
+    for name in listing:
+        path = os.path.join(directory, name)
+        if is_temporary(name) and _judge(name, lambda path=path: time.time() - _mtime(path)):
+            removed += _remove_stale(path)
+    return removed
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.lstat(path).st_mtime
+    except OSError:
+        return time.time()
+
+
+def _remove_stale_in(filesystem: Any, directory: str) -> int:
+    """:func:`remove_stale_temporaries` on a filesystem that is not local (files only)."""
+    from pyarrow import fs
+
+    removed = 0
+    for info in filesystem.get_file_info(fs.FileSelector(directory, allow_not_found=True)):
+        if info.type != fs.FileType.File or not is_temporary(info.base_name):
+            continue
+        modified = info.mtime.timestamp() if info.mtime else time.time()
+        if _judge(info.base_name, lambda modified=modified: time.time() - modified):
+            with contextlib.suppress(OSError):
+                filesystem.delete_file(info.path)
+                removed += 1
     return removed
 
 
@@ -216,8 +273,75 @@ def _remove_stale(path: str) -> int:
 
 
 def is_temporary(name: str) -> bool:
-    """Whether ``name`` is the name of a temporary made by :func:`replacing`."""
-    return _TEMPORARY.match(name) is not None
+    """Whether ``name`` (a file name or path) is the name of a temporary made by openl3.
+
+    Examples
+    --------
+    >>> is_temporary(".a.npz.lab-0f1e2d3c-4242-17.0123abcd.tmp"), is_temporary(".hidden")
+    (True, False)
+    """
+    base = os.path.basename(name)
+    return _TEMPORARY.match(base) is not None or _OLD_TEMPORARY.match(base) is not None
+
+
+def is_local(filesystem: Any) -> bool:
+    """Whether ``filesystem`` (pyarrow) is the local one: renames are atomic, owners can be judged."""
+    from pyarrow import fs
+
+    return isinstance(filesystem, fs.LocalFileSystem)
+
+
+def stage(filesystem: Any, path: str, write: Callable[[Any], Any]) -> str:
+    """Write a temporary beside ``path`` of a pyarrow filesystem; return its path.
+
+    ``write(stream)`` writes the content to an output stream of ``filesystem``. The data is
+    flushed to disk where the filesystem is local. If writing fails, the temporary is
+    removed and the error raised. :func:`place` moves it into place.
+    """
+    temporary = temporary_name(path)
+    try:
+        filesystem.create_dir(os.path.dirname(path) or ".", recursive=True)
+        with filesystem.open_output_stream(temporary) as stream:
+            write(stream)
+        if is_local(filesystem):
+            sync_file(temporary)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            filesystem.delete_file(temporary)
+        raise
+    return temporary
+
+
+def place(filesystem: Any, temporary: str, path: str) -> None:
+    """Rename a temporary of :func:`stage` over ``path`` (removing it if the rename fails)."""
+    try:
+        filesystem.move(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            filesystem.delete_file(temporary)
+        raise
+
+
+def write_whole(path: str, write: Callable[[Any], Any], filesystem: Any = None) -> None:
+    """Write ``path`` whole or not at all, on a pyarrow filesystem (default: the local one).
+
+    ``write(stream)`` writes the content to a binary output stream. The file is a
+    temporary until it is complete (and on disk, where the filesystem is local), then is
+    renamed over ``path``; on failure the temporary is removed and ``path`` is untouched.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> write_whole(f"{folder}/note.txt", lambda stream: stream.write(b"whole"))
+    >>> open(f"{folder}/note.txt").read(), os.listdir(folder)
+    ('whole', ['note.txt'])
+    """
+    if filesystem is None:
+        from pyarrow import fs
+
+        filesystem = fs.LocalFileSystem()
+    place(filesystem, stage(filesystem, path, write), path)
 
 
 def _remove(path: str) -> int:

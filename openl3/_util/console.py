@@ -21,9 +21,19 @@ from collections.abc import Iterator
 
 logger = logging.getLogger("openl3")
 
+#: The warnings :func:`warn_once` gave in this process.
+_WARNED: set[str] = set()
+
 #: TensorFlow's native log level: 3 shows fatal errors only.
 TF_LOG_LEVEL_ENV = "TF_CPP_MIN_LOG_LEVEL"
 QUIET_TF_LOG_LEVEL = "3"
+
+
+def warn_once(message: str) -> None:
+    """Log ``message`` as a warning on the ``openl3`` logger, once per process."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        logger.warning("%s", message)
 
 
 def quiet_tensorflow() -> None:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .exceptions import OpenL3Error
+from .exceptions import InvalidArgumentError, OpenL3Error
 
 #: An input file and the directory of its outputs (None: beside the input).
 FileInput = tuple[str, str | None]
@@ -64,7 +64,7 @@ def as_path_list(filepath: Any) -> list[str]:
     paths = list(filepath) if isinstance(filepath, list | tuple) else [filepath]
     for path in paths:
         if not isinstance(path, str | os.PathLike):
-            raise OpenL3Error(f"Invalid filepath {path!r}: expected a path.")
+            raise InvalidArgumentError(f"Invalid filepath {path!r}: expected a path.")
     return [os.fspath(p) for p in paths]
 
 
@@ -80,6 +80,12 @@ class Report:
         Inputs skipped because their outputs exist (``overwrite=False``).
     failed : list of (str, str)
         Inputs that failed, with the reason (only with ``errors="collect"``).
+
+    Examples
+    --------
+    >>> report = openl3.process_audio_file(["a.wav", "bad.wav"], output_dir="out", errors="collect")
+    >>> report.processed, [path for path, reason in report.failed]
+    (['a.wav'], ['bad.wav'])
     """
 
     processed: list[str] = field(default_factory=list)
@@ -97,12 +103,11 @@ class FileJob:
 
 def failure_reason(path: str, exc: BaseException) -> str:
     """Return what is reported of input ``path`` failing with ``exc`` (our errors name the input)."""
-    return str(exc) if isinstance(exc, OpenL3Error) else f"{path}: {exc}"
-
-
-def path_key(path: str) -> str:
-    """Return the form of ``path`` by which two paths to one file compare equal."""
-    return os.path.normcase(os.path.abspath(path))
+    if isinstance(exc, OpenL3Error):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"{path}: {exc}"
+    return f"{path}: {type(exc).__name__}: {exc}"  # a decoder's own error: its kind says much
 
 
 class OutputLayout(Protocol):
@@ -123,6 +128,9 @@ class OutputLayout(Protocol):
 
     def exists(self, name: str) -> bool:
         """Whether output ``name`` is there."""
+
+    def conflict(self, path: str) -> OpenL3Error | None:
+        """Return the error for input ``path`` if its outputs would take another file's place, else None."""
 
     def begin(self, paths: list[str]) -> None:
         """Start a run over inputs ``paths`` (checks, locks), before any model work."""

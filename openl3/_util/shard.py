@@ -1,9 +1,11 @@
 """Shards of a run: the inputs split deterministically among the N jobs of a job array.
 
-Input ``path`` (as named) belongs to shard ``K`` of ``N`` when ``path_hash(path) % N == K``.
-The hash is a fixed function of the path's bytes (BLAKE2b, 8 bytes), so every job of an
-array agrees on the split without talking to the others, on any host and Python version.
-The same hash keys the inputs a dataset writer locks (:mod:`openl3.dataset.locks`).
+An input belongs to shard ``K`` of ``N`` when ``path_hash(identity) % N == K``, where
+``identity`` is the file its path names (:func:`openl3._util.identity.file_identity`: its
+real path, or its URI), however it is named. The hash is a fixed function of those bytes
+(BLAKE2b, 8 bytes), so every job of an array agrees on the split without talking to the
+others, on any host and Python version, and a file named two ways is in one shard. The same
+hash keys the inputs a dataset writer locks (:mod:`openl3.dataset.locks`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from .exceptions import OpenL3Error
+from .exceptions import InvalidArgumentError
 
 Item = TypeVar("Item")
 
@@ -41,7 +43,7 @@ def check_shard(shard: Any, name: str = "shard") -> Shard | None:
         integral = all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in shard)
         if integral and 0 <= index < count:
             return int(index), int(count)
-    raise OpenL3Error(f"Invalid {name} {shard!r}: expected (K, N) with 0 <= K < N, e.g. (0, 4).")
+    raise InvalidArgumentError(f"Invalid {name} {shard!r}: expected (K, N) with 0 <= K < N, e.g. (0, 4).")
 
 
 def parse_shard(text: str, name: str = "--shard") -> Shard:
@@ -51,7 +53,7 @@ def parse_shard(text: str, name: str = "--shard") -> Shard:
         shard = int(index), int(count)
         if shard[0] < shard[1]:
             return shard
-    raise OpenL3Error(f"Invalid {name} {text!r}: expected K/N with 0 <= K < N, e.g. 0/4.")
+    raise InvalidArgumentError(f"Invalid {name} {text!r}: expected K/N with 0 <= K < N, e.g. 0/4.")
 
 
 def in_shard(path: str, shard: Shard | None) -> bool:

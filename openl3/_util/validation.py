@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .exceptions import OpenL3Error, OpenL3Warning
+from .exceptions import InvalidArgumentError, OpenL3Error, OpenL3Warning
 
 #: Rows scanned at a time when checking large arrays, so checks need no full-size temporaries.
 SCAN_ROWS = 1 << 18
@@ -21,30 +21,30 @@ def check_choice(value: Any, name: str, choices: Sequence[Any]) -> Any:
     choices = tuple(choices)
     if isinstance(value, bool) or value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
-        raise OpenL3Error(f"Invalid {name} {value!r}: expected one of {allowed}.")
+        raise InvalidArgumentError(f"Invalid {name} {value!r}: expected one of {allowed}.")
     return value
 
 
 def check_positive_real(value: Any, name: str) -> float:
     """Return ``value`` as a float if it is a finite real number greater than zero."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise OpenL3Error(f"Invalid {name} {value!r}: expected a positive number.")
+        raise InvalidArgumentError(f"Invalid {name} {value!r}: expected a positive number.")
     if not np.isfinite(value) or value <= 0:
-        raise OpenL3Error(f"Invalid {name} {value!r}: expected a positive number.")
+        raise InvalidArgumentError(f"Invalid {name} {value!r}: expected a positive number.")
     return float(value)
 
 
 def check_positive_int(value: Any, name: str) -> int:
     """Return ``value`` as an int if it is an integer greater than zero."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise OpenL3Error(f"Invalid {name} {value!r}: expected a positive integer.")
+        raise InvalidArgumentError(f"Invalid {name} {value!r}: expected a positive integer.")
     return int(value)
 
 
 def check_bool(value: Any, name: str) -> bool:
     """Return ``value`` if it is exactly True or False."""
     if not isinstance(value, bool | np.bool_):
-        raise OpenL3Error(f"Invalid {name} {value!r}: expected True or False.")
+        raise InvalidArgumentError(f"Invalid {name} {value!r}: expected True or False.")
     return bool(value)
 
 
@@ -52,7 +52,7 @@ def check_flag(value: Any, name: str) -> bool:
     """Return a flag of OpenL3 0.4.2 as a bool if it is True, False, 0 or 1, as 0.4.2 accepts."""
     if isinstance(value, bool | np.bool_ | numbers.Real) and value in (0, 1):
         return bool(value)
-    raise OpenL3Error(f"Invalid {name} {value!r}: expected True, False, 0 or 1.")
+    raise InvalidArgumentError(f"Invalid {name} {value!r}: expected True, False, 0 or 1.")
 
 
 def check_verbose(value: Any) -> bool:
@@ -69,7 +69,7 @@ def check_suffix(suffix: Any) -> str | None:
     if suffix is None:
         return None
     if not isinstance(suffix, str):
-        raise OpenL3Error(f"Invalid suffix {suffix!r}: expected a string.")
+        raise InvalidArgumentError(f"Invalid suffix {suffix!r}: expected a string.")
     separators = {"/", os.sep, os.altsep} - {None}
     if any(separator in suffix for separator in separators) or "\0" in suffix:
         raise OpenL3Error(
@@ -84,7 +84,9 @@ def check_hop_size(hop_size: Any, sample_rate: int, name: str = "hop_size") -> i
     hop_size = check_positive_real(hop_size, name)
     hop_samples = int(hop_size * sample_rate)
     if hop_samples < 1:
-        raise OpenL3Error(f"Invalid {name} {hop_size!r}: shorter than one sample at {sample_rate} Hz.")
+        raise InvalidArgumentError(
+            f"Invalid {name} {hop_size!r}: shorter than one sample at {sample_rate} Hz."
+        )
     return hop_samples
 
 
@@ -109,9 +111,9 @@ def scan_array(array: np.ndarray) -> tuple[bool, bool]:
 def check_numeric_array(array: Any, name: str) -> np.ndarray:
     """Return ``array`` as an ndarray of real numbers, or raise naming ``name``."""
     if not isinstance(array, np.ndarray):
-        raise OpenL3Error(f"Invalid {name}: expected a numpy array, got {type(array).__name__}.")
+        raise InvalidArgumentError(f"Invalid {name}: expected a numpy array, got {type(array).__name__}.")
     if array.dtype.kind not in "iuf":
-        raise OpenL3Error(f"Invalid {name}: expected real numbers, got dtype {array.dtype}.")
+        raise InvalidArgumentError(f"Invalid {name}: expected real numbers, got dtype {array.dtype}.")
     return array
 
 
@@ -123,7 +125,7 @@ def check_audio(audio: Any, name: str = "audio") -> np.ndarray:
     """
     audio = check_numeric_array(audio, name)
     if audio.size == 0:
-        raise OpenL3Error(f"Invalid {name}: the array is empty.")
+        raise InvalidArgumentError(f"Invalid {name}: the array is empty.")
     all_finite, any_nonzero = scan_array(audio)
     if not any_nonzero:
         warn_all_zeros(name)
@@ -133,7 +135,7 @@ def check_audio(audio: Any, name: str = "audio") -> np.ndarray:
             f"got {audio.ndim} dimensions {audio.shape}."
         )
     if not all_finite:
-        raise OpenL3Error(f"Invalid {name}: it contains NaN or infinite samples.")
+        raise InvalidArgumentError(f"Invalid {name}: it contains NaN or infinite samples.")
     return audio
 
 
@@ -151,7 +153,7 @@ def pair_inputs(items: Any, rates: Any, item_name: str, rate_name: str) -> tuple
     """
     if isinstance(items, list | tuple):
         if len(items) == 0:
-            raise OpenL3Error(f"Invalid {item_name}: the list is empty.")
+            raise InvalidArgumentError(f"Invalid {item_name}: the list is empty.")
         if isinstance(rates, list | tuple | np.ndarray):
             if len(rates) != len(items):
                 raise OpenL3Error(
@@ -160,5 +162,7 @@ def pair_inputs(items: Any, rates: Any, item_name: str, rate_name: str) -> tuple
             return list(items), list(rates), True
         return list(items), [rates] * len(items), True
     if isinstance(rates, list | tuple):
-        raise OpenL3Error(f"Invalid {rate_name}: a list of rates was given for a single {item_name} array.")
+        raise InvalidArgumentError(
+            f"Invalid {rate_name}: a list of rates was given for a single {item_name} array."
+        )
     return [items], [rates], False

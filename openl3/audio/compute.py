@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._util.exceptions import OpenL3Error
+from .._util.exceptions import InvalidArgumentError, OpenL3Error
 from .._util.remote import is_uri
 from .._util.validation import (
     check_audio,
@@ -24,7 +24,8 @@ from .._util.validation import (
     pair_inputs,
 )
 from ..models import shared_audio_model
-from ..models.batching import Embedder, model_predictor
+from ..models.batching import model_predictor
+from ..models.computation import Embedder
 from ..models.frontends import librosa_frontend
 from ..models.specs import (
     AUDIO_TOWER,
@@ -63,7 +64,7 @@ def resolve_audio_model(model: Any, input_repr: str | None, frontend: str) -> tu
     import keras
 
     if not isinstance(model, keras.Model):
-        raise OpenL3Error(f"Invalid model: expected a keras.Model, got {type(model).__name__}.")
+        raise InvalidArgumentError(f"Invalid model: expected a keras.Model, got {type(model).__name__}.")
     shape = tuple(model.input_shape[1:])
     if frontend == "kapre":
         if shape != AUDIO_TOWER.input_shape(frontend="kapre"):
@@ -87,8 +88,9 @@ class AudioComputation(Embedder):
     """An audio embedding computation, its arguments checked once.
 
     The model is loaded on first use (a run whose outputs all exist loads none).
-    Arguments as :func:`get_audio_embedding`; ``prefix`` is prepended to the argument
-    names in error messages (``"audio_"`` for video files).
+    Arguments as :func:`get_audio_embedding`, and ``output`` and ``weights`` as
+    :class:`openl3.AudioEmbedder`; ``prefix`` is prepended to the argument names in error
+    messages (``"audio_"`` for video files).
     """
 
     unit = file_unit = "window"
@@ -108,10 +110,12 @@ class AudioComputation(Embedder):
         prefix: str = "",
         precision: str = "faithful",
         output: str | None = None,
+        weights: Any = None,
     ):
         super().__init__(batch_size, verbose, precision, prefix)
         self.user_model = model
         self.output = self.check_output(AUDIO_TOWER, output, model)
+        self.weights_path = self.check_weights(weights, model)
         self.model, self.input_repr = resolve_audio_model(model, input_repr, frontend)
         if self.model is None:  # checked now, before any file is read
             check_choice(content_type, "content_type", CONTENT_TYPES)
@@ -165,6 +169,7 @@ class AudioComputation(Embedder):
                 self.frontend,
                 output=self.output,
                 precision=self.precision,
+                path=self.weights_path,
             )
         predict = model_predictor(self.model, self.precision)
         if self.frontend != "librosa":

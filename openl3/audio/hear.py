@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._util.exceptions import OpenL3Error
+from .._util.exceptions import InvalidArgumentError, OpenL3Error
 from .._util.validation import scan_array
 from ..models import load_audio_embedding_model_from_path
 from ..models.specs import TARGET_SR
@@ -87,10 +87,19 @@ def load_model(model_file_path: str = "", **options: Any) -> Any:
         A ``tf.Module`` (TensorFlow backend) or ``torch.nn.Module`` (PyTorch backend),
         with ``sample_rate`` (48000), ``scene_embedding_size`` and
         ``timestamp_embedding_size``.
+
+    Examples
+    --------
+    >>> from openl3 import hear
+    >>> model = hear.load_model(input_repr="mel128", embedding_size=512)
+    >>> model.sample_rate, model.scene_embedding_size
+    (48000, 512)
     """
     unknown = set(options) - set(DEFAULT_OPTIONS)
     if unknown:
-        raise OpenL3Error(f"Invalid options of openl3.audio.hear.load_model: {', '.join(sorted(unknown))}.")
+        raise InvalidArgumentError(
+            f"Invalid options of openl3.audio.hear.load_model: {', '.join(sorted(unknown))}."
+        )
     settings = {**DEFAULT_OPTIONS, **options}
     model = None
     if model_file_path:
@@ -128,11 +137,11 @@ def _as_numpy(audio: Any) -> tuple[np.ndarray, bool]:
         audio = keras.ops.convert_to_numpy(audio)
     audio = np.asarray(audio)
     if audio.ndim != 2 or audio.shape[1] == 0:
-        raise OpenL3Error(f"Invalid audio: expected (n_sounds, n_samples), got shape {audio.shape}.")
+        raise InvalidArgumentError(f"Invalid audio: expected (n_sounds, n_samples), got shape {audio.shape}.")
     if audio.dtype.kind not in "iuf":
-        raise OpenL3Error(f"Invalid audio: expected real numbers, got dtype {audio.dtype}.")
+        raise InvalidArgumentError(f"Invalid audio: expected real numbers, got dtype {audio.dtype}.")
     if not scan_array(audio)[0]:
-        raise OpenL3Error("Invalid audio: it contains NaN or infinite samples.")
+        raise InvalidArgumentError("Invalid audio: it contains NaN or infinite samples.")
     return audio, given_numpy
 
 
@@ -182,6 +191,12 @@ def get_timestamp_embeddings(audio: Any, model: Any) -> tuple[Any, Any]:
         ``get_audio_embedding`` of each sound (float32).
     timestamps : [shape=(n_sounds, n_timestamps)]
         Window centres (or starts, with ``center=False``) in milliseconds (float32).
+
+    Examples
+    --------
+    >>> embeddings, timestamps = hear.get_timestamp_embeddings(audio, model)    # audio: (n_sounds, n_samples)
+    >>> embeddings.shape, timestamps.shape
+    ((2, 21, 512), (2, 21))
     """
     embeddings, timestamps, numpy = _embed(audio, model)
     return _as_result(embeddings, numpy), _as_result(timestamps, numpy)
@@ -201,6 +216,11 @@ def get_scene_embeddings(audio: Any, model: Any) -> Any:
     -------
     embeddings : [shape=(n_sounds, D)]
         float32.
+
+    Examples
+    --------
+    >>> hear.get_scene_embeddings(audio, model).shape       # the mean over each sound's windows
+    (2, 512)
     """
     embeddings, _, numpy = _embed(audio, model)
     return _as_result(embeddings.mean(axis=1).astype(np.float32), numpy)

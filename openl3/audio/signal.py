@@ -15,6 +15,8 @@ import collections
 import functools
 import hashlib
 import io
+import math
+import numbers
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._util.exceptions import OpenL3Error
+from .._util.exceptions import InvalidArgumentError, OpenL3Error
 from ..models.specs import TARGET_SR
 
 #: Output samples produced per block (about 5.5 s at 48 kHz).
@@ -80,6 +82,39 @@ def _resample_filter() -> tuple[np.ndarray, int]:
         )
     with np.load(io.BytesIO(data)) as table:
         return table["half_window"], int(table["precision"])
+
+
+def check_sample_rate(sr: float, name: str = "audio") -> float:
+    """Return ``sr`` if 0.4.2's resampler can bring it to 48 kHz, else raise naming ``name``.
+
+    The filter's table has :data:`TABLE_SIZE`-step resolution per zero crossing: down to
+    48 kHz from above ``48000 * TABLE_SIZE`` Hz (24,576,000 Hz), a step is below one entry
+    of the table, and resampy 0.2 (0.4.2's resampler) divided by zero there.
+
+    Raises
+    ------
+    InvalidArgumentError
+        For a rate that is not a positive finite number, or above that limit.
+
+    Examples
+    --------
+    >>> check_sample_rate(44100)
+    44100
+    >>> try:
+    ...     check_sample_rate(1e9, "audio file a.wav")
+    ... except ValueError as error:
+    ...     print(error)
+    audio file a.wav has a sample rate of 1000000000 Hz: openl3 resamples to 48 kHz from at most 24576000 Hz.
+    """
+    if not (isinstance(sr, numbers.Real) and math.isfinite(sr) and sr > 0):
+        raise InvalidArgumentError(f"{name} has a sample rate of {sr!r} Hz: expected a positive number.")
+    _, table_size = _resample_filter()
+    if sr > TARGET_SR * table_size:
+        raise InvalidArgumentError(
+            f"{name} has a sample rate of {sr:.0f} Hz: openl3 resamples to 48 kHz from at most "
+            f"{TARGET_SR * table_size} Hz."
+        )
+    return sr
 
 
 @functools.lru_cache(maxsize=8)
@@ -227,7 +262,7 @@ class StreamResampler:
     """
 
     def __init__(self, sr: float):
-        self.sr, ratio = sr, float(TARGET_SR) / sr
+        self.sr, ratio = check_sample_rate(sr, "the stream"), float(TARGET_SR) / sr
         self._step, self._scale = 1.0 / ratio, min(1.0, ratio)
         self._window, self._delta, self._table_size = _filter_tables(ratio)
         self._reach = len(self._window) // int(self._scale * self._table_size) + 2

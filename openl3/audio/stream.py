@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._util.exceptions import OpenL3Error, OpenL3Warning
+from .._util.exceptions import InvalidArgumentError, OpenL3Error, OpenL3Warning
 from .._util.validation import check_bool, check_positive_real
 from ..models.specs import TARGET_SR, WINDOW_SAMPLES
 from .compute import AudioComputation
@@ -51,16 +51,20 @@ class StreamWindows:
     def _check(self, chunk: Any) -> np.ndarray:
         chunk = np.asarray(chunk)
         if chunk.dtype.kind not in "iuf":
-            raise OpenL3Error(f"Invalid audio chunk: expected real numbers, got dtype {chunk.dtype}.")
+            raise InvalidArgumentError(
+                f"Invalid audio chunk: expected real numbers, got dtype {chunk.dtype}."
+            )
         if chunk.ndim not in (1, 2):
             raise OpenL3Error(
                 f"Invalid audio chunk: expected a (n,) or (n, channels) array, got {chunk.shape}."
             )
         channels = 1 if chunk.ndim == 1 else chunk.shape[1]
         if self._channels is not None and channels != self._channels:
-            raise OpenL3Error(f"Invalid audio chunk: {channels} channels after chunks of {self._channels}.")
+            raise InvalidArgumentError(
+                f"Invalid audio chunk: {channels} channels after chunks of {self._channels}."
+            )
         if not np.isfinite(chunk).all():
-            raise OpenL3Error("Invalid audio chunk: it contains NaN or infinite samples.")
+            raise InvalidArgumentError("Invalid audio chunk: it contains NaN or infinite samples.")
         self._channels = channels
         return chunk
 
@@ -170,7 +174,7 @@ class AudioStream:
     ):
         unknown = set(options) - set(AUDIO_OPTIONS)
         if unknown:
-            raise OpenL3Error(f"Invalid options of AudioStream: {', '.join(sorted(unknown))}.")
+            raise InvalidArgumentError(f"Invalid options of AudioStream: {', '.join(sorted(unknown))}.")
         if embedder is not None and options:
             raise OpenL3Error("AudioStream takes an embedder or its options, not both.")
         options.setdefault("verbose", False)

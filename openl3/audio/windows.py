@@ -15,7 +15,7 @@ import numpy as np
 
 from .._util.exceptions import OpenL3Warning
 from ..models.specs import TARGET_SR, WINDOW_SAMPLES
-from .signal import iter_signal_blocks, resampled_length
+from .signal import check_sample_rate, iter_signal_blocks, resampled_length
 
 
 class _HeldSamples:
@@ -102,6 +102,7 @@ class AudioWindows:
         dtype: Any = np.float32,
         name: str = "provided audio",
     ):
+        check_sample_rate(sr, name)
         self.hop = int(hop_size * TARGET_SR)
         self.offset = WINDOW_SAMPLES // 2 if center else 0
         length = resampled_length(len(audio), sr)

@@ -1,9 +1,11 @@
 """The embeddings a classifier works on: settings, a dataset that keeps them, pooled features.
 
-A classifier is trained and applied on one set of embedding settings (modality, input
-representation, content type, embedding size, hop size...). The embeddings of its files
-live in a Parquet dataset: files already there are read back (nothing recomputed), the
-others are embedded into it first, and a dataset made with other settings is refused.
+A classifier is trained and applied on one set of embedding settings
+(:class:`~openl3.models.settings.EmbeddingSettings`: modality, input representation,
+content type, embedding size, hop size, the layer, the precision and the weights, as
+computed). The embeddings of its files live in a Parquet dataset: files already there (the
+same files, however named) are read back, nothing recomputed; the others are embedded into
+it first; and a dataset made with other settings is refused, naming each difference.
 """
 
 from __future__ import annotations
@@ -18,23 +20,23 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._util.exceptions import OpenL3Error, OpenL3Warning
+from .._util.exceptions import InvalidArgumentError, OpenL3Error, OpenL3Warning
+from .._util.identity import file_identity
 from .._util.jobs import EXTENSIONS, folder_files
 from .._util.remote import is_uri
 from ..dataset.parts import PartFolder
 from ..dataset.rows import MODALITY_FOLDERS, DatasetRows, EmbeddingRows
-from ..embedders import AudioEmbedder, ImageEmbedder
+from ..embedders import AudioEmbedder, ImageEmbedder, embedder_for
+from ..models.settings import ARGUMENTS, EmbeddingSettings
 from ..models.specs import DEFAULT_INPUT_REPR
-from .labels import first_few, match_paths, path_key, unmatched_paths
+from .labels import first_few, match_paths, unmatched_paths
 from .pooling import pool_rows
 
 logger = logging.getLogger("openl3")
 
-#: The settings that make the embeddings of each modality.
-SETTING_NAMES = {
-    "audio": ("input_repr", "content_type", "embedding_size", "hop_size", "center", "frontend", "precision"),
-    "image": ("input_repr", "content_type", "embedding_size", "precision"),
-}
+#: The settings a classifier takes for each modality: those of the embedders' constructors,
+#: and the weight file (``weights``: a path, for weights other than the official ones).
+SETTING_NAMES = {modality: (*names, "weights") for modality, names in ARGUMENTS.items()}
 
 
 def _defaults(build: Any, names: tuple[str, ...]) -> dict[str, Any]:
@@ -50,26 +52,45 @@ DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 
-def make_embedder(settings: dict[str, Any], batch_size: int = 32, verbose: bool = False) -> Any:
-    """Return the embedder of ``settings`` (its model loads on first use)."""
-    modality = settings.get("modality", "audio")
+def check_modality(modality: Any) -> str:
+    """Return ``modality`` if a classifier can work on it ("audio" or "image"), else raise."""
     if modality not in DEFAULT_SETTINGS:
-        raise OpenL3Error(f"Invalid modality {modality!r}: use audio or image.")
-    known = {k: v for k, v in settings.items() if k in DEFAULT_SETTINGS[modality]}
-    build = AudioEmbedder if modality == "audio" else ImageEmbedder
-    return build(**known, batch_size=batch_size, verbose=verbose)
+        raise InvalidArgumentError(f"Invalid modality {modality!r}: use audio or image.")
+    return modality
 
 
-def embedding_settings(modality: str = "audio", **given: Any) -> dict[str, Any]:
-    """Return the full, checked settings of embeddings: ``given`` ones, the defaults for the rest.
+def embedding_settings(modality: str = "audio", **given: Any) -> EmbeddingSettings:
+    """Return the full settings of embeddings, as computed: ``given`` ones, the defaults for the rest.
+
+    Parameters
+    ----------
+    modality : {"audio", "image"}
+    **given
+        Settings of :data:`SETTING_NAMES` (None: the default), ``weights`` a weight file.
+
+    Returns
+    -------
+    EmbeddingSettings
+        What an embedder of these settings computes here (the precision resolved, the
+        weights named by the official file's name or a SHA-256).
 
     Raises
     ------
     OpenL3Error
         For an unknown setting or modality, or an invalid value (named as the embedders name it).
+
+    Examples
+    --------
+    >>> settings = embedding_settings("audio", input_repr="mel128", embedding_size=512)
+    >>> settings.input_repr, settings.embedding_size, settings.hop_size
+    ('mel128', 512, 0.1)
     """
-    if modality not in DEFAULT_SETTINGS:
-        raise OpenL3Error(f"Invalid modality {modality!r}: use audio or image.")
+    return make_embedder(modality, **given).settings()
+
+
+def make_embedder(modality: str, batch_size: int = 32, verbose: bool = False, **given: Any) -> Any:
+    """Return the embedder of settings ``given`` (over the defaults), its model loaded on first use."""
+    check_modality(modality)
     unknown = sorted(set(given) - set(DEFAULT_SETTINGS[modality]))
     if unknown:
         raise OpenL3Error(
@@ -77,22 +98,8 @@ def embedding_settings(modality: str = "audio", **given: Any) -> dict[str, Any]:
             f"(known: {', '.join(DEFAULT_SETTINGS[modality])})."
         )
     settings = {**DEFAULT_SETTINGS[modality], **{k: v for k, v in given.items() if v is not None}}
-    return make_embedder({"modality": modality, **settings}).settings()
-
-
-def check_settings(found: dict[str, Any], wanted: dict[str, Any], where: str) -> None:
-    """Refuse embeddings made with other settings than ``wanted``, naming ``where`` they are.
-
-    Only the settings that make embeddings are compared (not the storage type nor the
-    version that wrote them).
-    """
-    differences = [
-        f"{key}={found.get(key)!r} (wanted {value!r})"
-        for key, value in wanted.items()
-        if found.get(key) != value
-    ]
-    if differences:
-        raise OpenL3Error(f"{where} holds embeddings made with other settings: {', '.join(differences)}.")
+    build = AudioEmbedder if modality == "audio" else ImageEmbedder
+    return build(**settings, batch_size=batch_size, verbose=verbose)
 
 
 def has_rows(location: str) -> bool:
@@ -110,16 +117,10 @@ def open_dataset(location: str | None, modality: str | None = None) -> DatasetRo
     return DatasetRows(location, modality)
 
 
-def dataset_settings(location: str | None, modality: str) -> dict[str, Any] | None:
-    """Return the embedding settings of the rows of dataset ``location``, or None if it has none."""
+def dataset_settings(location: str | None, modality: str) -> tuple[EmbeddingSettings, str | None] | None:
+    """Return the settings of the rows of dataset ``location`` and its weight file; None if it has no rows."""
     rows = open_dataset(location, modality)
-    if rows is None:
-        return None
-    names = DEFAULT_SETTINGS.get(rows.modality or modality, {})
-    return {
-        "modality": rows.modality or modality,
-        **{k: rows.settings[k] for k in names if k in rows.settings},
-    }
+    return None if rows is None else (rows.settings, rows.weights_file)
 
 
 def media_files(inputs: Sequence[str], modality: str) -> list[str]:
@@ -170,8 +171,8 @@ class EmbeddingStore:
 
     Parameters
     ----------
-    settings : dict
-        Full embedding settings (:func:`embedding_settings`).
+    settings : EmbeddingSettings
+        Full embedding settings (:func:`embedding_settings`, or a classifier's).
     location : str or None
         The dataset folder; None keeps the embeddings in a temporary folder for one call.
     batch_size : int
@@ -181,21 +182,44 @@ class EmbeddingStore:
     skip_failed : bool
         Leave out the files that cannot be embedded, with an :class:`~openl3.OpenL3Warning`
         naming them (False: refuse them with an :class:`~openl3.OpenL3Error`).
+    weights : str or None
+        The weight file of settings made with weights other than the official ones
+        (default: the one the dataset records).
+
+    Raises
+    ------
+    OpenL3Error
+        If the dataset holds embeddings made with other settings.
+
+    Examples
+    --------
+    >>> settings = embedding_settings("audio", input_repr="mel128", embedding_size=512)
+    >>> store = EmbeddingStore(settings, "birds.l3")
+    >>> features = store.features(["sounds/crow/1.wav", "sounds/wren/1.wav"], "mean")   # (2, 512)
     """
 
     def __init__(
         self,
-        settings: dict[str, Any],
+        settings: EmbeddingSettings,
         location: str | None,
         batch_size: int = 32,
         verbose: bool = False,
         skip_failed: bool = False,
+        weights: str | None = None,
     ):
-        self.settings, self.location = settings, location
+        self.settings, self.location, self.weights = settings, location, weights
         self.batch_size, self.verbose, self.skip_failed = batch_size, verbose, skip_failed
-        found = dataset_settings(location, settings["modality"])
+        found = open_dataset(location, settings.modality)
         if found is not None:
-            check_settings(found, settings, f"Dataset {location}")
+            self._check(found)
+            self.weights = weights or found.weights_file
+
+    def _check(self, dataset: DatasetRows) -> None:
+        dataset.settings.check_same(
+            self.settings,
+            f"Dataset {dataset.location} holds embeddings made with other settings",
+            "Use another dataset folder (--dataset), or the settings of this one.",
+        )
 
     def embedded(self, paths: Sequence[str], source: str = "inputs") -> Embedded:
         """Return the rows of ``paths``, embedding the files not there yet, and the files left out."""
@@ -218,23 +242,21 @@ class EmbeddingStore:
         return pooled_features(names, rows, pooling)
 
     def _rows(self, paths: Sequence[str], location: str, source: str) -> Embedded:
-        dataset = open_dataset(location, self.settings["modality"])
-        held = [] if dataset is None else dataset.table(["path"])["path"].unique().to_pylist()
-        missing = list({path_key(p): p for p in unmatched_paths(paths, held)}.values())  # each file once
+        dataset = open_dataset(location, self.settings.modality)
+        missing = list({file_identity(p): p for p in unmatched_paths(paths, dataset)}.values())  # each once
         failed: list[dict[str, str]] = []
         if missing:
             failed = self._embed(missing, location)
         if len(failed) < len(missing):
-            dataset = DatasetRows(location, self.settings["modality"])
-            check_settings(dataset.settings, self.settings, f"Dataset {location}")
-            held = dataset.table(["path"])["path"].unique().to_pylist()
-        left_out = {path_key(item["path"]) for item in failed}
-        positions = [i for i, path in enumerate(paths) if path_key(path) not in left_out]
+            dataset = DatasetRows(location, self.settings.modality)
+            self._check(dataset)
+        left_out = {file_identity(item["path"]) for item in failed}
+        positions = [i for i, path in enumerate(paths) if file_identity(path) not in left_out]
         if failed and not positions:
             raise OpenL3Error(f"{source}: no file could be embedded: {_reasons(failed)}.")
         if dataset is None:
             raise OpenL3Error(f"{source}: no files to embed.")
-        names = match_paths([paths[i] for i in positions], held, source)
+        names = match_paths([paths[i] for i in positions], dataset, source)
         return Embedded(positions, names, dataset.rows(list(dict.fromkeys(names))), failed)
 
     def _embed(self, paths: list[str], location: str) -> list[dict[str, str]]:
@@ -244,7 +266,7 @@ class EmbeddingStore:
         in a warning; otherwise they are refused. Either way the embedder logs each one's reason.
         """
         logger.info("Embedding %d files into %s", len(paths), location)
-        embedder = make_embedder(self.settings, self.batch_size, self.verbose)
+        embedder = embedder_for(self.settings, self.weights, batch_size=self.batch_size, verbose=self.verbose)
         report = embedder.embed_files(paths, output_dir=location, output_format="parquet", errors="collect")
         failed = [{"path": path, "reason": reason} for path, reason in report.failed]
         if failed and not self.skip_failed:

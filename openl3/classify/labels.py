@@ -1,7 +1,9 @@
 """Labels of files: from a CSV file (``path,label[,group][,fold]``) or from folder names.
 
-One label per file. A CSV file's relative paths are taken relative to the CSV file's
-folder; files are matched to a dataset's inputs by their real path (URIs as written).
+One label per file: a file named twice (a relative path and an absolute one, a link to it)
+is one file (:func:`openl3._util.identity.file_identity`). A CSV file's relative paths are
+taken relative to the CSV file's folder; files are matched to a dataset's inputs when they
+are the same files (:meth:`openl3.dataset.rows.DatasetRows.match`).
 The classifiers (:mod:`openl3.classify`) train on these labels, and maps colour their
 points with them.
 """
@@ -12,9 +14,11 @@ import csv
 import os
 from collections.abc import Sequence
 
-from .._util.exceptions import OpenL3Error
+from .._util.exceptions import InvalidArgumentError, OpenL3Error
+from .._util.identity import file_identity
 from .._util.jobs import EXTENSIONS, folder_files
 from .._util.remote import is_uri
+from ..dataset.rows import DatasetRows
 
 __all__ = [
     "FileLabels",
@@ -23,18 +27,12 @@ __all__ = [
     "folder_labels",
     "match_inputs",
     "match_paths",
-    "path_key",
     "read_label_csv",
     "unmatched_paths",
 ]
 
 #: The columns of a label file, the first two required, in any order.
 COLUMNS = ("path", "label", "group", "fold")
-
-
-def path_key(path: str) -> str:
-    """Return the form of ``path`` by which two names of one file compare equal (its real path)."""
-    return path if is_uri(path) else os.path.realpath(path)
 
 
 class FileLabels:
@@ -58,6 +56,12 @@ class FileLabels:
     ------
     OpenL3Error
         If the lengths differ, or one file has two different labels.
+
+    Examples
+    --------
+    >>> labels = FileLabels(["a.wav", "b.wav", "c.wav"], ["crow", "wren", "crow"], groups=["r1", "r2", "r1"])
+    >>> labels.classes, labels.label_of("b.wav")
+    (['crow', 'wren'], 'wren')
     """
 
     def __init__(
@@ -81,7 +85,7 @@ class FileLabels:
         """Return the position of each file by its key; refuse a file with two labels."""
         index: dict[str, int] = {}
         for position, (path, label) in enumerate(zip(self.paths, self.labels, strict=True)):
-            key = path_key(path)
+            key = file_identity(path)
             first = index.setdefault(key, position)
             if self.labels[first] != label:
                 raise OpenL3Error(
@@ -103,12 +107,17 @@ class FileLabels:
 
     def label_of(self, path: str) -> str | None:
         """Return the label of file ``path`` (matched by its real path), or None if it has none."""
-        position = self._index.get(path_key(path))
+        position = self._index.get(file_identity(path))
+        return None if position is None else self.labels[position]
+
+    def label_for(self, identity: str) -> str | None:
+        """Return the label of the file whose identity is ``identity`` (a dataset's key), or None."""
+        position = self._index.get(identity)
         return None if position is None else self.labels[position]
 
     def position_of(self, path: str) -> int | None:
         """Return the position of file ``path`` in :attr:`paths` (by real path), or None."""
-        return self._index.get(path_key(path))
+        return self._index.get(file_identity(path))
 
     def subset(self, positions: Sequence[int]) -> FileLabels:
         """Return the labels of the files at ``positions`` only."""
@@ -137,6 +146,12 @@ def read_label_csv(path: str) -> FileLabels:
         Naming the file (and line) for an unreadable or empty file, a header without
         ``path`` and ``label``, a row with a missing value or a fold that is not an integer,
         and a file given two different labels, groups or folds.
+
+    Examples
+    --------
+    >>> labels = read_label_csv("labels.csv")      # path,label[,group][,fold]
+    >>> labels.paths[0]                           # relative paths are taken from the CSV's folder
+    '/data/birds/crow1.wav'
     """
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
@@ -153,7 +168,7 @@ def read_label_csv(path: str) -> FileLabels:
     for line, row in enumerate(rows[1:], start=2):
         cells = _cells(path, line, row, columns)
         cells["path"] = _resolve(cells["path"], folder)
-        key = path_key(cells["path"])
+        key = file_identity(cells["path"])
         if key in seen:
             _check_repeat(path, line, seen[key], cells)
             continue
@@ -217,20 +232,33 @@ def folder_labels(folders: Sequence[str] | str, modality: str = "audio") -> File
     ------
     OpenL3Error
         If a folder does not exist or no subfolder holds any file of ``modality``.
+
+    Examples
+    --------
+    >>> labels = folder_labels("sounds/")         # sounds/crow/*.wav, sounds/wren/*.wav
+    >>> labels.classes
+    ['crow', 'wren']
     """
     if modality not in ("audio", "image"):
-        raise OpenL3Error(f"Invalid modality {modality!r}: use audio or image.")
+        raise InvalidArgumentError(f"Invalid modality {modality!r}: use audio or image.")
     extensions = tuple("." + e for e in EXTENSIONS[modality])
-    paths, labels = [], []
+    paths: list[str] = []
+    labels: list[str] = []
+    seen: dict[str, str] = {}
     for folder in [folders] if isinstance(folders, str) else list(folders):
         if not os.path.isdir(folder):
             raise OpenL3Error(f"{folder} is not a folder (its subfolders name the classes).")
         for name in sorted(os.listdir(folder)):
             subfolder = os.path.join(folder, name)
-            if os.path.isdir(subfolder):
-                files = [path for path, _ in folder_files(subfolder, extensions, recursive=True)]
-                paths += files
-                labels += [name] * len(files)
+            if not os.path.isdir(subfolder):
+                continue
+            for path, _ in folder_files(subfolder, extensions, recursive=True):
+                identity = file_identity(path)
+                if seen.get(identity) == name:  # the same file again in its class (a link): once
+                    continue
+                seen.setdefault(identity, name)  # in two classes: refused by FileLabels
+                paths.append(path)
+                labels.append(name)
     source = ", ".join([folders] if isinstance(folders, str) else folders)
     if not paths:
         raise OpenL3Error(f"{source}: no subfolder holds {modality} files (IN/<class>/<file>).")
@@ -244,6 +272,10 @@ def check_files(labels: FileLabels) -> None:
     ------
     OpenL3Error
         Naming the missing files (the first ten, and how many).
+
+    Examples
+    --------
+    >>> check_files(read_label_csv("labels.csv"))   # raises, naming the files that are missing
     """
     missing = [path for path in labels.paths if not is_uri(path) and not os.path.isfile(path)]
     if missing:
@@ -252,33 +284,52 @@ def check_files(labels: FileLabels) -> None:
 
 
 def first_few(texts: list[str], shown: int = 10, separator: str = ", ") -> str:
-    """Return the first ``shown`` of ``texts`` joined by ``separator``, and how many more."""
+    """Return the first ``shown`` of ``texts`` joined by ``separator``, and how many more.
+
+    Examples
+    --------
+    >>> first_few(["a", "b", "c", "d"], 2)
+    'a, b and 2 more'
+    >>> first_few(["a"], 2)
+    'a'
+    """
     more = f" and {len(texts) - shown} more" if len(texts) > shown else ""
     return separator.join(texts[:shown]) + more
 
 
-def _matches(paths: Sequence[str], inputs: Sequence[str]) -> list[str | None]:
-    """Return, for each of ``paths``, its name among ``inputs`` (by real path), or None."""
-    by_key = {path_key(name): name for name in inputs}
-    return [by_key.get(path_key(path)) for path in paths]
+def _matches(paths: Sequence[str], dataset: DatasetRows | None) -> list[str | None]:
+    """Return, for each of ``paths``, the dataset's name of that file, or None."""
+    return [None] * len(paths) if dataset is None else dataset.match(list(paths))
 
 
-def unmatched_paths(paths: Sequence[str], inputs: Sequence[str]) -> list[str]:
-    """Return the files of ``paths`` that are not among ``inputs`` (matched by real path)."""
-    return [path for path, name in zip(paths, _matches(paths, inputs), strict=True) if name is None]
+def unmatched_paths(paths: Sequence[str], dataset: DatasetRows | None) -> list[str]:
+    """Return the files of ``paths`` that are not inputs of ``dataset`` (None: a dataset not written yet).
+
+    Examples
+    --------
+    >>> unmatched_paths(["clips/a.wav", "new.wav"], DatasetRows("clips.l3"))
+    ['new.wav']
+    """
+    return [path for path, name in zip(paths, _matches(paths, dataset), strict=True) if name is None]
 
 
-def match_paths(paths: Sequence[str], inputs: Sequence[str], source: str = "inputs") -> list[str]:
-    """Return, for each file of ``paths``, the name of that file among ``inputs`` (a dataset's).
+def match_paths(paths: Sequence[str], dataset: DatasetRows, source: str = "inputs") -> list[str]:
+    """Return, for each file of ``paths``, the dataset's name of that file.
 
-    Files match by real path (URIs as written).
+    A file matches an input of the dataset that is the same file, however either is named
+    (:meth:`openl3.dataset.rows.DatasetRows.match`).
 
     Raises
     ------
     OpenL3Error
-        Naming the files that are not among ``inputs`` (the first ten, and how many), and ``source``.
+        Naming the files that are not inputs of ``dataset`` (the first ten, and how many), and ``source``.
+
+    Examples
+    --------
+    >>> match_paths(["/data/clips/a.wav"], DatasetRows("clips.l3"))   # the dataset named it clips/a.wav
+    ['clips/a.wav']
     """
-    matched = _matches(paths, inputs)
+    matched = _matches(paths, dataset)
     missing = [path for path, name in zip(paths, matched, strict=True) if name is None]
     if missing:
         count = len(missing)
@@ -286,14 +337,16 @@ def match_paths(paths: Sequence[str], inputs: Sequence[str], source: str = "inpu
     return [name for name in matched if name is not None]
 
 
-def match_inputs(labels: FileLabels, inputs: Sequence[str]) -> list[str]:
-    """Return, for each labelled file, the name of that file among ``inputs`` (a dataset's).
-
-    Files match by real path; inputs without a label are left out.
+def match_inputs(labels: FileLabels, dataset: DatasetRows) -> list[str]:
+    """Return, for each labelled file, the dataset's name of that file (inputs without a label are left out).
 
     Raises
     ------
     OpenL3Error
-        Naming the labelled files that are not among ``inputs`` (the first ten, and how many).
+        Naming the labelled files that are not inputs of ``dataset`` (the first ten, and how many).
+
+    Examples
+    --------
+    >>> names = match_inputs(folder_labels("sounds/"), DatasetRows("sounds.l3"))
     """
-    return match_paths(labels.paths, inputs, f"{labels.source}: labelled")
+    return match_paths(labels.paths, dataset, f"{labels.source}: labelled")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._util.exceptions import OpenL3Error
+from .._util.exceptions import InvalidArgumentError, OpenL3Error
 from ..dataset.rows import EmbeddingRows
 
 __all__ = ["POOLINGS", "pool", "pool_rows", "pooled_size"]
@@ -21,12 +21,18 @@ POOLINGS = ("mean", "mean+std", "max")
 def check_pooling(how: str) -> str:
     """Return ``how`` if it is one of :data:`POOLINGS`, else raise an OpenL3Error naming it."""
     if how not in POOLINGS:
-        raise OpenL3Error(f"Invalid pooling {how!r}: use one of {', '.join(POOLINGS)}.")
+        raise InvalidArgumentError(f"Invalid pooling {how!r}: use one of {', '.join(POOLINGS)}.")
     return how
 
 
 def pooled_size(dimension: int, how: str) -> int:
-    """Return the length of a pooled vector of ``dimension``-long embeddings."""
+    """Return the length of a pooled vector of ``dimension``-long embeddings.
+
+    Examples
+    --------
+    >>> pooled_size(512, "mean"), pooled_size(512, "mean+std")
+    (512, 1024)
+    """
     return 2 * dimension if check_pooling(how) == "mean+std" else dimension
 
 
@@ -38,6 +44,14 @@ def pool(embedding: np.ndarray, how: str = "mean") -> np.ndarray:
     OpenL3Error
         If ``how`` is not one of :data:`POOLINGS`, or ``embedding`` is not a 2-D array with
         at least one window.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pool(np.array([[1.0, 2.0], [3.0, 6.0]]), "mean")
+    array([2., 4.], dtype=float32)
+    >>> pool(np.array([[1.0, 2.0], [3.0, 6.0]]), "mean+std")
+    array([2., 4., 1., 2.], dtype=float32)
     """
     check_pooling(how)
     embedding = np.asarray(embedding)
@@ -55,6 +69,12 @@ def pool_rows(rows: EmbeddingRows, how: str = "mean") -> tuple[list[str], np.nda
         Each input once.
     features : np.ndarray of float32, shape (len(inputs), D or 2 D)
         The pooled embeddings, row ``i`` of ``inputs[i]``.
+
+    Examples
+    --------
+    >>> inputs, features = pool_rows(DatasetRows("clips.l3").rows(), "max")
+    >>> len(inputs) == len(features)
+    True
     """
     check_pooling(how)
     inputs = rows.inputs()

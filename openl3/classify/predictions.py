@@ -36,6 +36,13 @@ class Predictions:
     failed : list of dict
         ``{"path": ..., "reason": ...}`` of the files left out, as they could not be
         embedded (``skip_failed``); not written with the table.
+
+    Examples
+    --------
+    >>> result = openl3.classify.predict("birds.skops", ["new/"], per_window=True)
+    >>> result.paths[0], result.labels[0], result.probabilities.shape
+    ('new/a.wav', 'crow', (3, 2))
+    >>> result.write("predictions.csv")
     """
 
     paths: list[str]

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .._util.exceptions import OpenL3Error
+from .._util.exceptions import InvalidArgumentError, OpenL3Error
 from .._util.progress import progress_bar
+from ..models.settings import EmbeddingSettings
 from .labels import FileLabels
 from .model import Classifier
 from .report import confusion, fold_scores, scores
@@ -27,7 +28,14 @@ CLASSIFIERS = ("logreg", "svm", "mlp")
 
 
 def build_pipeline(classifier: str = "logreg", pca: int | None = None, seed: int = 0) -> Any:
-    """Return an unfitted pipeline: standard scaling, PCA to ``pca`` dimensions (if given), the classifier."""
+    """Return an unfitted pipeline: standard scaling, PCA to ``pca`` dimensions (if given), the classifier.
+
+    Examples
+    --------
+    >>> pipeline = build_pipeline("logreg", pca=64, seed=0)
+    >>> [name for name, _ in pipeline.steps]
+    ['scale', 'pca', 'classifier']
+    """
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
@@ -37,9 +45,9 @@ def build_pipeline(classifier: str = "logreg", pca: int | None = None, seed: int
     from sklearn.svm import LinearSVC
 
     if classifier not in CLASSIFIERS:
-        raise OpenL3Error(f"Invalid classifier {classifier!r}: use one of {', '.join(CLASSIFIERS)}.")
+        raise InvalidArgumentError(f"Invalid classifier {classifier!r}: use one of {', '.join(CLASSIFIERS)}.")
     if pca is not None and (not isinstance(pca, int) or pca < 1):
-        raise OpenL3Error(f"Invalid pca {pca!r}: expected a positive number of dimensions.")
+        raise InvalidArgumentError(f"Invalid pca {pca!r}: expected a positive number of dimensions.")
     models = {
         "logreg": lambda: LogisticRegression(max_iter=2000),
         "svm": lambda: CalibratedClassifierCV(LinearSVC(dual=True, random_state=seed), cv=3),
@@ -126,6 +134,14 @@ def cross_validate(
 
     The report has ``accuracy``, ``macro_f1``, ``per_class``, ``per_fold``, ``confusion``
     (rows = true class), ``classes``, ``split`` (group, fold or file) and ``folds``.
+
+    Examples
+    --------
+    >>> labels = openl3.labels.folder_labels("sounds/")
+    >>> features = EmbeddingStore(settings, "sounds.l3").features(labels.paths, "mean")
+    >>> report = cross_validate(features, labels, build_pipeline("logreg"), folds=5)
+    >>> report["macro_f1"], report["folds"], report["split"]
+    (0.97, 5, 'file')
     """
     from sklearn.base import clone
 
@@ -160,7 +176,7 @@ def cross_validate(
 def fit_classifier(
     features: np.ndarray,
     labels: FileLabels,
-    settings: dict[str, Any],
+    settings: EmbeddingSettings,
     pooling: str = "mean",
     classifier: str = "logreg",
     pca: int | None = None,
@@ -173,7 +189,7 @@ def fit_classifier(
     report = None
     if folds is not None:
         if folds < 2:
-            raise OpenL3Error(f"Invalid folds {folds!r}: cross-validation needs two folds or more.")
+            raise InvalidArgumentError(f"Invalid folds {folds!r}: cross-validation needs two folds or more.")
         report = cross_validate(features, labels, pipeline, folds, seed, verbose)
     else:
         check_classes(labels, None)

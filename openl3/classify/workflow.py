@@ -16,15 +16,17 @@ from typing import Any
 import numpy as np
 
 from .._util.exceptions import OpenL3Error
+from .._util.identity import file_identity
+from ..models.settings import EmbeddingSettings
 from .embedding import (
     SETTING_NAMES,
     EmbeddingStore,
     dataset_settings,
-    embedding_settings,
+    make_embedder,
     media_files,
     pooled_features,
 )
-from .labels import FileLabels, check_files, folder_labels, path_key, read_label_csv
+from .labels import FileLabels, check_files, folder_labels, read_label_csv
 from .model import Classifier, check_record_target, load_model, record_path
 from .pooling import check_pooling
 from .predictions import Predictions, from_probabilities, table_format
@@ -38,12 +40,24 @@ KNOWN_SETTINGS = SETTING_NAMES["audio"]
 
 
 def default_dataset(model_path: str) -> str:
-    """Return the dataset folder kept beside model ``path`` by default (``m.skops`` → ``m.embeddings``)."""
+    """Return the dataset folder kept beside model ``path`` by default (``m.skops`` → ``m.embeddings``).
+
+    Examples
+    --------
+    >>> default_dataset("models/birds.skops")
+    'models/birds.embeddings'
+    """
     return os.path.splitext(model_path)[0] + ".embeddings"
 
 
 def default_confusion(model_path: str) -> str:
-    """Return the confusion matrix PNG written beside model ``path`` (``m.skops`` → ``m.confusion.png``)."""
+    """Return the confusion matrix PNG written beside model ``path`` (``m.skops`` → ``m.confusion.png``).
+
+    Examples
+    --------
+    >>> default_confusion("models/birds.skops")
+    'models/birds.confusion.png'
+    """
     return os.path.splitext(model_path)[0] + ".confusion.png"
 
 
@@ -63,12 +77,12 @@ def resolve_labels(inputs: Sequence[str], labels: FileLabels | str | None, modal
 
 def _within(labels: FileLabels, inputs: Sequence[str]) -> FileLabels:
     """Return the labels of the files that are, or are inside, one of ``inputs``."""
-    roots = [path_key(p) for p in inputs]
+    roots = [file_identity(p) for p in inputs]
     keep = [
         i
         for i, path in enumerate(labels.paths)
         if any(
-            path_key(path) == root or path_key(path).startswith(root.rstrip(os.sep) + os.sep)
+            file_identity(path) == root or file_identity(path).startswith(root.rstrip(os.sep) + os.sep)
             for root in roots
         )
     ]
@@ -92,7 +106,7 @@ def check_outputs(files: dict[str, str | None], folder: str | None = None) -> No
     for name, path in [*files.items(), ("dataset", folder)]:
         if path is None:
             continue
-        key = path_key(os.fspath(path))
+        key = file_identity(os.fspath(path))
         if key in seen:
             raise OpenL3Error(f"The {seen[key]} and the {name} would both be {path}: give each its own path.")
         seen[key] = name
@@ -100,16 +114,29 @@ def check_outputs(files: dict[str, str | None], folder: str | None = None) -> No
             raise OpenL3Error(f"Cannot write the {name} to {path}: it is a folder.")
 
 
-def resolve_settings(modality: str, dataset: str | None, given: dict[str, Any]) -> dict[str, Any]:
-    """Return the embedding settings: ``given`` ones, over the dataset's (if it has rows), over defaults."""
+def resolve_settings(
+    modality: str, dataset: str | None, given: dict[str, Any]
+) -> tuple[EmbeddingSettings, str | None]:
+    """Return the embedding settings, and the weight file of weights other than the official ones.
+
+    The settings are ``given`` ones, over the dataset's (if it has rows), over the defaults,
+    as computed here (:func:`~openl3.classify.embedding.embedding_settings`).
+    """
     unknown = sorted(set(given) - set(KNOWN_SETTINGS))
     if unknown:
         raise OpenL3Error(
             f"Unknown embedding settings: {', '.join(unknown)} (known: {', '.join(KNOWN_SETTINGS)})."
         )
-    found = dataset_settings(dataset, modality) or {}
-    base = {k: v for k, v in found.items() if k != "modality"}
-    return embedding_settings(found.get("modality", modality), **{**base, **_given(given)})
+    found = dataset_settings(dataset, modality)
+    base: dict[str, Any] = {}
+    if found is not None:
+        settings, weights_file = found
+        modality = settings.modality
+        base = {name: getattr(settings, name) for name in SETTING_NAMES[modality] if name != "weights"}
+        base["weights"] = weights_file
+    arguments = {**base, **_given(given)}
+    embedder = make_embedder(modality, **arguments)
+    return embedder.settings(), embedder.weights_path
 
 
 def _given(settings: dict[str, Any]) -> dict[str, Any]:
@@ -181,6 +208,13 @@ def train(
         For a label file naming missing files, a single class, a class with fewer files
         than folds (those left out by ``skip_failed`` not counted), a dataset with other
         settings, files that cannot be embedded (with ``skip_failed``: when none can).
+
+    Examples
+    --------
+    >>> model = openl3.classify.train(["sounds/"], model="birds.skops", input_repr="mel128",
+    ...                               embedding_size=512, report="report.json")
+    >>> model.report["macro_f1"]
+    0.96
     """
     check_pooling(pooling)
     if dataset is None and model is not None:
@@ -192,17 +226,18 @@ def train(
     if model is not None:
         check_record_target(model)
     found = resolve_labels(inputs, labels, modality)
-    wanted = resolve_settings(modality, dataset, settings)
-    store = EmbeddingStore(wanted, dataset, batch_size, verbose, skip_failed)
+    wanted, weights = resolve_settings(modality, dataset, settings)
+    store = EmbeddingStore(wanted, dataset, batch_size, verbose, skip_failed, weights)
     embedded = store.embedded(found.paths, f"{found.source}: labelled")
     found = found.subset(embedded.positions) if embedded.failed else found
     features = pooled_features(embedded.names, embedded.rows, pooling)
     fitted, scores = fit_classifier(features, found, wanted, pooling, classifier, pca, folds, seed, verbose)
-    fitted.failed = embedded.failed
+    fitted.failed, fitted.weights_file = embedded.failed, store.weights
     if skip_failed:
         fitted.info["failed"] = len(embedded.failed)
     if scores is not None:
-        scores = {**scores, "settings": wanted, "pooling": pooling, "classifier": classifier, "pca": pca}
+        scores = {**scores, "settings": wanted.record(), "pooling": pooling, "classifier": classifier}
+        scores["pca"] = pca
         scores["failed"] = embedded.failed
         fitted.report = scores
         if report is not None:
@@ -226,6 +261,7 @@ def predict(
     batch_size: int = 32,
     verbose: bool = False,
     skip_failed: bool = False,
+    weights: str | None = None,
 ) -> Predictions:
     """Return (and write) the predictions of ``model`` for files, embedded with the model's settings.
 
@@ -249,6 +285,9 @@ def predict(
         Leave out the files that cannot be embedded (damaged audio...) and predict the
         rest, with an :class:`~openl3.OpenL3Warning` naming them; they are listed in
         ``result.failed``. False: refuse them.
+    weights : str or None
+        The weight file, for a model trained on embeddings of weights other than the
+        official ones (default: the file its record names).
 
     Raises
     ------
@@ -256,6 +295,12 @@ def predict(
         For a dataset made with other settings, per-window predictions with ``mean+std``
         pooling, missing inputs, files that cannot be embedded (with ``skip_failed``: when
         none can), a bad output name.
+
+    Examples
+    --------
+    >>> result = openl3.classify.predict("birds.skops", ["new/"], output="predictions.csv")
+    >>> result.labels
+    ['crow', 'wren', 'crow']
     """
     classifier = load_model(model) if isinstance(model, str | os.PathLike) else model
     per_window = per_window or windows_output is not None
@@ -268,10 +313,12 @@ def predict(
             table_format(path)
     given = model if isinstance(model, str | os.PathLike) else None
     check_outputs({"model": given, "predictions": output, "per-window predictions": windows_output})
-    paths = media_files(list(inputs), classifier.settings.get("modality", "audio"))
+    paths = media_files(list(inputs), classifier.settings.modality)
     if not paths:
         raise OpenL3Error(f"No files to predict in {', '.join(inputs)}.")
-    store = EmbeddingStore(classifier.settings, dataset, batch_size, verbose, skip_failed)
+    store = EmbeddingStore(
+        classifier.settings, dataset, batch_size, verbose, skip_failed, weights or classifier.weights_file
+    )
     embedded = store.embedded(paths)
     paths, names, rows = [paths[i] for i in embedded.positions], embedded.names, embedded.rows
     result = _file_predictions(classifier, paths, names, rows)

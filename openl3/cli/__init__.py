@@ -34,7 +34,14 @@ __all__ = ["build_parser", "get_file_list", "main", "parse_args", "positive_floa
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser of the ``openl3`` command."""
+    """Return the argument parser of the ``openl3`` command.
+
+    Examples
+    --------
+    >>> parser = build_parser()
+    >>> parser.parse_args(["audio", "a.wav", "-o", "out"]).output_dir
+    'out'
+    """
     parser = _Parser(
         prog="openl3", description="Deep audio and image embeddings with the OpenL3 L3-Net models."
     )
@@ -97,6 +104,12 @@ def parse_args(args: Sequence[str]) -> argparse.Namespace:
 
     For ``audio|image|video`` the namespace also has 0.4.2's ``modality`` attribute.
     Usage errors exit with status 2, as argparse does.
+
+    Examples
+    --------
+    >>> args = parse_args(["audio", "a.wav", "--audio-hop-size", "0.5"])
+    >>> args.modality, args.audio_hop_size
+    ('audio', 0.5)
     """
     parsed = build_parser().parse_args(args)
     if parsed.command in MODALITIES:
@@ -105,7 +118,13 @@ def parse_args(args: Sequence[str]) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``openl3`` command on ``argv`` (default: ``sys.argv[1:]``); return its exit status."""
+    """Run the ``openl3`` command on ``argv`` (default: ``sys.argv[1:]``); return its exit status.
+
+    Examples
+    --------
+    >>> main(["audio", "clips/", "-o", "out", "-r", "-q"])      # as the command ``openl3`` runs it
+    0
+    """
     try:
         try:
             args = parse_args(sys.argv[1:] if argv is None else argv)

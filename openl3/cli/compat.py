@@ -15,10 +15,10 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .._util.exceptions import OpenL3Error
+from .._util.exceptions import InvalidArgumentError, OpenL3Error
 from .._util.jobs import folder_files
 from ..embedders import VideoEmbedder
-from ..runs.driver import FileInput, run_files
+from ..runs.driver import FileInput, RunOptions, run_files
 from ..video.compute import audio_embedder, image_embedder
 
 MODALITIES = ("audio", "image", "video")
@@ -31,6 +31,15 @@ def positive_float(value: Any) -> float:
     ------
     argparse.ArgumentTypeError
         Otherwise (0.4.2 also let NaN and infinity through; they are refused here).
+
+    Examples
+    --------
+    >>> positive_float("0.5")
+    0.5
+    >>> positive_float("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: Expected a positive float, got '0'
     """
     try:
         number = float(value)
@@ -48,6 +57,15 @@ def positive_int(value: Any) -> int:
     ------
     argparse.ArgumentTypeError
         Otherwise.
+
+    Examples
+    --------
+    >>> positive_int("32")
+    32
+    >>> positive_int("-1")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: Expected a positive int, got '-1'
     """
     try:
         number = int(value)
@@ -70,6 +88,11 @@ def get_file_list(input_list: Iterable[str]) -> list[str]:
         If ``input_list`` is a string or not iterable.
     OpenL3Error
         If an item is neither a file nor a directory.
+
+    Examples
+    --------
+    >>> get_file_list(["birds/", "extra/crow.wav"])    # the files of birds/ (not its subfolders), then crow
+    ['/data/birds/jay.wav', '/data/birds/wren.wav', '/data/extra/crow.wav']
     """
     if isinstance(input_list, str | bytes) or not isinstance(input_list, Iterable):
         raise argparse.ArgumentTypeError("input_list must be iterable (and not string)")
@@ -102,7 +125,7 @@ def _embedder(modality: str, **settings: Any) -> Any:
     use for their two halves (and names the flags in its errors).
     """
     if modality not in MODALITIES:
-        raise OpenL3Error(f"Invalid modality {modality!r}: expected one of {', '.join(MODALITIES)}.")
+        raise InvalidArgumentError(f"Invalid modality {modality!r}: expected one of {', '.join(MODALITIES)}.")
     build = {"audio": audio_embedder, "image": image_embedder, "video": VideoEmbedder}[modality]
     return build(**settings)
 
@@ -134,13 +157,17 @@ def run(
     ------
     OpenL3Error
         For an invalid modality or input, a missing path, or a file that fails.
+
+    Examples
+    --------
+    >>> run("audio", ["a.wav", "b.wav"], output_dir="out", input_repr="mel128", audio_embedding_size=512)
     """
     if isinstance(inputs, str):
         files = [inputs]
     elif isinstance(inputs, Iterable):
         files = get_file_list(inputs)
     else:
-        raise OpenL3Error(f"Invalid input: {inputs}")
+        raise InvalidArgumentError(f"Invalid input: {inputs}")
     embedder = _embedder(
         modality,
         input_repr=input_repr,
@@ -157,6 +184,7 @@ def run(
     if not files:
         print(f"openl3: No files found in {inputs}. Aborting.")
         sys.exit(-1)
-    run_files(embedder, [(path, output_dir) for path in files], output_dir, suffix, overwrite, "raise")
+    options = RunOptions(output_dir=output_dir, suffix=suffix, overwrite=overwrite, errors="raise")
+    run_files(embedder, [(path, output_dir) for path in files], options)
     if verbose:
         print("openl3: Done!")

@@ -32,7 +32,7 @@ from ..models.specs import (
     INPUT_REPRS,
     TARGET_SR,
 )
-from ..runs.driver import ENGINES, OUTPUT_FORMATS, FileInput, Report, run_files
+from ..runs.driver import ENGINES, OUTPUT_FORMATS, FileInput, Report, RunOptions, run_files
 from .compat import _embedder, _folder_files, positive_float, positive_int
 from .console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, _console
 
@@ -300,16 +300,7 @@ def _run_embeddings(args: argparse.Namespace) -> int:
             embedder = _embedder(args.command, **_settings(args))
             if args.precision == "fast" and not args.quiet:
                 print(f"openl3 {args.command}: {describe(args.precision)}", file=sys.stderr)
-            run_files(
-                embedder,
-                inputs,
-                args.output_dir,
-                args.suffix,
-                args.overwrite,
-                errors,
-                **_collection(args),
-                report=report,
-            )
+            run_files(embedder, inputs, _run_options(args, errors), report)
     except KeyboardInterrupt:
         print(f"openl3 {args.command}: interrupted", file=sys.stderr)
         print(_summary(args.command, report, len(missing)), file=sys.stderr)
@@ -323,10 +314,9 @@ def _run_embeddings(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _collection(args: argparse.Namespace) -> dict:
-    """Return the output settings of parsed ``audio|image|video`` arguments."""
-    names = ("output_format", "dtype", "part_size_mb", "engine", "ray_address", "shard", "break_lock")
-    return {name: getattr(args, name) for name in names}
+def _run_options(args: argparse.Namespace, errors: str) -> RunOptions:
+    """Return the run options of parsed ``audio|image|video`` arguments."""
+    return RunOptions.of({**vars(args), "errors": errors})
 
 
 def _settings(args: argparse.Namespace) -> dict:

@@ -20,7 +20,8 @@ from ..classify.labels import read_label_csv
 from ..dataset.rows import DatasetRows
 from ..search import make_query, open_index, search, update_index
 from ..search.index import EXACT_LIMIT, Index
-from ..search.maps import MAP_LIMIT, PROJECTIONS, map_points, write_map
+from ..search.maps import COLOURS, MAP_LIMIT, PROJECTIONS, map_points
+from ..search.pages import write_map
 from .compat import positive_int
 from .console import EXIT_FAILED, EXIT_OK, _console
 
@@ -74,6 +75,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "--limit", type=positive_int, default=MAP_LIMIT, help=f"most points (default {MAP_LIMIT:,})"
     )
     mapper.add_argument("--labels", metavar="LABELS.csv", help="colour by a label CSV (path,label)")
+    mapper.add_argument(
+        "--colour",
+        choices=tuple(COLOURS),
+        default="folder",
+        help="without --labels, colour by each file's folder (default) or by the top folder below the "
+        "one all files share",
+    )
     mapper.add_argument("--projection", choices=PROJECTIONS, default="pca", help="umap needs umap-learn")
     mapper.add_argument("--no-png", action="store_true", help="the page only")
     mapper.set_defaults(handler=_map)
@@ -154,7 +162,7 @@ def _seconds(timestamp: float) -> str:
 def _map(args: argparse.Namespace) -> int:
     def work(dataset: DatasetRows) -> None:
         labels = read_label_csv(args.labels) if args.labels else None
-        points = map_points(dataset, args.per, args.limit, labels, args.projection)
+        points = map_points(dataset, args.per, args.limit, labels, args.projection, colour=args.colour)
         for path in write_map(points, args.output, png=not args.no_png):
             print(path)
 

@@ -3,24 +3,38 @@
 The locks of a dataset folder ``OUT`` live in ``OUT/_openl3/locks/``:
 
 - ``dataset.lock``: the **dataset lock**, held for a moment while a run starts (it checks
-  the writer locks, takes a generation) and while it rewrites what writers share (older
-  parts under ``overwrite``, the failures table). It is an OS file lock (``fcntl.lockf``),
-  which the system releases when its process dies, on this host and on network
-  filesystems that support POSIX locks (NFSv4: when the dead client's lease ends).
-- ``writer-<host>-<pid>-<id>.json`` (and ``.keys``): the **writer lock** of a live run:
-  its host, process id, start and shard, and the 64-bit hashes of the inputs it embeds
-  (:func:`openl3._util.shard.path_hash`). A run whose inputs meet a live writer's is refused
-  at start, naming that writer. The lock's **heartbeat** is its file's modification
-  time, renewed in place every :data:`HEARTBEAT_S` seconds while the run lives (a lock
-  removed meanwhile is never written back).
+  the dataset's settings and the writer locks, takes a generation) and while it rewrites
+  what writers share (older parts under ``overwrite``, the failures table). It is an OS
+  file lock (``fcntl.lockf``), which the system releases when its process dies, on this
+  host and on network filesystems that support POSIX locks (NFSv4: when the dead client's
+  lease ends).
+- ``writer-<owner>-<token>.json`` (with ``.keys`` and ``.alive``): the **writer lock** of
+  a live run: who it is (:class:`openl3._util.owner.Owner`: host, boot id, pid namespace,
+  pid and the process's start time, and a random token), its start and shard, and the
+  64-bit hashes of the identities of the inputs it embeds (:func:`openl3._util.shard.path_hash`).
+  A run whose inputs meet a live writer's is refused at start, naming that writer. The
+  lock's **heartbeat** is its file's modification time, renewed in place every
+  :data:`HEARTBEAT_S` seconds while the run lives (a lock removed meanwhile is never written
+  back), and on a local folder the writer holds an OS lock on its ``.alive`` file while it
+  lives.
 
-A writer lock is stale when its writer is gone: on this host, when its process is gone;
-on another host (whose processes cannot be checked), when its heartbeat is older than
-:data:`STALE_S`. A lock file that cannot be read is an unknown writer covering every
-input until it is that old. Stale locks are removed by the next run, with a warning;
-``break_lock`` (``--break-lock``) removes the locks of writers the user knows are dead. A
-writer checks that its lock is still there before each commit and stops if it was
-removed, so it never writes rows that another run now writes.
+A writer lock is stale when its writer is gone, judged by the surest rule that applies:
+
+1. a writer of this process is alive while its lock object is (its token);
+2. a writer of this kernel and pid namespace is alive while its pid runs *with the recorded
+   start time* (a pid given again to another process does not keep a dead writer alive);
+3. a writer of this kernel in another pid namespace (another container on this machine,
+   or the container this one replaced, both pid 1) is alive while its ``.alive`` lock is
+   held, which the kernel releases when its process dies;
+4. any other writer (another host, or no file lock) is alive until its heartbeat is older
+   than :data:`STALE_S`.
+
+A lock file that cannot be read is an unknown writer covering every input until it is that
+old. Stale locks are removed by the next run, with a warning; ``break_lock``
+(``--break-lock``) removes the locks of writers the user knows are dead. A writer checks
+that its lock is still there before each commit and stops if it was removed, so it never
+writes rows that another run now writes. Records of earlier versions (a host and a pid,
+which a new process may have again) are judged by their heartbeat.
 
 Object stores (``s3://``, ``gs://``) have neither exclusive creation nor file locks:
 there a run is refused while any live writer lock is there, whatever its inputs, but two
@@ -43,8 +57,11 @@ from typing import Any
 
 import numpy as np
 
-from .._util.atomic import HOST, owner_alive, remove_stale_temporaries, temporary_name
+from .._util.atomic import is_local, remove_stale_temporaries, write_whole
+from .._util.console import warn_once
 from .._util.exceptions import OpenL3Error
+from .._util.identity import file_identity
+from .._util.owner import Owner, current, hold, is_held
 from .._util.shard import Shard, describe, path_hash
 
 logger = logging.getLogger("openl3")
@@ -59,25 +76,27 @@ _WRITER_PREFIX = "writer-"
 
 #: fcntl locks belong to a process, not a thread: threads of one process take turns here.
 _PROCESS_LOCK = threading.Lock()
+#: The tokens of this process's live writer locks (rule 1 of the module's description).
+_LIVE_TOKENS: set[str] = set()
 
 
 def input_keys(paths: Iterable[str]) -> np.ndarray:
-    """Return the sorted, unique 64-bit hashes of input paths (what a writer lock covers)."""
-    return np.unique(np.fromiter((path_hash(p) for p in paths), dtype=np.uint64))
+    """Return the sorted, unique 64-bit hashes of the files inputs name (what a writer lock covers).
 
-
-def _is_local(filesystem: Any) -> bool:
-    from pyarrow import fs
-
-    return isinstance(filesystem, fs.LocalFileSystem)
+    Two names of one file (a relative path and an absolute one, a link) are one key
+    (:func:`openl3._util.identity.file_identity`).
+    """
+    return np.unique(np.fromiter((path_hash(file_identity(p)) for p in paths), dtype=np.uint64))
 
 
 class WriterLock:
     """The lock of one live writer: its record, kept fresh by a heartbeat thread until released."""
 
-    def __init__(self, folder: LockFolder, name: str, record: dict[str, Any]):
+    def __init__(self, folder: LockFolder, name: str, record: dict[str, Any], alive: int | None = None):
         self.folder, self.name, self.record = folder, name, record
         self.lost: str | None = None
+        self._alive = alive  # the open, locked .alive file (rule 3), closed at release
+        _LIVE_TOKENS.add(record["token"])
         self._stop = threading.Event()
         self._beat = threading.Thread(target=self._heartbeat, name="openl3-heartbeat", daemon=True)
         self._beat.start()
@@ -123,6 +142,10 @@ class WriterLock:
             self._beat.join()
         if self.lost is None:
             self.folder.remove_record(self.name)
+        if self._alive is not None:
+            os.close(self._alive)  # releases the OS lock
+            self._alive = None
+        _LIVE_TOKENS.discard(self.record["token"])
 
 
 class LockFolder:
@@ -141,7 +164,7 @@ class LockFolder:
     def __init__(self, fs: Any, base: str, location: str):
         self.fs, self.location = fs, location
         self.base = f"{base.rstrip('/')}/{LOCKS_FOLDER}"
-        self.local = _is_local(fs)
+        self.local = is_local(fs)
 
     def _path(self, name: str) -> str:
         return f"{self.base}/{name}"
@@ -156,7 +179,7 @@ class LockFolder:
             try:
                 import fcntl
             except ImportError:  # no POSIX file locks (Windows)
-                _warn_once(f"{self.location}: this system has no file locks: run one writer at a time.")
+                warn_once(f"{self.location}: this system has no file locks: run one writer at a time.")
                 yield
                 return
             os.makedirs(self.base, exist_ok=True)
@@ -178,10 +201,8 @@ class LockFolder:
 
     def write_record(self, name: str, record: dict[str, Any]) -> None:
         """Write writer record ``name`` whole (a temporary renamed into place)."""
-        temporary = temporary_name(self._path(name))
-        with self.fs.open_output_stream(temporary) as stream:
-            stream.write(json.dumps(record, sort_keys=True).encode())
-        self.fs.move(temporary, self._path(name))
+        data = json.dumps(record, sort_keys=True).encode()
+        write_whole(self._path(name), lambda stream: stream.write(data), self.fs)
 
     def exists(self, name: str) -> bool:
         """Whether writer record ``name`` is there (an error other than its absence says yes)."""
@@ -208,7 +229,7 @@ class LockFolder:
 
     def remove_record(self, name: str) -> None:
         """Remove writer record ``name`` and its keys."""
-        for each in (name, _keys_name(name)):
+        for each in (name, _keys_name(name), _alive_name(name)):
             with contextlib.suppress(OSError):
                 self.fs.delete_file(self._path(each))
 
@@ -252,7 +273,7 @@ class LockFolder:
             remove_stale_temporaries(self.base)
         conflicts = []
         for name, record in self.records():
-            reason = stale_reason(record)
+            reason = self.stale_reason(name, record)
             covered = self._overlap(name, record, keys)
             if reason is not None or (covered and break_lock):
                 logger.warning(
@@ -285,28 +306,48 @@ class LockFolder:
         )
 
     def _create(self, keys: np.ndarray, shard: Shard | None) -> WriterLock:
-        name = f"{_WRITER_PREFIX}{HOST}-{os.getpid()}-{secrets.token_hex(4)}.json"
+        owner, token = current(), secrets.token_hex(4)
+        name = f"{_WRITER_PREFIX}{owner.tag()}-{token}.json"
         record = {
-            "host": HOST,
-            "pid": os.getpid(),
+            "host": owner.host,
+            "pid": owner.pid,
+            "owner": owner.record(),
+            "token": token,
             "started": time.time(),
             "shard": None if shard is None else list(shard),
             "inputs": len(keys),
         }
         self.fs.create_dir(self.base, recursive=True)
-        with self.fs.open_output_stream(self._path(_keys_name(name))) as stream:
-            stream.write(keys.astype("<u8").tobytes())
-        self.write_record(name, record)
-        return WriterLock(self, name, record)
+        alive = hold(self._path(_alive_name(name))) if self.local else None
+        try:
+            data = keys.astype("<u8").tobytes()
+            write_whole(self._path(_keys_name(name)), lambda stream: stream.write(data), self.fs)
+            self.write_record(name, record)
+        except BaseException:
+            if alive is not None:
+                os.close(alive)
+            self.remove_record(name)
+            raise
+        return WriterLock(self, name, record, alive)
 
+    def stale_reason(self, name: str, record: dict[str, Any], now: float | None = None) -> str | None:
+        """Return why writer ``name`` is gone ("its process is gone", ...), or None if it may be live.
 
-_WARNED: set[str] = set()
-
-
-def _warn_once(message: str) -> None:
-    if message not in _WARNED:
-        _WARNED.add(message)
-        logger.warning("%s", message)
+        The rules of the module's description, in order; ``record["heartbeat"]`` is the
+        time its file was last renewed.
+        """
+        if record.get("token") in _LIVE_TOKENS:
+            return None
+        owner = Owner.from_record(record.get("owner") or {})
+        if owner is not None:
+            alive = owner.alive()
+            if alive is not None:
+                return None if alive else "its process is gone"
+            if self.local and owner.same_kernel(current()):
+                held = is_held(self._path(_alive_name(name)))
+                if held is not None:
+                    return None if held else "its process is gone (its lock on this machine was released)"
+        return heartbeat_reason(record, now)
 
 
 def _lock(fcntl: Any, handle: int, location: str) -> None:
@@ -328,15 +369,13 @@ def _keys_name(name: str) -> str:
     return name[: -len(".json")] + ".keys"
 
 
-def stale_reason(record: dict[str, Any], now: float | None = None) -> str | None:
-    """Return why a writer record is stale ("its process is gone", ...), or None if it may be live.
+def _alive_name(name: str) -> str:
+    return name[: -len(".json")] + ".alive"
 
-    ``record["heartbeat"]`` is the time its file was last renewed.
-    """
+
+def heartbeat_reason(record: dict[str, Any], now: float | None = None) -> str | None:
+    """Return why a writer that cannot be checked is stale (its heartbeat is too old), or None."""
     now = time.time() if now is None else now
-    host = str(record.get("host"))
-    if host == HOST and str(record.get("pid")).isdigit():
-        return None if owner_alive(host, int(record["pid"])) else "its process is gone"
     age = now - float(record.get("heartbeat", 0))
     return f"no heartbeat for {age:.0f} s" if age > STALE_S else None
 

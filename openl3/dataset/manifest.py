@@ -7,7 +7,13 @@ A Parquet dataset folder ``OUT`` is marked by ``OUT/_openl3/dataset.json``, its 
   :mod:`openl3.dataset.locks`). A run's parts carry its generation in their names, so "the newest
   rows of an input win" compares generations the dataset itself hands out, never a clock;
 - ``files``: the other files and folders the project keeps in ``OUT`` (registered with
-  :meth:`Manifest.register`), so that nothing of ours is ever taken for a user's file.
+  :meth:`Manifest.register`), so that nothing of ours is ever taken for a user's file;
+- ``folders``: for each folder of rows (``""`` for ``OUT`` itself, ``"audio"`` and
+  ``"image"`` for a video run's), the settings that made its rows
+  (:meth:`openl3.models.settings.EmbeddingSettings.record`), their storage type, and the
+  weight file they came from where it was not an official one. A run checks its own
+  settings against these under the dataset lock, and records them when the folder has no
+  rows yet.
 
 A file of ``OUT`` is one of our parts only when its name is a part name (:func:`part_order`)
 and its Parquet schema carries our settings (checked by :mod:`openl3.dataset`); anything
@@ -20,18 +26,20 @@ next write, without rewriting rows.
 from __future__ import annotations
 
 import json
-import os
 import re
+import secrets
 from typing import Any
 
-from .._util.atomic import HOST, temporary_name
+from .._util.atomic import remove_stale_temporaries, write_whole
 from .._util.exceptions import OpenL3Error
+from .._util.owner import current
 
 #: The project's own folder inside a dataset (manifest, locks, staging); readers skip "_" names.
 OWN_FOLDER = "_openl3"
 MANIFEST_NAME = "dataset.json"
 FORMAT = "openl3 parquet dataset"
-VERSION = 1
+#: 2: the settings of each folder of rows are recorded (``folders``).
+VERSION = 2
 
 _PART = re.compile(r"^part-g(?P<generation>\d{10,})-(?P<sequence>\d{6,})-(?P<writer>[A-Za-z0-9-]+)\.parquet$")
 _LEGACY_PART = re.compile(r"^part-(?P<stamp>[0-9a-f]{16})-(?P<writer>[A-Za-z0-9-]+)\.parquet$")
@@ -62,7 +70,7 @@ class PartNamer:
 
     def __init__(self, generation: int, writer: str = ""):
         self.generation = generation
-        self.writer = writer or f"{HOST}-{os.getpid()}"
+        self.writer = writer or f"{current().tag()}-{secrets.token_hex(4)}"
         self.sequence = 0
 
     def next(self) -> str:
@@ -113,23 +121,40 @@ class Manifest:
         return manifest
 
     def _write(self, manifest: dict[str, Any]) -> None:
-        temporary = temporary_name(self.path)
-        self.fs.create_dir(self.folder, recursive=True)
-        with self.fs.open_output_stream(temporary) as stream:
-            stream.write(json.dumps(manifest, indent=1, sort_keys=True).encode())
-        self.fs.move(temporary, self.path)
+        data = json.dumps({**manifest, "version": VERSION}, indent=1, sort_keys=True).encode()
+        remove_stale_temporaries(self.folder, filesystem=self.fs)
+        write_whole(self.path, lambda stream: stream.write(data), self.fs)
 
-    def next_generation(self, newest: int = 0) -> int:
+    def next_generation(self, newest: int = 0, folders: dict[str, dict[str, Any]] | None = None) -> int:
         """Take the next generation for a run that starts; mark the folder if it is not yet.
 
         ``newest`` is the newest generation among the folder's part names: the next one is
-        above it even when the manifest was lost or is older than the parts. Call it
-        under the dataset lock (:meth:`openl3.dataset.locks.LockFolder.exclusive`).
+        above it even when the manifest was lost or is older than the parts. ``folders``:
+        the records of the folders of rows this run writes (see the module's description),
+        recorded in place of those there. Call it under the dataset lock
+        (:meth:`openl3.dataset.locks.LockFolder.exclusive`).
         """
         manifest = self.read() or {"format": FORMAT, "version": VERSION, "generation": 0, "files": {}}
         manifest["generation"] = max(int(manifest.get("generation", 0)), newest) + 1
+        manifest.setdefault("folders", {}).update(folders or {})
         self._write(manifest)
         return manifest["generation"]
+
+    def folder_record(self, folder: str) -> dict[str, Any] | None:
+        """Return the record of the folder of rows ``folder`` ("" for the dataset's own), or None.
+
+        Raises
+        ------
+        OpenL3Error
+            If the record is there but not a record (a damaged manifest).
+        """
+        record = ((self.read() or {}).get("folders") or {}).get(folder)
+        if record is not None and not (isinstance(record, dict) and isinstance(record.get("settings"), dict)):
+            raise OpenL3Error(
+                f"The manifest {self.path} of dataset {self.location} is damaged (its record of the rows "
+                f"in {folder or 'the dataset folder'}). Remove it: the next run writes a new one."
+            )
+        return record
 
     def register(self, name: str, what: str) -> None:
         """Record that ``name`` (a path relative to the folder) is kept by openl3, as ``what``.

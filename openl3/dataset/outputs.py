@@ -19,11 +19,19 @@ schema carries our settings. Anything else in ``OUT`` is the user's; it is never
 rewritten or removed (a Parquet file of the user's is named in a warning, since readers of
 the whole folder would read it too).
 
+The settings that made the rows are the dataset's own record (:mod:`openl3.dataset.manifest`),
+checked by every run under the dataset lock and recorded by the first: a run with other
+settings is refused, naming each difference (:mod:`openl3.models.settings`), even when two
+runs with disjoint inputs start together on a new folder.
+
 A part is written under a temporary name and renamed into place, so it appears whole or
 not at all. An input is complete when its rows are in a part; a rerun skips complete
-inputs. If an input's rows are in two parts (a rerun with ``overwrite`` stopped between
-committing the new rows and removing the old ones), the rows of the newest generation are kept and the older
-ones are removed, rewriting the older part in place (again atomically, under the dataset
+inputs. Inputs are the files their paths name (:mod:`openl3._util.identity`): a rerun that
+names a file otherwise (relative from elsewhere, through a link) finds it complete, and an
+input named like another file of the dataset is refused, never given that file's rows. If
+an input's rows are in two parts (a rerun with ``overwrite`` stopped between committing the
+new rows and removing the old ones), the rows of the newest generation are kept and the
+older ones are removed, rewriting the older part in place (again atomically, under the dataset
 lock, since another writer may share that part).
 
 The folder may be a local path or a URI of a filesystem pyarrow has (``s3://``,
@@ -39,41 +47,56 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from .._util.atomic import is_local
 from .._util.exceptions import CommitError, OpenL3Error
-from .._util.jobs import Arrays, FileJob, Report, path_key, prepare_output_dir
+from .._util.identity import NamedFrom, file_identity
+from .._util.jobs import Arrays, FileJob, Report, prepare_output_dir
 from .._util.shard import Shard, check_shard
 from .._util.validation import check_bool, check_choice, check_positive_real
+from ..models.settings import EmbeddingSettings
+from ..version import version
+from .failures import FailureTable
 from .locks import LockFolder, WriterLock, input_keys
 from .manifest import OWN_FOLDER, Manifest, PartNamer
 from .parts import (
     COMMIT_INTERVAL_S,
-    COMPRESSION,
     DEFAULT_PART_SIZE_MB,
     DTYPES,
-    FAILURES_NAME,
-    REMOVE_PART,
-    SETTINGS_KEY,
     PartFolder,
-    is_local,
-    recorded_settings,
-    row_schema,
+    part_metadata,
     rows_table,
-    unreadable,
 )
 
-__all__ = [
-    "COMPRESSION",
-    "DEFAULT_PART_SIZE_MB",
-    "DTYPES",
-    "REMOVE_PART",
-    "FailureTable",
-    "ParquetOutputs",
-    "PartFolder",
-    "row_schema",
-    "rows_table",
-]
+__all__ = ["ParquetOutputs", "folder_record", "recorded_settings"]
 
 logger = logging.getLogger("openl3")
+
+
+def folder_record(settings: EmbeddingSettings, dtype: str, weights_path: str | None = None) -> dict[str, Any]:
+    """Return what the manifest records of a folder of rows: settings, storage type, weight file."""
+    record: dict[str, Any] = {"settings": settings.record(), "dtype": dtype}
+    if weights_path is not None and not settings.official:
+        record["weights_file"] = file_identity(weights_path)
+    return record
+
+
+def recorded_settings(
+    manifest: Manifest, folder: PartFolder, key: str, writing: bool = False
+) -> dict[str, Any] | None:
+    """Return the record of the rows in ``folder`` (``key`` in ``manifest``); None if it has none.
+
+    A folder without rows has none, unless ``writing``: another run is writing it (it
+    recorded its settings when it started). Datasets written before the manifest recorded
+    settings give the record of their newest part (completed by
+    :meth:`~openl3.models.settings.EmbeddingSettings.from_record`).
+    """
+    if not folder.parts():
+        return manifest.folder_record(key) if writing else None
+    record = manifest.folder_record(key)
+    if record is None:
+        legacy = folder.settings() or {}
+        record = {"settings": legacy, "dtype": legacy.get("dtype", "float32")}
+    return record
 
 
 class ParquetOutputs:
@@ -84,7 +107,7 @@ class ParquetOutputs:
     root : str
         The dataset folder (local path or URI).
     row_settings : dict
-        The settings of each output's rows (:meth:`openl3.models.batching.Embedder.row_settings`):
+        The settings of each output's rows (:meth:`openl3.models.computation.Embedder.row_settings`):
         ``{None: settings}`` for audio or image files, ``{"audio": ..., "image": ...}``
         for videos (one sub-dataset each).
     dtype : "float32" or "float16"
@@ -98,6 +121,9 @@ class ParquetOutputs:
     break_lock : bool
         Remove the locks of other writers that cover this run's inputs (writers the user
         knows are dead).
+    weights_path : str, optional
+        The weight file of the user's the rows are made with (recorded beside the settings,
+        so that readers find it to embed queries).
     """
 
     skip_message = "%s are there, skipping."
@@ -106,18 +132,19 @@ class ParquetOutputs:
     def __init__(
         self,
         root: str,
-        row_settings: dict[str | None, dict[str, Any]],
+        row_settings: dict[str | None, EmbeddingSettings],
         dtype: str = "float32",
         part_size_mb: float | None = None,
         shard: Shard | None = None,
         break_lock: bool = False,
+        weights_path: str | None = None,
     ):
         self.dtype = check_choice(dtype, "dtype", DTYPES)
         part_size_mb = DEFAULT_PART_SIZE_MB if part_size_mb is None else part_size_mb
         self.part_bytes = int(check_positive_real(part_size_mb, "part_size_mb") * 1e6)
         self.shard, self.break_lock = check_shard(shard), check_bool(break_lock, "break_lock")
-        self.root = root
-        self.settings = {m: recorded_settings(s, self.dtype) for m, s in row_settings.items()}
+        self.root, self.weights_path = root, weights_path
+        self.settings = dict(row_settings)
         top = PartFolder(root)
         self.folders = {m: top if m is None else top.child(m) for m in self.settings}
         if self.shard is not None and not is_local(top.fs):
@@ -129,7 +156,9 @@ class ParquetOutputs:
         self.manifest = Manifest(top.fs, top.base, root)
         self.locks = LockFolder(top.fs, top.path_of(OWN_FOLDER), root)
         self.failures = FailureTable(top)
+        self.metadata: dict[str | None, dict[bytes, bytes]] = {}
         self.complete: dict[str | None, set[str]] = {m: set() for m in self.settings}
+        self.held: dict[str | None, dict[str, str]] = {m: {} for m in self.settings}
         self.writer: WriterLock | None = None
         self.namer = PartNamer(0)
         self._buffer: dict[str | None, list] = {m: [] for m in self.folders}
@@ -143,19 +172,25 @@ class ParquetOutputs:
         """Start writing: check what is there, lock the inputs ``paths``, take a generation.
 
         Refuses, before any model work and before writing anything: a folder that cannot
-        be written, a damaged or foreign dataset file, rows made with other settings, and
-        a live writer of any of these inputs.
+        be written, a damaged or foreign dataset file, rows made with other settings
+        (checked under the dataset lock, and recorded when the dataset has none), and a live
+        writer of any of these inputs.
         """
         if is_local(self.top.fs):
             prepare_output_dir(self.top.base)
-        for modality, folder in self.folders.items():
-            folder.check_settings(self.settings[modality])
         self.failures.read()
-        newest = max((folder.newest_generation() for folder in self.folders.values()), default=0)
+        named = NamedFrom.here(paths)
+        self.metadata = {
+            m: part_metadata({**s.record(), "dtype": self.dtype, "openl3": version}, named)
+            for m, s in self.settings.items()
+        }
         try:
             with self.locks.exclusive():
                 self.writer = self.locks.claim(input_keys(paths), self.shard, self.break_lock)
-                self.namer = PartNamer(self.manifest.next_generation(newest))
+                others = [name for name, _ in self.locks.records() if name != self.writer.name]
+                records = self._check_settings(writing=bool(others))
+                newest = max((folder.newest_generation() for folder in self.folders.values()), default=0)
+                self.namer = PartNamer(self.manifest.next_generation(newest, records))
             self._open_folders()
         except BaseException as exc:
             self.release()
@@ -163,16 +198,47 @@ class ParquetOutputs:
                 raise OpenL3Error(f"Cannot write to the dataset folder {self.root}: {exc}") from exc
             raise
 
+    def _check_settings(self, writing: bool) -> dict[str, dict[str, Any]]:
+        """Refuse rows made with other settings than this run's; return the records to write.
+
+        ``writing``: whether other live runs write the dataset (their settings hold even
+        before their first rows). A folder without rows (nor writers) gets this run's
+        record; one written before records its completed settings. Call it under the
+        dataset lock, with this run's writer lock taken.
+        """
+        records = {}
+        for modality, folder in self.folders.items():
+            key = modality or ""
+            found = recorded_settings(self.manifest, folder, key, writing)
+            if found is None:
+                records[key] = folder_record(self.settings[modality], self.dtype, self.weights_path)
+                continue
+            settings = EmbeddingSettings.from_record(found["settings"], f"The dataset {folder.location}")
+            settings.check_same(
+                self.settings[modality],
+                f"{folder.location} holds embeddings made with other settings",
+                "Write to another folder, or remove it.",
+            )
+            if found.get("dtype", "float32") != self.dtype:
+                stored = found.get("dtype")
+                raise OpenL3Error(
+                    f"{folder.location} stores its embeddings as dtype={stored!r} (now {self.dtype!r}): "
+                    f"write with --dtype {stored} (dtype=...), or to another folder."
+                )
+            if self.manifest.folder_record(key) is None:
+                records[key] = {**found, "settings": settings.record()}
+        return records
+
     def _open_folders(self) -> None:
         """Note the complete inputs of each folder; repair rows left twice (under the lock)."""
         for modality, folder in self.folders.items():
             folder.clean()
             index = folder.index()
-            if any(len(parts) > 1 for parts in index.values()):  # a run stopped after replacing rows
+            if any(len(holders) > 1 for holders in index.values()):  # a run stopped after replacing rows
                 with self.locks.exclusive():
                     folder.drop_older_rows()
                 index = folder.index()
-            self.complete[modality] = set(index)
+            self._take_index(modality, index)
             foreign = folder.foreign_parquet()
             if foreign:
                 logger.warning(
@@ -182,12 +248,17 @@ class ParquetOutputs:
                     ", ".join(foreign),
                 )
 
+    def _take_index(self, modality: str | None, index: dict[str, list[tuple[str, str]]]) -> None:
+        self.complete[modality] = set(index)
+        self.held[modality] = {name: key for key, holders in index.items() for _, name in holders}
+
     def names(self, path: str, output_dir: str | None) -> dict[str | None, str]:
         """Return the name of each output of input ``path``: its rows in a folder."""
         names = {}
+        identity = file_identity(path)
         for modality, folder in self.folders.items():
             name = f"the rows of {path} in {folder.location}"
-            self._named[name] = (modality, path, f"the rows of {path_key(path)} in {folder.location}")
+            self._named[name] = (modality, path, f"the rows of {identity} in {folder.location}")
             names[modality] = name
         return names
 
@@ -196,17 +267,30 @@ class ParquetOutputs:
         return self._named[name][2]
 
     def exists(self, name: str) -> bool:
-        """Whether the rows ``name`` are in the dataset."""
+        """Whether the rows ``name`` are in the dataset (the file's, under any name of it)."""
         modality, path, _ = self._named[name]
-        return path in self.complete[modality]
+        return _input_key(path) in self.complete[modality] or f"name:{path}" in self.complete[modality]
+
+    def conflict(self, path: str) -> OpenL3Error | None:
+        """Return the error for input ``path`` if the dataset holds another file's rows under its name."""
+        identity = file_identity(path)
+        for modality, folder in self.folders.items():
+            held = self.held[modality].get(path)
+            if held is not None and not held.startswith("name:") and held != identity:
+                return OpenL3Error(
+                    f"{path}: {folder.location} holds the rows of another file of that name ({held}), "
+                    f"and this one is {identity}; nothing is written for it. Name it by another path "
+                    "(an absolute one), or write to another dataset."
+                )
+        return None
 
     def save(self, job: FileJob, arrays: Arrays) -> list[str]:
         """Buffer the rows of ``job``; commit when enough are buffered; return the inputs committed."""
         for modality in job.outputs:
-            table = rows_table(job.path, arrays[modality], self.dtype, self.settings[modality])
+            table = rows_table(job.path, arrays[modality], self.dtype, self.metadata[modality])
             self._buffer[modality].append(table)
             self._buffered += table.nbytes
-            self._replaced = self._replaced or job.path in self.complete[modality]
+            self._replaced = self._replaced or self.exists(self.names(job.path, None)[modality])
         self._pending.append(job.path)
         if self._buffered >= self.part_bytes or time.monotonic() - self._committed >= COMMIT_INTERVAL_S:
             return self.flush()
@@ -246,7 +330,10 @@ class ParquetOutputs:
                 folder.delete(final)
             raise CommitError(pending, exc) from exc
         for modality, tables in buffers.items():
-            self.complete[modality].update(t["path"][0].as_py() for t in tables)
+            for table in tables:
+                path = table["path"][0].as_py()
+                self.complete[modality].add(_input_key(path))
+                self.held[modality][path] = _input_key(path)
         return pending
 
     def committed_elsewhere(self, replaced: bool) -> None:
@@ -267,9 +354,9 @@ class ParquetOutputs:
                 for modality, folder in self.folders.items():
                     if self._replaced:
                         folder.drop_older_rows()
-                    if self._reindex:
-                        self.complete[modality] = set(folder.index())
-                complete = set.intersection(*self.complete.values())
+                    if self._reindex or self._replaced:
+                        self._take_index(modality, folder.index())
+                complete = set.intersection(*(set(held) for held in self.held.values()))
                 self.failures.update(report.failed, set(attempted) | complete)
         finally:
             self.release()
@@ -281,47 +368,5 @@ class ParquetOutputs:
             self.writer = None
 
 
-class FailureTable:
-    """The ``_failures.parquet`` table of a dataset: inputs that failed when last tried."""
-
-    def __init__(self, folder: PartFolder):
-        self.folder = folder
-        self.path = folder.path_of(FAILURES_NAME)
-
-    def read(self) -> dict[str, str]:
-        """Return the recorded failures, path to reason; raise if the table is not ours or damaged."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        if FAILURES_NAME not in self.folder.names():
-            return {}
-        remedy = "Remove it: the inputs that failed are then tried again by the next run."
-        try:
-            table = pq.read_table(self.path, filesystem=self.folder.fs)
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            raise unreadable(self.path, exc, remedy) from exc
-        columns = {"path": pa.string(), "reason": pa.string()}
-        if dict(zip(table.column_names, table.schema.types, strict=True)) != columns:
-            raise OpenL3Error(
-                f"{self.path} is not an openl3 failures table (columns {table.column_names}, expected "
-                "path and reason). openl3 keeps a dataset's failures under that name: move it away."
-            )
-        return dict(zip(table["path"].to_pylist(), table["reason"].to_pylist(), strict=True))
-
-    def update(self, failed: Sequence[tuple[str, str]], tried: set[str]) -> None:
-        """Replace the failures of the inputs ``tried`` (or now complete) by the new ``failed``.
-
-        Call it under the dataset lock: shards share the table.
-        """
-        import pyarrow as pa
-
-        old = self.read()
-        failures = {p: r for p, r in old.items() if p not in tried}
-        failures.update(dict(failed))
-        if not failures and not old:
-            return
-        paths, reasons = list(failures), list(failures.values())
-        table = pa.table({"path": pa.array(paths, pa.string()), "reason": pa.array(reasons, pa.string())})
-        self.folder.write(table.replace_schema_metadata({SETTINGS_KEY: b"failures"}), FAILURES_NAME)
+def _input_key(path: str) -> str:
+    return file_identity(path)

@@ -2,7 +2,9 @@
 
 See :mod:`openl3.dataset` for the layout. A file is one of our parts when its name is a
 part name (:func:`openl3.dataset.manifest.part_order`) and its schema metadata holds our settings
-(``openl3``); every other file of the folder is left alone.
+(``openl3``); every other file of the folder is left alone. A part's metadata also says how
+its writer named its inputs (``openl3.named``: :class:`openl3._util.identity.NamedFrom`), so
+that a reader anywhere tells which file each input is.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from .._util.atomic import remove_stale_temporaries, sync_file, temporary_name
+from .._util.atomic import place, remove_stale_temporaries, stage
 from .._util.exceptions import OpenL3Error
-from .._util.remote import resolve
-from ..version import version
+from .._util.identity import NamedFrom, file_identity
+from .._util.remote import is_uri, resolve
 from .manifest import part_order
 
 logger = logging.getLogger("openl3")
@@ -35,18 +37,15 @@ ROW_GROUP_BYTES = 8 << 20
 COMMIT_INTERVAL_S = 600.0
 FAILURES_NAME = "_failures.parquet"
 SETTINGS_KEY = b"openl3"
+#: How the writer of a part named its inputs (:class:`openl3._util.identity.NamedFrom`).
+NAMED_KEY = b"openl3.named"
 COMPRESSION = "zstd"
+#: Parts carry a CRC-32 of each page, which readers verify (Parquet page checksums).
+PAGE_CHECKSUMS = True
 
 
-def is_local(filesystem: Any) -> bool:
-    """Whether ``filesystem`` is the local one (renames are atomic, temporaries can be cleaned)."""
-    from pyarrow import fs
-
-    return isinstance(filesystem, fs.LocalFileSystem)
-
-
-def row_schema(dim: int, dtype: str, settings: dict[str, Any]) -> Any:
-    """Return the Arrow schema of the rows, the run's settings in its metadata."""
+def row_schema(dim: int, dtype: str, metadata: dict[bytes, bytes]) -> Any:
+    """Return the Arrow schema of the rows, with ``metadata`` (:func:`part_metadata`)."""
     import pyarrow as pa
 
     value_type = pa.float16() if dtype == "float16" else pa.float32()
@@ -59,34 +58,87 @@ def row_schema(dim: int, dtype: str, settings: dict[str, Any]) -> Any:
             pa.field("embedding", pa.list_(pa.field("element", value_type), dim), nullable=False),
         ]
     )
-    return schema.with_metadata({SETTINGS_KEY: json.dumps(settings, sort_keys=True)})
+    return schema.with_metadata(metadata)
 
 
-def rows_table(path: str, arrays: dict[str, np.ndarray], dtype: str, settings: dict[str, Any]) -> Any:
+def part_metadata(record: dict[str, Any], named: NamedFrom) -> dict[bytes, bytes]:
+    """Return the schema metadata of a run's parts: its settings record and how it named its inputs.
+
+    ``record`` is the settings record with the storage type and the version that wrote it.
+    """
+    return {
+        SETTINGS_KEY: json.dumps(record, sort_keys=True).encode(),
+        NAMED_KEY: json.dumps(named.record(), sort_keys=True).encode(),
+    }
+
+
+def rows_table(path: str, arrays: dict[str, np.ndarray], dtype: str, metadata: dict[bytes, bytes]) -> Any:
     """Return the rows of one input's embedding (and timestamps, if any) as an Arrow table."""
     import pyarrow as pa
 
     embedding = np.ascontiguousarray(arrays["embedding"], dtype=dtype)
     n_rows, dim = embedding.shape
     timestamps = arrays.get("timestamps")
+    modality = json.loads(metadata[SETTINGS_KEY])["modality"]
     columns = [
         pa.repeat(path, n_rows),
-        pa.repeat(settings["modality"], n_rows),
+        pa.repeat(modality, n_rows),
         pa.array(np.arange(n_rows, dtype=np.int32)),
         pa.nulls(n_rows, pa.float64()) if timestamps is None else pa.array(timestamps, pa.float64()),
         pa.FixedSizeListArray.from_arrays(pa.array(embedding.reshape(-1)), dim),
     ]
-    return pa.Table.from_arrays(columns, schema=row_schema(dim, dtype, settings))
+    return pa.Table.from_arrays(columns, schema=row_schema(dim, dtype, metadata))
 
 
-def recorded_settings(settings: dict[str, Any], dtype: str) -> dict[str, Any]:
-    """Return what a dataset records of a run's settings (its rows' dtype included)."""
-    return {**settings, "dtype": dtype, "openl3": version}
+def input_key(name: str, named: NamedFrom | None) -> str:
+    """Return the key of input ``name`` of a part whose writer named its inputs as ``named`` says.
+
+    The file's identity; for parts of earlier versions, which did not record it, the
+    identity of an absolute path or URI, and ``name:<name>`` for a relative one (which only
+    that name matches).
+
+    Examples
+    --------
+    >>> input_key("clips/a.wav", NamedFrom("/data")), input_key("clips/a.wav", None)
+    ('/data/clips/a.wav', 'name:clips/a.wav')
+    """
+    if named is not None:
+        return named.identity(name)
+    if is_uri(name) or os.path.isabs(name):
+        return file_identity(name)
+    return f"name:{name}"
 
 
-def _differences(found: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    keys = sorted((set(found) | set(wanted)) - {"openl3"})
-    return [f"{k}={found.get(k)!r} (now {wanted.get(k)!r})" for k in keys if found.get(k) != wanted.get(k)]
+class PartGone(Exception):  # noqa: N818 (a signal between a reader and its retry, not an error)
+    """A part listed a moment ago is gone: another run removed it (the reader lists again)."""
+
+    def __init__(self, path: str):
+        super().__init__(path)
+        self.path = path
+
+
+def read_part(folder: PartFolder, name: str, **options: Any) -> Any:
+    """Return part ``name`` of ``folder`` as a table (``pq.read_table`` options), pages verified.
+
+    Parts carry a checksum per page (:data:`PAGE_CHECKSUMS`); a page whose bytes changed is
+    refused here, never read as numbers. Parts written before checksums have none to check.
+
+    Raises
+    ------
+    PartGone
+        If the part was removed since the folder was listed.
+    OpenL3Error
+        Naming the part and what to do, if it is damaged (or cannot be read).
+    """
+    import pyarrow.parquet as pq
+
+    path = folder.path_of(name)
+    try:
+        return pq.read_table(path, filesystem=folder.fs, page_checksum_verification=True, **options)
+    except FileNotFoundError:
+        raise PartGone(path) from None
+    except (OSError, ValueError, KeyError) as exc:
+        raise unreadable(path, exc, REMOVE_PART) from exc
 
 
 REMOVE_PART = "Remove it: the next run embeds its inputs again."
@@ -98,6 +150,8 @@ def unreadable(path: str, exc: BaseException, remedy: str) -> OpenL3Error:
     ``remedy`` (what to do with a damaged file) is not given for a file the user may not
     read: that file is whole.
     """
+    if isinstance(exc, OpenL3Error):  # ours (a bad argument...), not a damaged file
+        return exc
     if isinstance(exc, PermissionError):
         return OpenL3Error(f"Cannot read {path}: permission denied. Give this user read access to it.")
     return OpenL3Error(f"{path} is damaged and cannot be read ({exc}). {remedy}")
@@ -115,7 +169,7 @@ class PartFolder:
     def __init__(self, location: str, filesystem: Any = None):
         self.location = location
         self.fs, self.base = resolve(location) if filesystem is None else (filesystem, location)
-        self._settings: dict[str, dict[str, Any] | None] = {}
+        self._metadata: dict[str, dict[bytes, bytes] | None] = {}
 
     def child(self, name: str) -> PartFolder:
         """Return the folder ``name`` inside this one."""
@@ -142,11 +196,11 @@ class PartFolder:
             raise OpenL3Error(f"Cannot list {self.location}: {exc}") from exc
         return sorted(info.base_name for info in infos if info.type == fs.FileType.File)
 
-    def _settings_of(self, name: str) -> dict[str, Any] | None:
-        """Return the settings in part ``name``'s schema; None if it has none (not ours)."""
+    def _metadata_of(self, name: str) -> dict[bytes, bytes] | None:
+        """Return part ``name``'s schema metadata if it holds our settings; None if not ours (or gone)."""
         import pyarrow.parquet as pq
 
-        if name not in self._settings:
+        if name not in self._metadata:
             try:
                 metadata = pq.read_schema(self.path_of(name), filesystem=self.fs).metadata or {}
                 settings = json.loads(metadata[SETTINGS_KEY]) if SETTINGS_KEY in metadata else None
@@ -154,8 +208,21 @@ class PartFolder:
                 return None
             except (OSError, ValueError) as exc:
                 raise unreadable(self.path_of(name), exc, REMOVE_PART) from exc
-            self._settings[name] = settings if isinstance(settings, dict) else None
-        return self._settings[name]
+            self._metadata[name] = metadata if isinstance(settings, dict) else None
+        return self._metadata[name]
+
+    def _settings_of(self, name: str) -> dict[str, Any] | None:
+        """Return the settings record in part ``name``'s schema; None if it has none (not ours)."""
+        metadata = self._metadata_of(name)
+        return None if metadata is None else json.loads(metadata[SETTINGS_KEY])
+
+    def named(self, name: str) -> NamedFrom | None:
+        """Return how part ``name``'s writer named its inputs (None for parts of earlier versions)."""
+        metadata = self._metadata_of(name) or {}
+        try:
+            return NamedFrom.from_record(json.loads(metadata[NAMED_KEY])) if NAMED_KEY in metadata else None
+        except ValueError:
+            return None
 
     def parts(self, names: list[str] | None = None) -> list[str]:
         """Return the names of our parts, oldest first (part names whose schema has our settings).
@@ -178,79 +245,56 @@ class PartFolder:
         return [n for n in names if n.endswith(".parquet") and not n.startswith(("_", ".")) and n not in ours]
 
     def clean(self) -> None:
-        """Remove the temporaries of writers that are gone (local folders only)."""
-        if is_local(self.fs) and os.path.isdir(self.base):
-            remove_stale_temporaries(self.base)
+        """Remove the temporaries of writers that are gone (see :mod:`openl3._util.atomic`)."""
+        remove_stale_temporaries(self.base, filesystem=self.fs)
 
-    def index(self) -> dict[str, list[str]]:
-        """Return, for each input path in the folder, the parts holding its rows (oldest first)."""
+    def index(self) -> dict[str, list[tuple[str, str]]]:
+        """Return, for each input of the folder by its key, the parts holding its rows, oldest first.
+
+        Each part comes with the input's name there (one file may be named otherwise by
+        another run). The key is the file's identity (:func:`input_key`).
+        """
         import pyarrow.compute as pc
-        import pyarrow.parquet as pq
 
-        holders: dict[str, list[str]] = {}
-        for name in self.parts():
+        holders: dict[str, list[tuple[str, str]]] = {}
+        for part in self.parts():
             try:
-                paths = pq.read_table(self.path_of(name), columns=["path"], filesystem=self.fs)["path"]
-            except FileNotFoundError:  # removed by another writer since the folder was listed
+                paths = read_part(self, part, columns=["path"])["path"]
+            except PartGone:  # removed by another writer since the folder was listed
                 continue
-            except (OSError, ValueError, KeyError) as exc:
-                raise unreadable(self.path_of(name), exc, REMOVE_PART) from exc
+            named = self.named(part)
             for path in pc.unique(paths).to_pylist():
-                holders.setdefault(path, []).append(name)
+                holders.setdefault(input_key(path, named), []).append((part, path))
         return holders
 
     def settings(self) -> dict[str, Any] | None:
-        """Return the settings recorded in the newest part, or None if there is no part."""
+        """Return the settings record of the newest part, or None if there is no part."""
         parts = self.parts()
         return self._settings_of(parts[-1]) if parts else None
-
-    def check_settings(self, wanted: dict[str, Any]) -> None:
-        """Refuse to add rows made with other settings than the folder's rows."""
-        found = self.settings()
-        if found is None:
-            return
-        differences = _differences(found, wanted)
-        if differences:
-            raise OpenL3Error(
-                f"{self.location} holds embeddings made with other settings: {', '.join(differences)}. "
-                "Write to another folder, or remove it."
-            )
 
     def write_temporary(self, table: Any, name: str) -> str:
         """Write ``table`` to a temporary beside part ``name``; return the temporary's path."""
         import pyarrow.parquet as pq
 
-        temporary = temporary_name(self.path_of(name))
         row_bytes = max(1, table.nbytes // max(1, table.num_rows))
+        options = {
+            "compression": COMPRESSION,
+            "row_group_size": max(1, ROW_GROUP_BYTES // row_bytes),
+            "write_page_checksum": PAGE_CHECKSUMS,
+        }
         try:
-            self.fs.create_dir(self.base, recursive=True)
-            pq.write_table(
-                table,
-                temporary,
-                filesystem=self.fs,
-                compression=COMPRESSION,
-                row_group_size=max(1, ROW_GROUP_BYTES // row_bytes),
-            )
-            if is_local(self.fs):
-                sync_file(temporary)
-        except BaseException as exc:
-            self.delete(temporary)
-            if isinstance(exc, OSError):
-                raise OpenL3Error(f"Cannot write {self.path_of(name)}: {exc}") from exc
-            raise
-        return temporary
+            return stage(self.fs, self.path_of(name), lambda stream: pq.write_table(table, stream, **options))
+        except OSError as exc:
+            raise OpenL3Error(f"Cannot write {self.path_of(name)}: {exc}") from exc
 
     def move_into_place(self, temporary: str, name: str) -> str:
         """Rename a temporary of :meth:`write_temporary` to part ``name``; return its path."""
         final = self.path_of(name)
         try:
-            self.fs.move(temporary, final)
-        except BaseException as exc:
-            self.delete(temporary)
-            if isinstance(exc, OSError):
-                raise OpenL3Error(f"Cannot write {final}: {exc}") from exc
-            raise
-        self._settings.pop(name, None)
+            place(self.fs, temporary, final)
+        except OSError as exc:
+            raise OpenL3Error(f"Cannot write {final}: {exc}") from exc
+        self._metadata.pop(name, None)
         return final
 
     def write(self, table: Any, name: str) -> str:
@@ -262,7 +306,7 @@ class PartFolder:
         with contextlib.suppress(OSError):
             self.fs.delete_file(path)
 
-    def drop_older_rows(self, index: dict[str, list[str]] | None = None) -> int:
+    def drop_older_rows(self, index: dict[str, list[tuple[str, str]]] | None = None) -> int:
         """Keep each input's rows in its newest part only; return how many parts were rewritten.
 
         ``index`` is the folder's :meth:`index` when the caller has just read it. Call it
@@ -270,17 +314,16 @@ class PartFolder:
         """
         import pyarrow as pa
         import pyarrow.compute as pc
-        import pyarrow.parquet as pq
 
         stale: dict[str, list[str]] = {}
-        for path, parts in (self.index() if index is None else index).items():
-            for name in parts[:-1]:
+        for holders in (self.index() if index is None else index).values():
+            for name, path in holders[:-1]:
                 stale.setdefault(name, []).append(path)
         for name, paths in stale.items():
             try:
-                table = pq.read_table(self.path_of(name), filesystem=self.fs)
-            except (OSError, ValueError) as exc:
-                raise unreadable(self.path_of(name), exc, REMOVE_PART) from exc
+                table = read_part(self, name)
+            except PartGone:  # another writer rewrote it under the same lock: nothing left to drop
+                continue
             kept = table.filter(pc.invert(pc.is_in(table["path"], pa.array(paths))))
             if kept.num_rows:
                 self.write(kept, name)

@@ -4,21 +4,34 @@ The layers that use a dataset (classifiers, search, maps) read it through :class
 never through ``pyarrow.dataset`` on the whole folder: a user's own Parquet files in the folder
 are not rows, and an input whose rows are in two parts (a run stopped between committing new
 rows and removing old ones) counts once, with the rows of its newest part.
+
+A file named by a reader (a query, a label) is an input of the dataset only when it is the
+same file (:meth:`DatasetRows.match`, by :mod:`openl3._util.identity`): a file of the same
+name elsewhere is not, whatever folder the reader runs in.
 """
 
 from __future__ import annotations
 
 import hashlib
 import posixpath
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
-from .._util.exceptions import OpenL3Error
+from .._util.exceptions import InvalidArgumentError, OpenL3Error
+from .._util.identity import file_identity
+from ..models.settings import EmbeddingSettings
 from .manifest import Manifest
-from .parts import REMOVE_PART, PartFolder, unreadable
+from .outputs import recorded_settings
+from .parts import REMOVE_PART, PartFolder, PartGone, input_key, read_part, unreadable
 
 __all__ = ["DatasetRows", "EmbeddingRows"]
+
+T = TypeVar("T")
+
+#: Listings of the parts a reader makes before it gives up on a dataset that keeps changing.
+READ_TRIES = 5
 
 #: The subfolders of a video run's dataset, one dataset each.
 MODALITY_FOLDERS = ("audio", "image")
@@ -37,6 +50,12 @@ class EmbeddingRows:
         Seconds (NaN for image files).
     embeddings : np.ndarray of float32, shape (N, D)
         The embeddings (float16 datasets are widened to float32).
+
+    Examples
+    --------
+    >>> rows = DatasetRows("clips.l3").rows()
+    >>> rows.embeddings.shape, rows.paths[0], rows.index[0], rows.timestamps[0]
+    ((1204, 512), 'clips/a.wav', 0, 0.0)
     """
 
     def __init__(self, paths: np.ndarray, index: np.ndarray, timestamps: np.ndarray, embeddings: np.ndarray):
@@ -87,14 +106,26 @@ class DatasetRows:
         The dataset's manifest, in ``top``.
     parts : list of str
         The names of the dataset's parts in ``folder``, oldest first.
-    settings : dict
-        The settings that made the rows.
+    settings : EmbeddingSettings
+        The settings that made the rows (the dataset's record; for datasets of earlier
+        versions, their newest part's, completed).
+    dtype : str
+        How the embeddings are stored ("float32" or "float16").
+    weights_file : str or None
+        The weight file the rows were made with, where it is not an official one.
 
     Raises
     ------
     OpenL3Error
         If the folder holds no rows of openl3 (or, for a video dataset, ``modality`` is
         needed and missing), or rows of another modality than ``modality``.
+
+    Examples
+    --------
+    >>> dataset = DatasetRows("clips.l3")
+    >>> dataset.settings.input_repr, dataset.settings.precision
+    ('mel128', 'faithful')
+    >>> rows = dataset.rows(paths=dataset.match(["clips/a.wav"]))     # one file's windows
     """
 
     def __init__(self, location: str, modality: str | None = None):
@@ -109,7 +140,13 @@ class DatasetRows:
             raise OpenL3Error(
                 f"{self.folder.location} holds no openl3 rows: write it with --output-format parquet first."
             )
-        self.settings: dict[str, Any] = self.folder.settings() or {}
+        key = self.folder.base[len(self.top.base) :].strip("/")
+        record = recorded_settings(self.manifest, self.folder, key) or {}
+        where = f"The dataset {self.folder.location}"
+        self.settings = EmbeddingSettings.from_record(record.get("settings") or {}, where)
+        self.dtype: str = record.get("dtype", "float32")
+        self.weights_file: str | None = record.get("weights_file")
+        self._keys: dict[str, str] | None = None
         if modality is not None and self.modality not in ("", modality):
             raise OpenL3Error(f"{self.folder.location} holds {self.modality} rows, not {modality} ones.")
 
@@ -117,7 +154,9 @@ class DatasetRows:
     def _rows_folder(top: PartFolder, modality: str | None) -> PartFolder:
         """Return the folder of rows: ``top``, or its ``audio``/``image`` subfolder of a video run."""
         if modality is not None and modality not in MODALITY_FOLDERS:
-            raise OpenL3Error(f"Invalid modality {modality!r}: use one of {', '.join(MODALITY_FOLDERS)}.")
+            raise InvalidArgumentError(
+                f"Invalid modality {modality!r}: use one of {', '.join(MODALITY_FOLDERS)}."
+            )
         if top.parts():
             return top
         if modality is not None:
@@ -133,13 +172,77 @@ class DatasetRows:
     @property
     def modality(self) -> str:
         """The modality of the rows ("audio" or "image")."""
-        return str(self.settings.get("modality", ""))
+        return self.settings.modality
+
+    def input_keys(self) -> dict[str, str]:
+        """Return each input of the dataset (its name) with the file it is (its identity).
+
+        Inputs of parts written by earlier versions with a relative name have the key
+        ``name:<name>``: which file they are was not recorded.
+        """
+        if self._keys is None:
+            self._keys = self._consistently(self._read_keys)
+        return self._keys
+
+    def _read_keys(self) -> dict[str, str]:
+        keys: dict[str, str] = {}
+        for part in reversed(self.parts):  # newest first: an input's newest rows win
+            names = self._read(part, columns=["path"])["path"]
+            named = self.folder.named(part)
+            for name in names.unique().to_pylist():
+                keys.setdefault(name, input_key(name, named))
+        return keys
+
+    def _read(self, part: str, **options: Any) -> Any:
+        """Return part ``part``'s table (``pq.read_table`` options), its page checksums verified.
+
+        Raises
+        ------
+        PartGone
+            If the part was removed since the folder was listed (another run rewrote it).
+        OpenL3Error
+            If it is damaged: its pages do not match their checksums, or it cannot be parsed.
+        """
+        return read_part(self.folder, part, **options)
+
+    def _consistently(self, read: Callable[[], T]) -> T:
+        """Return ``read()`` of one listing of the parts, listing them again when a part went.
+
+        A run rewriting the dataset (``--overwrite``) removes parts that a reader listed
+        before: the reader lists again and reads again, and never calls the part damaged.
+        """
+        for _ in range(READ_TRIES - 1):
+            try:
+                return read()
+            except PartGone:
+                self.parts, self._keys = self.folder.parts(), None
+        try:
+            return read()
+        except PartGone as gone:
+            raise OpenL3Error(
+                f"{self.folder.location} kept changing while it was read ({gone.path} went after "
+                f"{READ_TRIES} listings): another run is rewriting it. Read it again when that run ends."
+            ) from None
+
+    def match(self, paths: list[str]) -> list[str | None]:
+        """Return, for each file of ``paths``, its name among the dataset's inputs, or None.
+
+        A path matches an input that is the same file (however either is named); an input
+        of an earlier version named by a relative path matches that path as written only.
+        """
+        by_identity: dict[str, str] = {}
+        for name, key in self.input_keys().items():
+            by_identity.setdefault(key, name)
+        return [by_identity.get(file_identity(p)) or by_identity.get(f"name:{p}") for p in paths]
 
     def part_entries(self) -> dict[str, str]:
         """Return each part's entry of :meth:`state`: its name, row count and row-group sizes.
 
         Read from the parts' Parquet footers.
         """
+        return self._consistently(self._read_entries)
+
+    def _read_entries(self) -> dict[str, str]:
         import pyarrow.parquet as pq
 
         entries = {}
@@ -147,6 +250,8 @@ class DatasetRows:
             path = self.folder.path_of(name)
             try:
                 metadata = pq.read_metadata(path, filesystem=self.folder.fs)
+            except FileNotFoundError:
+                raise PartGone(path) from None
             except (OSError, ValueError) as exc:
                 raise unreadable(path, exc, REMOVE_PART) from exc
             sizes = [metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)]
@@ -170,19 +275,17 @@ class DatasetRows:
         With ``paths``, only the rows of these inputs are read (Parquet row groups holding
         none of them are skipped).
         """
+        return self._consistently(lambda: self._read_table(columns, paths))
+
+    def _read_table(self, columns: list[str] | None, paths: list[str] | None) -> Any:
         import pyarrow as pa
         import pyarrow.compute as pc
-        import pyarrow.parquet as pq
 
         wanted = None if columns is None else list(dict.fromkeys(["path", *columns]))
         only = None if paths is None else pc.field("path").isin(pa.array(paths, pa.string()))
         tables, seen = [], None
         for name in reversed(self.parts):  # newest first: an input's newest rows win
-            path = self.folder.path_of(name)
-            try:
-                table = pq.read_table(path, columns=wanted, filesystem=self.folder.fs, filters=only)
-            except (OSError, ValueError, KeyError) as exc:
-                raise unreadable(path, exc, REMOVE_PART) from exc
+            table = self._read(name, columns=wanted, filters=only)
             if seen is not None:
                 table = table.filter(pc.invert(pc.is_in(table["path"], value_set=seen)))
             held = pc.unique(table["path"])

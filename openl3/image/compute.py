@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._util.exceptions import OpenL3Error
+from .._util.exceptions import InvalidArgumentError, OpenL3Error
 from .._util.remote import is_uri, local_copy
 from .._util.validation import (
     check_choice,
@@ -23,7 +23,8 @@ from .._util.validation import (
     warn_all_zeros,
 )
 from ..models import shared_image_model
-from ..models.batching import Embedder, model_predictor
+from ..models.batching import model_predictor
+from ..models.computation import Embedder
 from ..models.specs import CONTENT_TYPES, IMAGE_SIZE, IMAGE_TOWER, input_repr_spec
 
 #: Frames whose shorter side exceeds this are rescaled to it before cropping (0.4.2).
@@ -36,19 +37,21 @@ def check_image(image: Any, name: str = "image") -> np.ndarray:
     """Validate an image (H, W, 3) or frames (N, H, W, 3); return them as (N, H, W, 3)."""
     image = check_numeric_array(image, name)
     if image.ndim not in (3, 4):
-        raise OpenL3Error(f"Invalid {name}: expected shape (H, W, 3) or (N, H, W, 3), got {image.shape}.")
+        raise InvalidArgumentError(
+            f"Invalid {name}: expected shape (H, W, 3) or (N, H, W, 3), got {image.shape}."
+        )
     frames = image[np.newaxis] if image.ndim == 3 else image
     if frames.shape[-1] != 3:
         raise OpenL3Error(
             f"Invalid {name}: expected 3 (RGB) channels, got {frames.shape[-1]} in shape {image.shape}."
         )
     if frames.size == 0:
-        raise OpenL3Error(f"Invalid {name}: the array is empty ({image.shape}).")
+        raise InvalidArgumentError(f"Invalid {name}: the array is empty ({image.shape}).")
     all_finite, any_nonzero = scan_array(frames)
     if not any_nonzero:
         warn_all_zeros(name)
     if not all_finite:
-        raise OpenL3Error(f"Invalid {name}: it contains NaN or infinite values.")
+        raise InvalidArgumentError(f"Invalid {name}: it contains NaN or infinite values.")
     if min(frames.shape[1:3]) < IMAGE_SIZE:
         raise OpenL3Error(
             f"Invalid {name}: frames of {frames.shape[1]}x{frames.shape[2]} pixels; "
@@ -152,7 +155,7 @@ def check_image_model(model: Any) -> Any:
     import keras
 
     if not isinstance(model, keras.Model):
-        raise OpenL3Error(f"Invalid model: expected a keras.Model, got {type(model).__name__}.")
+        raise InvalidArgumentError(f"Invalid model: expected a keras.Model, got {type(model).__name__}.")
     if tuple(model.input_shape[1:]) != IMAGE_TOWER.input_shape():
         raise OpenL3Error(
             "Invalid model: an image model takes (batch, 224, 224, 3) images, "
@@ -207,8 +210,9 @@ def open_image_file(path: str) -> ImageFrames:
 class ImageComputation(Embedder):
     """An image embedding computation, its arguments checked once.
 
-    The model is loaded on first use. Arguments as :func:`get_image_embedding`;
-    ``prefix`` is prepended to the argument names in error messages.
+    The model is loaded on first use. Arguments as :func:`get_image_embedding`, and
+    ``output`` and ``weights`` as :class:`openl3.ImageEmbedder`; ``prefix`` is prepended to
+    the argument names in error messages.
     """
 
     unit = "frame"
@@ -226,9 +230,11 @@ class ImageComputation(Embedder):
         prefix: str = "",
         precision: str = "faithful",
         output: str | None = None,
+        weights: Any = None,
     ):
         super().__init__(batch_size, verbose, precision, prefix)
         self.output = self.check_output(IMAGE_TOWER, output, model)
+        self.weights_path = self.check_weights(weights, model)
         if model is None:  # checked now, before any file is read
             input_repr_spec(input_repr)
             check_choice(content_type, "content_type", CONTENT_TYPES)
@@ -242,6 +248,12 @@ class ImageComputation(Embedder):
         """Return the frames of image file ``path`` before it is read: one (an image)."""
         return 1
 
+    def dimension(self) -> int:
+        """Return the embedding size D (the model is loaded if it is not yet)."""
+        if self.model is None:
+            self.predict(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), np.float32))
+        return int(self.model.output_shape[-1])
+
     def _predictor(self) -> Callable[[np.ndarray], np.ndarray]:
         """Load the model if needed; return preprocessed frames -> embeddings."""
         if self.model is None:
@@ -251,6 +263,7 @@ class ImageComputation(Embedder):
                 self.embedding_size,
                 output=self.output,
                 precision=self.precision,
+                path=self.weights_path,
             )
         return model_predictor(self.model, self.precision)
 

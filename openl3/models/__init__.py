@@ -1,4 +1,15 @@
-"""L3-Net embedding models: building the towers and loading the official weights.
+"""L3-Net embedding models: OpenL3 0.4.2's loaders, the official weights, and what computes.
+
+- :mod:`~openl3.models.load`: the loaders (``load_audio_embedding_model``...) and builders;
+- :mod:`~openl3.models.shared`: models built once per process;
+- :mod:`~openl3.models.specs`, :mod:`~openl3.models.tower`, :mod:`~openl3.models.layers`,
+  :mod:`~openl3.models.frontends`: the towers and the spectrogram frontends;
+- :mod:`~openl3.models.registry`, :mod:`~openl3.models.store`,
+  :mod:`~openl3.models.weights`: the official weight files, finding and verifying them;
+- :mod:`~openl3.models.precision`, :mod:`~openl3.models.reduced`: model precision;
+- :mod:`~openl3.models.batching`: the batch runner; :mod:`~openl3.models.computation`: what
+  every modality's computation shares; :mod:`~openl3.models.settings`: what makes embeddings;
+- :mod:`~openl3.models.export`: models for other runtimes.
 
 TensorFlow, Keras and kapre are imported only when a model is built. Every loader takes
 ``output``: None for the embedding of OpenL3 0.4.2, or the name of a layer of the tower
@@ -9,20 +20,19 @@ embedding, one value per channel of that layer.
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Callable
-from typing import Any
-
-from .._util.validation import check_choice
 from .frontends import kapre_v0_1_4_magnitude_to_decibel
-from .precision import resolve_precision
-from .reduced import TOWER_POLICIES, model_for_precision, reduced_copy
-from .registry import weight_file
-from .specs import AUDIO_TOWER, FRONTENDS, IMAGE_TOWER, Tower, input_repr_spec
-from .store import resolve
-from .tower import build_tower
-from .weights import assign_weights, read_weight_file
+from .load import build_audio_model as build_audio_model  # models of random weights (docs/api.md)
+from .load import build_image_model as build_image_model
+from .load import (
+    get_audio_embedding_model_path,
+    get_image_embedding_model_path,
+    load_audio_embedding_model,
+    load_audio_embedding_model_from_path,
+    load_image_embedding_model,
+    load_image_embedding_model_from_path,
+)
+from .reduced import model_for_precision
+from .shared import clear_model_cache, shared_audio_model, shared_image_model
 
 __all__ = [
     "clear_model_cache",
@@ -37,319 +47,3 @@ __all__ = [
     "shared_audio_model",
     "shared_image_model",
 ]
-
-
-def get_audio_embedding_model_path(input_repr: str, content_type: str) -> str:
-    """Return the local path to the weight file of an audio model.
-
-    Parameters
-    ----------
-    input_repr : "linear", "mel128", or "mel256"
-        Spectrogram representation used for model.
-    content_type : "music" or "env"
-        Type of content used to train embedding.
-
-    Returns
-    -------
-    output_path : str
-        Path to the weight file.
-    """
-    return resolve(weight_file(AUDIO_TOWER.modality, input_repr, content_type))
-
-
-def get_image_embedding_model_path(input_repr: str, content_type: str) -> str:
-    """Return the local path to the weight file of an image model.
-
-    Parameters
-    ----------
-    input_repr : "linear", "mel128", or "mel256"
-        Spectrogram representation of the audio tower the image model was trained with.
-    content_type : "music" or "env"
-        Type of content used to train embedding.
-
-    Returns
-    -------
-    output_path : str
-        Path to the weight file.
-    """
-    return resolve(weight_file(IMAGE_TOWER.modality, input_repr, content_type))
-
-
-def build_audio_model(
-    input_repr: str,
-    embedding_size: int,
-    frontend: str = "kapre",
-    spectrogram: str = "auto",
-    *,
-    output: str | None = None,
-) -> tuple[Any, list]:
-    """Build an audio embedding model with random weights.
-
-    Returns the model and its 16 weight-bearing tower layers in the order of the
-    official weight files. Used by the loaders, and by benchmarks that need no weights.
-    ``spectrogram`` chooses the in-graph spectrogram of the kapre frontend and
-    ``output`` the layer taken as the embedding (see
-    :func:`load_audio_embedding_model_from_path`).
-    """
-    import keras
-
-    from .layers import kapre_frontend  # imports Keras at its top: deferred with it
-
-    spec = input_repr_spec(input_repr)
-    pool = AUDIO_TOWER.final_pool(input_repr, embedding_size)
-    AUDIO_TOWER.output_layer(output)
-    check_choice(frontend, "frontend", FRONTENDS)
-    inputs = keras.Input(shape=AUDIO_TOWER.input_shape(input_repr, frontend), dtype="float32")
-    x = kapre_frontend(inputs, spec, spectrogram) if frontend == "kapre" else inputs
-    embedding, weighted = build_tower(x, AUDIO_TOWER, pool, output)
-    name = f"openl3_audio_{input_repr}_{output or embedding_size}_{frontend}"
-    return keras.Model(inputs, embedding, name=name), weighted
-
-
-def build_image_model(embedding_size: int, *, output: str | None = None) -> tuple[Any, list]:
-    """Build an image embedding model with random weights (see :func:`build_audio_model`)."""
-    import keras
-
-    pool = IMAGE_TOWER.final_pool(input_repr=None, embedding_size=embedding_size)
-    IMAGE_TOWER.output_layer(output)
-    inputs = keras.Input(shape=IMAGE_TOWER.input_shape(), dtype="float32")
-    embedding, weighted = build_tower(inputs, IMAGE_TOWER, pool, output)
-    return keras.Model(inputs, embedding, name=f"openl3_image_{output or embedding_size}"), weighted
-
-
-def _load(build: Callable[[], tuple[Any, list]], path: str, tower: Tower) -> Any:
-    """Read the weight file (failing early on a bad one), build the model, assign the weights."""
-    file_layers = read_weight_file(path)
-    model, weighted = build()
-    assign_weights(weighted, file_layers, path, tower)
-    return model
-
-
-def _checked_path(
-    tower: Tower, input_repr: str, content_type: str, embedding_size: int, output: str | None
-) -> str:
-    """Check the model's arguments, then return the path of its official weight file."""
-    tower.final_pool(input_repr, embedding_size)
-    tower.output_layer(output)
-    return resolve(weight_file(tower.modality, input_repr, content_type))
-
-
-def load_audio_embedding_model_from_path(
-    model_path: str,
-    input_repr: str,
-    embedding_size: int,
-    frontend: str = "kapre",
-    spectrogram: str = "auto",
-    *,
-    output: str | None = None,
-) -> Any:
-    """Load an audio embedding model with the weights of a given file.
-
-    Parameters
-    ----------
-    model_path : str
-        Path to the weights (``.h5``, or ``.h5.gz`` as published).
-    input_repr : "linear", "mel128", or "mel256"
-        Spectrogram representation used for audio model.
-    embedding_size : 6144 or 512
-        Embedding dimensionality.
-    frontend : "kapre" or "librosa"
-        With "kapre" the spectrogram is computed inside the model, which then takes
-        (batch, 1, 48000) audio; with "librosa" the model takes (batch, freq, time, 1)
-        spectrograms computed beforehand.
-    spectrogram : "auto", "kapre" or "keras"
-        How the kapre frontend computes its spectrogram in the model: with kapre's
-        layers (TensorFlow only, as 0.4.2), or with their ``keras.ops`` twin, which runs
-        on every Keras backend (JAX, PyTorch) and equals kapre's within float32
-        rounding. "auto" takes kapre on TensorFlow and the twin elsewhere.
-    output : str, optional
-        None (default) for the embedding of OpenL3 0.4.2, or the name of a layer of the
-        tower (``AUDIO_TOWER.layers`` in :mod:`openl3.models.specs`: "conv1", "relu6",
-        "pool3", "audio_embedding_layer", ...; a wrong name is an OpenL3Error listing
-        them): the model then returns that layer's activations max-pooled over frequency
-        and time, one value per channel of the layer (``embedding_size`` is checked but
-        has no effect).
-
-    Returns
-    -------
-    model : keras.Model
-        Model object.
-
-    Examples
-    --------
-    The activations of block 3 (256 channels), max-pooled over frequency and time:
-
-    >>> model = load_audio_embedding_model_from_path(path, "mel128", 512, output="relu6")
-    >>> model.output_shape
-    (None, 256)
-    """
-    return _load(
-        lambda: build_audio_model(input_repr, embedding_size, frontend, spectrogram, output=output),
-        model_path,
-        AUDIO_TOWER,
-    )
-
-
-def load_audio_embedding_model(
-    input_repr: str,
-    content_type: str,
-    embedding_size: int,
-    frontend: str = "kapre",
-    *,
-    output: str | None = None,
-) -> Any:
-    """Return an audio embedding model with the given characteristics.
-
-    Parameters
-    ----------
-    input_repr : "linear", "mel128", or "mel256"
-        Spectrogram representation used for audio model.
-    content_type : "music" or "env"
-        Type of content used to train embedding.
-    embedding_size : 6144 or 512
-        Embedding dimensionality.
-    frontend : "kapre" or "librosa"
-        The audio frontend (see :func:`load_audio_embedding_model_from_path`).
-    output : str, optional
-        A layer whose max-pooled activations are the embedding (see
-        :func:`load_audio_embedding_model_from_path`).
-
-    Returns
-    -------
-    model : keras.Model
-        Model object.
-    """
-    path = _checked_path(AUDIO_TOWER, input_repr, content_type, embedding_size, output)
-    return load_audio_embedding_model_from_path(path, input_repr, embedding_size, frontend, output=output)
-
-
-def load_image_embedding_model_from_path(
-    model_path: str, embedding_size: int, *, output: str | None = None
-) -> Any:
-    """Load an image embedding model with the weights of a given file.
-
-    Parameters
-    ----------
-    model_path : str
-        Path to the weights (``.h5``, or ``.h5.gz`` as published).
-    embedding_size : 8192 or 512
-        Embedding dimensionality.
-    output : str, optional
-        None (default) for the embedding, or the name of a layer of the tower
-        (``IMAGE_TOWER.layers``: "conv1", "relu6", "pool3", "vision_embedding_layer", ...),
-        whose activations max-pooled over height and width are the embedding.
-
-    Returns
-    -------
-    model : keras.Model
-        Model object, taking (batch, 224, 224, 3) images.
-    """
-    return _load(lambda: build_image_model(embedding_size, output=output), model_path, IMAGE_TOWER)
-
-
-def load_image_embedding_model(
-    input_repr: str, content_type: str, embedding_size: int, *, output: str | None = None
-) -> Any:
-    """Return an image embedding model with the given characteristics.
-
-    Parameters
-    ----------
-    input_repr : "linear", "mel128", or "mel256"
-        Spectrogram representation of the audio tower the model was trained with.
-    content_type : "music" or "env"
-        Type of content used to train embedding.
-    embedding_size : 8192 or 512
-        Embedding dimensionality.
-    output : str, optional
-        A layer whose max-pooled activations are the embedding (see
-        :func:`load_image_embedding_model_from_path`).
-
-    Returns
-    -------
-    model : keras.Model
-        Model object.
-    """
-    path = _checked_path(IMAGE_TOWER, input_repr, content_type, embedding_size, output)
-    return load_image_embedding_model_from_path(path, embedding_size, output=output)
-
-
-_SHARED: dict[tuple, Any] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def _shared(key: tuple, path: str, load: Callable[[], Any], precision: str) -> Any:
-    """Return the model of ``key`` built from ``path`` in ``precision``, loading it once per process.
-
-    The model is cached per dtype of its tower (``"fast"`` resolved first): a
-    bfloat16 model is its own copy (:func:`openl3.models.reduced.reduced_copy`).
-    A weight file that changed since (size or modification time) is loaded again.
-    """
-    import keras
-
-    precision = resolve_precision(precision)
-    key = (*key, TOWER_POLICIES.get(precision, "float32"))  # "tf32" shares the float32 model
-
-    stat = os.stat(path)
-    full_key = (*key, os.path.realpath(path), stat.st_size, stat.st_mtime_ns, keras.backend.backend())
-    with _SHARED_LOCK:
-        if full_key not in _SHARED:
-            for stale in [k for k in _SHARED if k[: len(key)] == key]:
-                del _SHARED[stale]
-            _SHARED[full_key] = reduced_copy(load(), precision)
-        return _SHARED[full_key]
-
-
-def shared_audio_model(
-    input_repr: str,
-    content_type: str,
-    embedding_size: int,
-    frontend: str = "kapre",
-    *,
-    output: str | None = None,
-    precision: str = "faithful",
-) -> Any:
-    """Return the audio model :func:`load_audio_embedding_model` loads, built once per process.
-
-    Calls of ``get_audio_embedding``, ``process_*_file`` and the CLI that pass no model
-    use this: a model is built and its weights read once per weight file,
-    representation, embedding size, frontend, ``output``, computed precision
-    (:mod:`openl3.models.precision`; bfloat16 models have their own dtype policy) and Keras backend.
-    """
-    path = _checked_path(AUDIO_TOWER, input_repr, content_type, embedding_size, output)
-    key = ("audio", input_repr, content_type, embedding_size, frontend, output)
-    return _shared(
-        key,
-        path,
-        lambda: load_audio_embedding_model_from_path(
-            path, input_repr, embedding_size, frontend, output=output
-        ),
-        precision,
-    )
-
-
-def shared_image_model(
-    input_repr: str,
-    content_type: str,
-    embedding_size: int,
-    *,
-    output: str | None = None,
-    precision: str = "faithful",
-) -> Any:
-    """Return the image model :func:`load_image_embedding_model` loads, built once per process.
-
-    Cached as :func:`shared_audio_model` caches audio models (``precision`` included).
-    """
-    path = _checked_path(IMAGE_TOWER, input_repr, content_type, embedding_size, output)
-    key = ("image", input_repr, content_type, embedding_size, output)
-    return _shared(
-        key,
-        path,
-        lambda: load_image_embedding_model_from_path(path, embedding_size, output=output),
-        precision,
-    )
-
-
-def clear_model_cache() -> None:
-    """Forget the models built by :func:`shared_audio_model` and :func:`shared_image_model`."""
-    with _SHARED_LOCK:
-        _SHARED.clear()

@@ -17,11 +17,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .._util.exceptions import OpenL3Error
 from .._util.interrupt import raise_if_interrupted
 from .._util.progress import add_to_total, progress_bar
 from .._util.shared_cache import build_once
-from .._util.validation import check_positive_int, check_verbose
 from .precision import check_precision, describe, matmul_precision, resolve_precision
 from .precision import has_accelerator as has_accelerator  # the command's batch size asks here
 from .reduced import model_for_precision
@@ -219,102 +217,6 @@ def embed_all(
     with progress_bar(sum(s.n_items for s in sources), verbose, unit) as own_bar:
         embed_sources(predict, sources, batch_size, embeddings.__setitem__, own_bar.update)
     return embeddings
-
-
-class Embedder:
-    """What the embedder of every modality shares: common checks, a model loaded on first use.
-
-    Subclasses set ``unit`` (for progress) and implement ``_predictor``, which loads the
-    model and returns the function from a batch of items to embeddings.
-
-    Parameters
-    ----------
-    batch_size : int
-        Items per model call.
-    verbose : bool
-        Whether to show progress.
-    precision : "faithful", "fast", "tf32" or "bfloat16"
-        Model precision (:mod:`openl3.models.precision`).
-    prefix : str
-        Prepended to argument names in error messages (``"audio_"`` for video files).
-    """
-
-    unit = "item"
-    #: What the progress of a run over files counts.
-    file_unit = "item"
-    #: The outputs of each input (None: one output, named after the input alone).
-    output_modalities: tuple[str | None, ...] = (None,)
-
-    def __init__(self, batch_size: int, verbose: bool, precision: str, prefix: str = ""):
-        self.verbose = check_verbose(verbose)
-        self.precision = check_precision(precision)
-        self.batch_size = check_positive_int(batch_size, f"{prefix}batch_size")
-        self._predict: Callable[[np.ndarray], np.ndarray] | None = None
-
-    #: The tower layer whose activations, max-pooled, are the embedding (None: the embedding).
-    output: str | None = None
-
-    @staticmethod
-    def check_output(tower: Any, output: str | None, model: Any) -> str | None:
-        """Return ``output`` checked against ``tower``'s layers; refuse it with a loaded model."""
-        if output is None:
-            return None
-        tower.output_layer(output)
-        if model is not None:
-            raise OpenL3Error(
-                "output names a layer of a model openl3 builds: it cannot apply to a model given."
-            )
-        return output
-
-    def _predictor(self) -> Callable[[np.ndarray], np.ndarray]:
-        raise NotImplementedError
-
-    def predict(self, items: np.ndarray) -> np.ndarray:
-        """Embed a batch of items; the model is loaded on the first call."""
-        if self._predict is None:
-            self._predict = self._predictor()
-        return self._predict(items)
-
-    def embed_sources(self, sources: list, bar: Any = None) -> list[np.ndarray]:
-        """Embed sources in shared batches; return one (n_items, D) array per source."""
-        return embed_all(self.predict, sources, self.batch_size, self.verbose, self.unit, bar)
-
-    def settings(self) -> dict[str, Any]:
-        """Return what determines the embeddings (recorded with Parquet datasets).
-
-        Subclasses set ``modality``, ``user_model``, ``input_repr``, ``content_type`` and
-        ``embedding_size``, and add their own in :meth:`_more_settings`.
-        """
-        return model_settings(
-            self.user_model,
-            modality=self.modality,
-            input_repr=self.input_repr,
-            content_type=self.content_type,
-            embedding_size=self.embedding_size,
-            precision=self.precision,
-            **({} if self.output is None else {"output": self.output}),
-            **self._more_settings(),
-        )
-
-    def _more_settings(self) -> dict[str, Any]:
-        """Return the settings particular to the modality (none by default)."""
-        return {}
-
-    def row_settings(self) -> dict[str | None, dict[str, Any]]:
-        """Return the settings of the rows of each output (see :meth:`settings`)."""
-        return {None: self.settings()}
-
-
-def model_settings(user_model: Any, **settings: Any) -> dict[str, Any]:
-    """Return ``settings``, what determines the embeddings, for a run with ``user_model``.
-
-    With a model given by the user (not None), what it was built from is unknown: its
-    Keras name stands for it, and the loading settings are left out.
-    """
-    if user_model is not None:
-        settings = {k: v for k, v in settings.items() if k not in ("content_type", "embedding_size")}
-        settings["model"] = str(getattr(user_model, "name", type(user_model).__name__))
-    return settings
 
 
 #: Batch size of the command on an accelerator when none is given (on CPUs: 0.4.2's 32).

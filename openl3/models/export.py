@@ -105,6 +105,12 @@ def export_model(
     Returns
     -------
     path : str
+
+    Examples
+    --------
+    >>> export_model("audio", "mel128", "music", 512, "l3.onnx", format="onnx")
+    >>> import onnxruntime
+    >>> session = onnxruntime.InferenceSession("l3.onnx")
     """
     import keras
 

@@ -55,6 +55,13 @@ def kapre_v0_1_4_magnitude_to_decibel(
     -------
     tensor or np.ndarray
         Decibels, same shape as ``x``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> db = kapre_v0_1_4_magnitude_to_decibel(np.array([[1.0, 0.1, 1e-12]]))
+    >>> np.round(db, 3)           # relative to the maximum, floored at -80 dB
+    array([[  0., -10., -80.]])
     """
     if isinstance(x, np.ndarray):
         return _magnitude_to_decibel(x, np, ref_value, amin, dynamic_range)

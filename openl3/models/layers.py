@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .._util.exceptions import OpenL3Error
+from .._util.exceptions import InvalidArgumentError
 from .frontends import kapre_v0_1_4_magnitude_to_decibel, mel_basis
 from .specs import INPUT_REPRS, SPEC_HOP, TARGET_SR, WINDOW_SAMPLES, InputRepr
 
@@ -167,7 +167,9 @@ def kapre_frontend(inputs: Any, spec: InputRepr, implementation: str = "auto") -
     elif implementation == "kapre":
         magnitude = _kapre_magnitude(inputs, spec)
     else:
-        raise OpenL3Error(f"Invalid implementation {implementation!r}: expected 'auto', 'kapre' or 'keras'.")
+        raise InvalidArgumentError(
+            f"Invalid implementation {implementation!r}: expected 'auto', 'kapre' or 'keras'."
+        )
     return MagnitudeToDecibel(name="magnitude_to_decibel")(magnitude)
 
 

@@ -78,7 +78,18 @@ _FAST_REASONS = {
 
 
 def check_precision(precision: str) -> str:
-    """Return ``precision`` if it is one of :data:`PRECISIONS`, else raise naming it."""
+    """Return ``precision`` if it is one of :data:`PRECISIONS`, else raise naming it.
+
+    Examples
+    --------
+    >>> check_precision("fast")
+    'fast'
+    >>> try:
+    ...     check_precision("half")
+    ... except ValueError as error:
+    ...     print(error)
+    Invalid precision 'half': expected one of 'faithful', 'fast', 'tf32', 'bfloat16'.
+    """
     return check_choice(precision, "precision", PRECISIONS)
 
 
@@ -92,7 +103,13 @@ def _backend(backend: str | None) -> str:
 
 
 def has_accelerator(backend: str | None = None) -> bool:
-    """Whether the Keras backend (the active one when None) computes on a GPU or another accelerator."""
+    """Whether the Keras backend (the active one when None) computes on a GPU or another accelerator.
+
+    Examples
+    --------
+    >>> has_accelerator("tensorflow")       # on a machine without a GPU
+    False
+    """
     backend = _backend(backend)
     if backend == "tensorflow":
         import tensorflow as tf
@@ -121,14 +138,28 @@ def cpu_bfloat16_flags(cpuinfo: str = "/proc/cpuinfo") -> tuple[str, ...]:
 
 
 def device_kind(backend: str | None = None) -> str:
-    """Return "gpu", "cpu-bf16" (a CPU with native bfloat16) or "cpu" for the backend's device."""
+    """Return "gpu", "cpu-bf16" (a CPU with native bfloat16) or "cpu" for the backend's device.
+
+    Examples
+    --------
+    >>> device_kind("tensorflow")           # "gpu", "cpu-bf16" or "cpu"
+    'cpu'
+    """
     if has_accelerator(backend):
         return "gpu"
     return "cpu-bf16" if cpu_bfloat16_flags() else "cpu"
 
 
 def resolve_precision(precision: str, backend: str | None = None) -> str:
-    """Return what ``precision`` computes in: "faithful", "tf32" or "bfloat16" ("fast" picks one)."""
+    """Return what ``precision`` computes in: "faithful", "tf32" or "bfloat16" ("fast" picks one).
+
+    Examples
+    --------
+    >>> resolve_precision("bfloat16", "jax")
+    'bfloat16'
+    >>> resolve_precision("fast", "torch")  # on a CPU without native bfloat16
+    'faithful'
+    """
     if check_precision(precision) != "fast":
         return precision
     backend = _backend(backend)
@@ -144,6 +175,13 @@ def describe(precision: str, backend: str | None = None) -> str:
         One of :data:`PRECISIONS`.
     backend : str, optional
         "tensorflow", "jax" or "torch"; the active Keras backend when None.
+
+    Examples
+    --------
+    >>> describe("bfloat16", "jax")
+    "precision 'bfloat16': chosen by the caller (jax)"
+    >>> describe("fast", "tensorflow")      # on a CPU without native bfloat16
+    "precision 'fast' -> 'faithful' on tensorflow, a CPU with no avx512_bf16 or amx_bf16: no ..."
     """
     backend = _backend(backend)
     chosen = resolve_precision(precision, backend)
@@ -236,6 +274,11 @@ def matmul_precision(precision: str, backend: str | None = None) -> Iterator[Non
         One of :data:`PRECISIONS`.
     backend : str, optional
         "tensorflow", "jax" or "torch"; the active Keras backend when None.
+
+    Examples
+    --------
+    >>> with matmul_precision("tf32"):          # TF32 allowed for these calls only
+    ...     embedding = model.predict_on_batch(windows)
     """
     backend = _backend(backend)
     allow_tf32 = resolve_precision(precision, backend) == "tf32"
@@ -272,6 +315,11 @@ def round_to_tf32(x: Any, rounding: str = "nearest") -> Any:
     -------
     tensor
         float32 values that TF32 represents exactly.
+
+    Examples
+    --------
+    >>> float(round_to_tf32(1.0 + 2.0**-12))   # TF32 keeps 10 mantissa bits
+    1.0
     """
     import tensorflow as tf
 
@@ -300,6 +348,11 @@ def simulated_tf32(rounding: str = "nearest") -> Iterator[None]:
     ----------
     rounding : "nearest" or "truncate"
         How operands become TF32 (see :func:`round_to_tf32`).
+
+    Examples
+    --------
+    >>> with simulated_tf32():                  # a CPU's estimate of what a GPU's TF32 costs
+    ...     reduced = model(windows, training=False)
     """
     import tensorflow as tf
 

@@ -91,9 +91,13 @@ def reduced_copy(model: Any, precision: str) -> Any:
 def folded_normalisations(model: Any) -> dict[str, Any]:
     """Return the batch normalisations of ``model`` that can be folded, by name, with their convolution.
 
-    A batch normalisation is folded when its input is the output of a ``Conv2D`` that
-    feeds nothing else. The one after the spectrogram is kept (it precedes a convolution
-    with zero padding, which an affine map cannot move across).
+    A batch normalisation is folded only where folding computes the same function: its
+    input is the output of a ``Conv2D`` that feeds nothing else and applies no activation
+    of its own (``linear``: a ReLU between the two is not affine), and it normalises the
+    convolution's channels (its axis is the channel axis, -1 or 3 of the NHWC output). The
+    one after the spectrogram is kept (it precedes a convolution with zero padding, which
+    an affine map cannot move across). A user's model whose pairs are otherwise is copied
+    with those layers kept, each under the reduced policy.
     """
     consumers: dict[int, int] = {}
     for layer in model.layers:
@@ -108,9 +112,20 @@ def folded_normalisations(model: Any) -> dict[str, Any]:
             and len(inputs) == 1
             and inputs[0] is previous.output
             and consumers.get(id(previous.output)) == 1
+            and _foldable(previous, layer)
         ):
             pairs[layer.name] = previous
     return pairs
+
+
+def _foldable(conv: Any, normalisation: Any) -> bool:
+    """Whether ``normalisation`` after ``conv`` is an affine map of the convolution's linear output."""
+    conv_config, norm_config = conv.get_config(), normalisation.get_config()
+    axis = norm_config.get("axis", -1)
+    axes = axis if isinstance(axis, list | tuple) else [axis]
+    linear = conv_config.get("activation") in ("linear", None)
+    channels_last = conv_config.get("data_format", "channels_last") == "channels_last"
+    return linear and channels_last and [a % 4 for a in axes] == [3]
 
 
 def _inputs_of(layer: Any) -> list[Any]:
@@ -148,6 +163,14 @@ def model_for_precision(model: Any, precision: str) -> Any:
 
     The copies are kept while ``model`` lives (a weak dictionary keyed by the model), so a
     model given by the user is copied on its first use only.
+
+    Examples
+    --------
+    >>> model = openl3.models.load_audio_embedding_model("mel128", "music", 512)
+    >>> model_for_precision(model, "faithful") is model
+    True
+    >>> model_for_precision(model, "bfloat16").layers[-1].dtype_policy.compute_dtype
+    'bfloat16'
     """
     if TOWER_POLICIES.get(precision) is None or has_policy(model, TOWER_POLICIES[precision]):
         return model

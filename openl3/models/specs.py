@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
-from .._util.exceptions import OpenL3Error
+from .._util.exceptions import InvalidArgumentError, OpenL3Error
 
 #: Sample rate of the audio models, in Hz.
 TARGET_SR = 48000
@@ -211,4 +211,4 @@ def input_repr_spec(name: str) -> InputRepr:
         return INPUT_REPRS[name]
     except (KeyError, TypeError):
         allowed = ", ".join(repr(k) for k in INPUT_REPRS)
-        raise OpenL3Error(f"Invalid input_repr {name!r}: expected one of {allowed}.") from None
+        raise InvalidArgumentError(f"Invalid input_repr {name!r}: expected one of {allowed}.") from None

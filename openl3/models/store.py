@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 from .._util.atomic import remove_stale_temporaries, replacing
+from .._util.console import warn_once
 from .._util.exceptions import OpenL3Error
 from . import registry
 from .registry import WEIGHTS_DIR_ENV, WeightFile
@@ -259,3 +260,87 @@ def import_file(path: str, verify: bool = True) -> str:
         if verified:
             _unmark(target)
     return target
+
+
+_IDENTITIES: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_of(path: str) -> str:
+    """Return the SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def weights_identity(path: str, entry: WeightFile | None = None) -> str:
+    """Return how embedding settings name the weight file ``path``.
+
+    The published name of ``entry`` when the file is that official file: the cache's files
+    were verified when they were written (unless imported unverified), and a ``.h5.gz`` file
+    elsewhere is checked against the published git blob id. Any other file, a decompressed
+    one included (no published hash to check it against), is named ``sha256:<its SHA-256>``.
+    Computed once per file and state (size, modification time) per process.
+
+    Raises
+    ------
+    OpenL3Error
+        If the file cannot be read.
+    """
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        raise OpenL3Error(f"Cannot read weight file {path}: {exc.strerror}.") from exc
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _IDENTITIES:
+        _IDENTITIES[key] = _identify(path, entry)
+    return _IDENTITIES[key]
+
+
+def _identify(path: str, entry: WeightFile | None) -> str:
+    if entry is not None:
+        in_cache = os.path.realpath(path) == os.path.realpath(cached_path(entry))
+        if in_cache and not is_marked_unverified(path):
+            return entry.filename
+        if path.endswith(".gz") and git_blob_id(path) == entry.blob_id:
+            return entry.filename
+    try:
+        return "sha256:" + sha256_of(path)
+    except OSError as exc:
+        raise OpenL3Error(f"Cannot read weight file {path}: {exc.strerror}.") from exc
+
+
+def warn_unofficial(path: str, entry: WeightFile, identity: str) -> None:
+    """Say once per file and process that the file used for ``entry`` is not the official one."""
+    why = "a decompressed file, which cannot be checked" if not path.endswith(".gz") else "its hash differs"
+    warn_once(
+        f"{path} is not OpenL3's official {entry.filename} ({why}): what it embeds is recorded as "
+        f"made with weights {identity[:19]}..."
+    )
+
+
+def locate(identity: str, entry: WeightFile | None, given: str | None = None) -> str:
+    """Return a weight file whose identity is ``identity``: ``given``, or ``entry``'s file here.
+
+    Raises
+    ------
+    OpenL3Error
+        Naming the weights and where they were looked for, when no such file is found.
+    """
+    looked: list[str] = []
+    candidates = [given] if given is not None else []
+    if entry is not None:
+        found = find_in_weights_dir(entry)
+        candidates += [found] if found else []
+        candidates += [cached_path(entry)] if os.path.isfile(cached_path(entry)) else []
+    for path in candidates:
+        looked.append(path)
+        if weights_identity(path, entry) == identity:
+            return path
+    where = ", ".join(looked) if looked else f"{WEIGHTS_DIR_ENV} and the cache (empty)"
+    raise OpenL3Error(
+        f"The embeddings were made with weights {identity[:19]}... (not OpenL3's official ones), and no "
+        f"file with those weights is here (looked at {where}): give that weight file "
+        "(weights=..., --weights)."
+    )

@@ -9,10 +9,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from .._util.exceptions import OpenL3Error
+from .._util.identity import file_identity
 from .._util.jobs import FileInput, Report, as_path_list, prepare_output_dir
 from .._util.shard import check_shard, select_shard
 from .._util.validation import check_bool, check_choice, check_flag, check_suffix
@@ -27,12 +28,18 @@ OUTPUT_FORMATS = ("npz", "parquet")
 ENGINES = ("local", "ray")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunOptions:
     """Where and how a run writes its outputs: the run arguments of every ``process_*_file``.
 
-    Attributes are in the order :func:`run_files` takes them; see
-    :func:`openl3.process_audio_file` for each one.
+    Built by keyword only (see :func:`openl3.process_audio_file` for each one), or with
+    :meth:`of` from the arguments of a function that takes them all.
+
+    Examples
+    --------
+    >>> options = RunOptions(output_dir="clips.l3", output_format="parquet", shard=(0, 4))
+    >>> options.errors, options.shard
+    ('raise', (0, 4))
     """
 
     output_dir: str | None = None
@@ -47,72 +54,71 @@ class RunOptions:
     shard: Any = None
     break_lock: bool = False
 
+    @classmethod
+    def of(cls, arguments: dict[str, Any]) -> RunOptions:
+        """Return the options among ``arguments`` (a caller's ``locals()``), which must hold them all.
+
+        Raises
+        ------
+        TypeError
+            Naming the run arguments missing from ``arguments`` (a caller that lost one).
+        """
+        names = [f.name for f in fields(cls)]
+        missing = [name for name in names if name not in arguments]
+        if missing:
+            raise TypeError(f"run arguments missing: {', '.join(missing)}")
+        return cls(**{name: arguments[name] for name in names})
+
 
 def run_paths(embedder: Any, filepath: Any, options: RunOptions, report: Report | None = None) -> Report:
     """Run :func:`run_files` on one path or a list, all outputs in ``options.output_dir``."""
     inputs = [(path, options.output_dir) for path in as_path_list(filepath)]
-    return run_files(embedder, inputs, *astuple(options), report=report)
+    return run_files(embedder, inputs, options, report)
 
 
 def run_files(
-    embedder: Any,
-    inputs: Sequence[FileInput],
-    output_dir: str | None,
-    suffix: str | None,
-    overwrite: bool,
-    errors: str,
-    output_format: str = "npz",
-    dtype: str = "float32",
-    part_size_mb: float | None = None,
-    engine: str = "local",
-    ray_address: str | None = None,
-    shard: Any = None,
-    break_lock: bool = False,
-    report: Report | None = None,
+    embedder: Any, inputs: Sequence[FileInput], options: RunOptions, report: Report | None = None
 ) -> Report:
     """Embed input files with ``embedder`` into their outputs, on the engine asked for.
 
-    The arguments are those of ``process_*_file`` (``output_dir`` is the dataset folder
-    of a Parquet run); ``report`` is filled as the run goes. With ``shard=(K, N)`` only
-    the inputs of shard K are embedded (:mod:`openl3._util.shard`).
+    ``options`` are those of ``process_*_file`` (``output_dir`` is the dataset folder of a
+    Parquet run); ``report`` is filled as the run goes. With ``shard=(K, N)`` only the
+    inputs of shard K are embedded (:mod:`openl3._util.shard`).
     """
-    check_choice(engine, "engine", ENGINES)
-    overwrite = check_flag(overwrite, "overwrite")
-    if engine == "ray" and output_format != "parquet":
+    check_choice(options.engine, "engine", ENGINES)
+    overwrite = check_flag(options.overwrite, "overwrite")
+    if options.engine == "ray" and options.output_format != "parquet":
         raise OpenL3Error("engine='ray' writes a Parquet dataset: use output_format='parquet'.")
-    shard = check_shard(shard)
-    inputs = select_shard(inputs, shard, lambda item: item[0])
-    outputs = output_layout(
-        embedder, output_dir, suffix, output_format, dtype, part_size_mb, shard, break_lock
-    )
-    if engine == "ray":
-        return run_on_ray(embedder, inputs, outputs, overwrite, errors, report, ray_address)
-    return run_locally(embedder, inputs, outputs, overwrite, errors, report)
+    shard = check_shard(options.shard)
+    inputs = select_shard(inputs, shard, lambda item: file_identity(item[0]))
+    outputs = output_layout(embedder, replace(options, shard=shard))
+    if options.engine == "ray":
+        return run_on_ray(embedder, inputs, outputs, overwrite, options.errors, report, options.ray_address)
+    return run_locally(embedder, inputs, outputs, overwrite, options.errors, report)
 
 
-def output_layout(
-    embedder: Any,
-    output_dir: str | None,
-    suffix: str | None,
-    output_format: str = "npz",
-    dtype: str = "float32",
-    part_size_mb: float | None = None,
-    shard: Any = None,
-    break_lock: bool = False,
-) -> NpzOutputs | ParquetOutputs:
+def output_layout(embedder: Any, options: RunOptions) -> NpzOutputs | ParquetOutputs:
     """Return the output layout of a run of ``embedder``: ``.npz`` files or a Parquet dataset.
 
     Checks the arguments and creates the output directory, before any model work.
     """
-    check_choice(output_format, "output_format", OUTPUT_FORMATS)
-    check_bool(break_lock, "break_lock")
-    check_suffix(suffix)
-    if output_format == "npz":
-        check_choice(dtype, "dtype", ("float32",))
-        prepare_output_dir(output_dir)
-        return NpzOutputs(suffix, embedder.output_modalities)
-    if not output_dir:
+    check_choice(options.output_format, "output_format", OUTPUT_FORMATS)
+    check_bool(options.break_lock, "break_lock")
+    check_suffix(options.suffix)
+    if options.output_format == "npz":
+        check_choice(options.dtype, "dtype", ("float32",))
+        prepare_output_dir(options.output_dir)
+        return NpzOutputs(options.suffix, embedder.output_modalities)
+    if not options.output_dir:
         raise OpenL3Error("output_format='parquet' needs an output directory (the dataset folder).")
-    if suffix:
+    if options.suffix:
         raise OpenL3Error("suffix names .npz outputs; it cannot be used with output_format='parquet'.")
-    return ParquetOutputs(output_dir, embedder.row_settings(), dtype, part_size_mb, shard, break_lock)
+    return ParquetOutputs(
+        options.output_dir,
+        embedder.row_settings(),
+        options.dtype,
+        options.part_size_mb,
+        options.shard,
+        options.break_lock,
+        getattr(embedder, "weights_path", None),
+    )

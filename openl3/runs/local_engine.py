@@ -19,7 +19,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from .._util.exceptions import CommitError, OpenL3Error
-from .._util.jobs import Arrays, FileInput, FileJob, OutputLayout, Report, failure_reason, path_key
+from .._util.identity import file_identity
+from .._util.jobs import Arrays, FileInput, FileJob, OutputLayout, Report, failure_reason
 from .._util.progress import add_to_total, progress_bar
 from .._util.validation import check_choice
 from ..models.batching import WindowSource, embed_sources
@@ -144,7 +145,7 @@ class FileRun:
         for path, output_dir in inputs:
             outputs = self.outputs.names(path, output_dir)
             keys = [self.outputs.key(o) for o in outputs.values()]
-            error = self._clash(path, keys, owners)
+            error = self._clash(path, keys, owners) or self.outputs.conflict(path)
             if error is not None:
                 if not self.collect(path, error):
                     raise error
@@ -160,7 +161,7 @@ class FileRun:
 
     def _clash(self, path: str, keys: list[str], owners: dict[str, str]) -> OpenL3Error | None:
         """Return the error for an input whose output is itself or another input's, or None."""
-        if path_key(path) in keys:
+        if file_identity(path) in keys:
             return OpenL3Error(f"{path}: its output is the input itself; nothing is written for it.")
         clash = next((k for k in keys if k in owners), None)
         if clash is None:
@@ -170,10 +171,20 @@ class FileRun:
             f"nothing is written for it{self.outputs.clash_hint}."
         )
 
-    def collect(self, path: str, exc: BaseException) -> bool:
-        """Record the failure of input ``path``; False when the policy is to raise it instead."""
-        if self.errors == "raise" or not isinstance(exc, OpenL3Error | OSError):
+    def collect(self, path: str, exc: BaseException, reading: bool = False) -> bool:
+        """Record the failure of input ``path``; False when the policy is to raise it instead.
+
+        Our errors and the system's are the input's; with ``reading`` (the input was being
+        opened or decoded), any error but running out of memory is too: a decoder's own
+        exception, whatever it is, fails that file and the run goes on.
+        """
+        if self.errors == "raise":
             return False
+        ours = isinstance(exc, OpenL3Error | OSError)
+        if not ours and not (reading and isinstance(exc, Exception) and not isinstance(exc, MemoryError)):
+            return False
+        if not ours:
+            logger.debug("%s could not be read", path, exc_info=exc)
         self._failed(path, failure_reason(path, exc))
         return True
 
@@ -203,12 +214,15 @@ class FileRun:
             return
         self.report.processed += committed
 
-    def attempt(self, path: str, action: Callable[[], Any]) -> tuple[bool, Any]:
-        """Run ``action`` for input ``path``: ``(True, result)``, or ``(False, None)`` if collected."""
+    def attempt(self, path: str, action: Callable[[], Any], reading: bool = False) -> tuple[bool, Any]:
+        """Run ``action`` for input ``path``: ``(True, result)``, or ``(False, None)`` if collected.
+
+        ``reading``: ``action`` opens or decodes the input (see :meth:`collect`).
+        """
         try:
             return True, action()
         except Exception as exc:
-            if not self.collect(path, exc):
+            if not self.collect(path, exc, reading):
                 raise
             return False, None
 
@@ -233,7 +247,7 @@ class FileRun:
 
         def sources() -> Iterator[WindowSource]:
             for job in self.jobs:
-                ok, source = self.attempt(job.path, lambda job=job: open_source(job))
+                ok, source = self.attempt(job.path, lambda job=job: open_source(job), reading=True)
                 if not ok:
                     progress.dropped(job.path)
                     continue
@@ -252,7 +266,7 @@ class FileRun:
             job, _, read = started[index]
             started[index] = None
             progress.dropped(job.path, read.count)
-            return self.collect(job.path, exc)
+            return self.collect(job.path, exc, reading=True)
 
         paths = [job.path for job in self.jobs]
         with self._closing(), RunProgress(paths, verbose, unit, count) as progress:

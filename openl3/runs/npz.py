@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 from .._util.atomic import remove_stale_temporaries, replacing, save_npz, write_npz
 from .._util.exceptions import OpenL3Error
-from .._util.jobs import Arrays, FileJob, Report, path_key
+from .._util.identity import file_identity
+from .._util.jobs import Arrays, FileJob, Report
 from .._util.remote import is_uri
 
 
@@ -28,6 +29,13 @@ def get_output_path(filepath: str, suffix: str, output_dir: str | None = None) -
     -------
     output_path : str
         Path to the output file.
+
+    Examples
+    --------
+    >>> get_output_path("/data/birds/crow.wav", "audio.npz")
+    '/data/birds/crow_audio.npz'
+    >>> get_output_path("/data/birds/crow.wav", "l3.npz", output_dir="/out")
+    '/out/crow_l3.npz'
     """
     base = os.path.splitext(os.path.basename(filepath))[0]
     directory = output_dir if output_dir else os.path.dirname(filepath)
@@ -90,11 +98,16 @@ class NpzOutputs:
     @staticmethod
     def key(name: str) -> str:
         """Return the form of output ``name`` by which two names of one output compare equal."""
-        return path_key(name)
+        return file_identity(name)
 
     def exists(self, name: str) -> bool:
         """Whether output ``name`` exists (its folder is listed once per run)."""
         return self._folders.exists(name)
+
+    @staticmethod
+    def conflict(path: str) -> None:
+        """No input's ``.npz`` output takes another file's place (outputs are named after inputs)."""
+        return None
 
     def begin(self, paths: Sequence[str]) -> None:
         """Nothing to lock: each output is its own file, written atomically."""

@@ -28,22 +28,25 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from .._util.atomic import HOST, owner_alive
+from .._util.atomic import UNJUDGED_STALE_S
 from .._util.exceptions import OpenL3Error
 from .._util.jobs import FileInput, Report, failure_reason
+from .._util.owner import Owner, current
 from .._util.validation import check_audio
-from ..audio.compute import AudioComputation
 from ..audio.decode import decode_audio_file
 from ..audio.windows import window_dtype
 from ..dataset.manifest import OWN_FOLDER
-from ..dataset.outputs import COMPRESSION, ParquetOutputs, row_schema, rows_table
-from ..image.compute import ImageComputation, open_image_file
+from ..dataset.outputs import ParquetOutputs
+from ..dataset.parts import COMPRESSION, PAGE_CHECKSUMS, row_schema, rows_table
+from ..image.compute import open_image_file
+from ..models.settings import EmbeddingSettings
 from ..models.specs import TARGET_SR
 from .local_engine import FileRun
 
@@ -104,10 +107,10 @@ def ray_session(address: str | None, verbose: bool) -> Iterator[Any]:
             each.setLevel(level)
 
 
-def decoded(path: str, settings: dict[str, Any]) -> np.ndarray:
+def decoded(path: str, settings: EmbeddingSettings) -> np.ndarray:
     """Return what the model stage needs of one file: 48 kHz mono samples, or prepared frames."""
-    if settings["modality"] == "audio":
-        return decode_audio_file(path, window_dtype(settings["frontend"]))
+    if settings.modality == "audio":
+        return decode_audio_file(path, window_dtype(settings.frontend))
     frames = open_image_file(path)
     return frames.read(0, frames.n_items)
 
@@ -127,7 +130,7 @@ class FailureLog:
         return list(self.failures)
 
 
-def decode_row(row: dict[str, Any], settings: dict[str, Any], log: Any) -> list[dict[str, Any]]:
+def decode_row(row: dict[str, Any], settings: EmbeddingSettings, log: Any) -> list[dict[str, Any]]:
     """Decode one input (a CPU task): ``[{"path", "data"}]``, or ``[]`` after logging its failure."""
     import ray
 
@@ -139,45 +142,58 @@ def decode_row(row: dict[str, Any], settings: dict[str, Any], log: Any) -> list[
         return []
 
 
-def make_embedder(settings: dict[str, Any], batch_size: int) -> Any:
-    """Return the embedder of a dataset's settings (the model loaded on first use)."""
-    audio = settings["modality"] == "audio"
-    names = ("input_repr", "content_type", "embedding_size")
-    names += ("center", "hop_size", "frontend") if audio else ()
-    embedder = AudioComputation if audio else ImageComputation
-    arguments = {name: settings[name] for name in names}
-    return embedder(**arguments, batch_size=batch_size, verbose=False, precision=settings["precision"])
-
-
 class EmbedFiles:
     """The model stage: a callable class of Ray Data's actor pool, one model per actor.
 
+    Each actor builds its computation from the dataset's settings, the one way every part of
+    openl3 does (:meth:`openl3.models.computation.Embedder.from_settings`), so it computes
+    exactly what the rows record (the layer taken as the embedding, the precision, the
+    weights, checked against their recorded SHA-256).
+
     Parameters
     ----------
-    settings : dict
-        The dataset's settings (:meth:`openl3.models.batching.Embedder.settings` and dtype).
+    factory : type
+        The class of the driver's embedder (its ``from_settings`` builds the actor's).
+    settings : EmbeddingSettings
+        The dataset's settings, as the driver computed them.
+    weights : str or None
+        The weight file of weights other than the official ones (it must be readable from
+        the workers: a shared filesystem).
     batch_size : int
         Windows or frames per model call.
+    dtype : str
+        The stored type of the embeddings.
+    metadata : dict
+        The schema metadata of the run's parts (:func:`openl3.dataset.parts.part_metadata`).
     log : ray actor handle
         The :class:`FailureLog` of the job.
     """
 
-    def __init__(self, settings: dict[str, Any], batch_size: int, log: Any):
-        self.settings, self.log = settings, log
-        self.embedder = make_embedder(settings, batch_size)
+    def __init__(
+        self,
+        factory: type,
+        settings: EmbeddingSettings,
+        weights: str | None,
+        batch_size: int,
+        dtype: str,
+        metadata: dict[bytes, bytes],
+        log: Any,
+    ):
+        self.settings, self.dtype, self.metadata, self.log = settings, dtype, metadata, log
+        self.embedder = factory.from_settings(settings, weights, batch_size=batch_size, verbose=False)
 
     def _source(self, path: str, data: np.ndarray) -> Any:
         """Return the window source of one decoded file (checked again: it crossed processes)."""
-        if self.settings["modality"] == "audio":
+        if self.settings.modality == "audio":
             name = f"audio file {path}"
             return self.embedder.windows(check_audio(data, name), TARGET_SR, name)
         return PreparedFrames(data)
 
     def _rows(self, path: str, source: Any, embedding: np.ndarray) -> Any:
         arrays = {"embedding": embedding}
-        if self.settings["modality"] == "audio":
+        if self.settings.modality == "audio":
             arrays["timestamps"] = source.timestamps
-        return rows_table(path, arrays, self.settings["dtype"], self.settings)
+        return rows_table(path, arrays, self.dtype, self.metadata)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> Any:
         """Embed the files of ``batch`` in shared model batches; return their rows.
@@ -196,8 +212,7 @@ class EmbedFiles:
             except OpenL3Error as exc:
                 ray.get(self.log.add.remote(path, failure_reason(path, exc)))
         if not sources:
-            dim = self.settings["embedding_size"]
-            return row_schema(dim, self.settings["dtype"], self.settings).empty_table()
+            return row_schema(self.embedder.dimension(), self.dtype, self.metadata).empty_table()
         embeddings = self.embedder.embed_sources(sources)
         return pa.concat_tables(
             [self._rows(p, s, e) for p, s, e in zip(paths, sources, embeddings, strict=True)]
@@ -232,23 +247,22 @@ def staging_folder(outputs: ParquetOutputs) -> Any:
 
 
 def remove_stale_staging(staging: Any) -> None:
-    """Remove the staging folders of Ray jobs whose driver process is gone (this host's only)."""
+    """Remove the staging folders of Ray jobs whose driver is gone.
+
+    Judged as temporaries are (:mod:`openl3._util.owner`): a driver of this kernel and pid
+    namespace by its pid and start time; another's once the folder is a day old.
+    """
     from pyarrow import fs
 
     infos = staging.fs.get_file_info(fs.FileSelector(staging.base, allow_not_found=True))
     for info in infos:
         if info.type != fs.FileType.Directory or not info.base_name.startswith(STAGING_PREFIX):
             continue
-        host, pid = _staging_owner(info.base_name)
-        if host is not None and not owner_alive(host, pid):
+        owner = Owner.from_tag(info.base_name[len(STAGING_PREFIX) :].rpartition("-")[0])
+        alive = None if owner is None else owner.alive()
+        age = time.time() - (info.mtime.timestamp() if info.mtime else time.time())
+        if alive is False or (alive is None and owner is not None and age > UNJUDGED_STALE_S):
             staging.fs.delete_dir(info.path)
-
-
-def _staging_owner(name: str) -> tuple[str | None, int]:
-    parts = name[len(STAGING_PREFIX) :].rsplit("-", 2)
-    if len(parts) != 3 or not parts[1].isdigit():
-        return None, 0
-    return parts[0], int(parts[1])
 
 
 def run_on_ray(
@@ -288,14 +302,17 @@ def run_on_ray(
     if not isinstance(outputs, ParquetOutputs) or None not in outputs.folders:
         raise OpenL3Error("The Ray engine embeds audio or image files into a Parquet dataset.")
     if embedder.user_model is not None:
-        raise OpenL3Error("The Ray engine loads its models by name in each actor: pass no model object.")
+        raise OpenL3Error(
+            "The Ray engine builds its model from the settings in each actor: pass no model object "
+            "(a weight file, weights=..., works)."
+        )
     run = FileRun(inputs, outputs, overwrite, errors, report)
     failures: list[tuple[str, str]] = []
     try:
         remove_stale_staging(staging_folder(outputs))
         if run.jobs:
             with ray_session(address, embedder.verbose) as ray:
-                failures = _run_job(ray, run, outputs, embedder.batch_size, embedder.verbose)
+                failures = _run_job(ray, run, outputs, embedder)
         run.report.failed += failures
         outputs.committed_elsewhere(replaced=overwrite)
         outputs.close(run.report, [job.path for job in run.jobs])
@@ -306,9 +323,7 @@ def run_on_ray(
     return run.report
 
 
-def _run_job(
-    ray: Any, run: FileRun, outputs: ParquetOutputs, batch_size: int, verbose: bool
-) -> list[tuple[str, str]]:
+def _run_job(ray: Any, run: FileRun, outputs: ParquetOutputs, embedder: Any) -> list[tuple[str, str]]:
     """Run the Ray Data job of ``run``; move its files into the dataset as parts; return the failures.
 
     The inputs whose rows are moved into the dataset are reported processed as they are.
@@ -320,19 +335,28 @@ def _run_job(
     context = DataContext.get_current()
     saved = context.target_max_block_size, context.enable_progress_bars
     context.target_max_block_size = None  # a block, hence a file, holds whole inputs
-    context.enable_progress_bars = verbose
+    context.enable_progress_bars = embedder.verbose
     log = ray.remote(FailureLog).remote()
     paths = [{"path": job.path} for job in run.jobs]
     folder, settings = outputs.folders[None], outputs.settings[None]
-    value_bytes = 2 if settings["dtype"] == "float16" else 4
-    rows_per_part = max(1, outputs.part_bytes // (settings["embedding_size"] * value_bytes + 64))
-    staged = staging_folder(outputs).child(f"{STAGING_PREFIX}{HOST}-{os.getpid()}-{secrets.token_hex(4)}")
+    value_bytes = 2 if outputs.dtype == "float16" else 4
+    rows_per_part = max(1, outputs.part_bytes // ((settings.dimension() or 512) * value_bytes + 64))
+    staged = staging_folder(outputs).child(f"{STAGING_PREFIX}{current().tag()}-{secrets.token_hex(4)}")
+    actor = {
+        "factory": type(embedder),
+        "settings": settings,
+        "weights": embedder.weights_path,
+        "batch_size": embedder.batch_size,
+        "dtype": outputs.dtype,
+        "metadata": outputs.metadata[None],
+        "log": log,
+    }
     dataset = (
         ray.data.from_items(paths, override_num_blocks=min(len(paths), 1000))
         .flat_map(decode_row, fn_kwargs={"settings": settings, "log": log})
         .map_batches(
             EmbedFiles,
-            fn_constructor_kwargs={"settings": settings, "batch_size": batch_size, "log": log},
+            fn_constructor_kwargs=actor,
             batch_size=FILES_PER_CALL,
             batch_format="numpy",
             **_actor_pool(ray),
@@ -341,7 +365,11 @@ def _run_job(
     try:
         try:
             dataset.write_parquet(
-                staged.base, filesystem=folder.fs, compression=COMPRESSION, min_rows_per_file=rows_per_part
+                staged.base,
+                filesystem=folder.fs,
+                compression=COMPRESSION,
+                min_rows_per_file=rows_per_part,
+                write_page_checksum=PAGE_CHECKSUMS,
             )
         except Exception as exc:  # the model's or the machine's: the job cannot go on
             raise OpenL3Error(f"The Ray job writing {outputs.root} stopped: {_cause(exc)}") from exc

@@ -10,13 +10,17 @@ over HNSW (FAISS, usearch, hnswlib) is measured in ``docs/performance.md``.
 
 An index saved to a folder is two files: ``vectors-<token>.faiss`` (FAISS's own
 serialisation) and ``index.parquet`` (each vector's input, window and timestamp; the
-index's record in its schema metadata, naming the vectors file by its token).
+index's record in its schema metadata, naming the vectors file by its token and size).
 ``index.parquet`` is written last, atomically: a reader sees the old index or the new one.
+The record carries the SHA-256 of itself and of the rows table, checked when the index is
+loaded: a record edited by hand (its settings, the vectors file it names) or a damaged
+table is refused, never used; and the vectors file it names must have an index's name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import re
@@ -25,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from .._util.atomic import temporary_name
-from .._util.exceptions import OpenL3Error
+from .._util.atomic import remove_stale_temporaries, write_whole
+from .._util.exceptions import InvalidArgumentError, OpenL3Error
 from .._util.remote import resolve
 from ..dataset.rows import DatasetRows, EmbeddingRows
 
@@ -43,7 +47,8 @@ RECALL_QUERIES = 200
 ROWS_FILE = "index.parquet"
 RECORD_KEY = b"openl3.index"
 FORMAT = "openl3 index"
-VERSION = 1
+#: 2: the record carries its checksum (indexes of version 1, without it, are read as they are).
+VERSION = 2
 #: The name of a vectors file written by :meth:`Index.save` (older ones are removed).
 _VECTORS = re.compile(r"^vectors-[0-9a-f]{16}\.faiss$")
 
@@ -97,6 +102,13 @@ class Index:
     asked : bool or None
         The kind asked for when it was built (``approximate=`` of :meth:`build`; None: chosen
         by size). Updates keep an asked kind at any size.
+
+    Examples
+    --------
+    >>> index = Index.build(DatasetRows("clips.l3"))
+    >>> similarities, ids = index.query(vector, k=5)
+    >>> index.paths[ids[0, 0]], float(similarities[0, 0])
+    ('clips/b.wav', 0.93)
     """
 
     def __init__(self, dim: int, approximate: bool = False):
@@ -128,7 +140,7 @@ class Index:
         if not self.approximate or self._faiss is None:
             raise OpenL3Error("nprobe applies to an approximate index only.")
         if int(lists) < 1:
-            raise OpenL3Error(f"Invalid nprobe {lists}: search at least one list.")
+            raise InvalidArgumentError(f"Invalid nprobe {lists}: search at least one list.")
         self._faiss.nprobe = min(int(lists), int(self._faiss.nlist))  # every list, at the most
 
     @property
@@ -159,7 +171,7 @@ class Index:
         index.asked = asked
         if isinstance(source, DatasetRows):
             index.settings, index.state, index.parts = (
-                dict(source.settings),
+                source.settings.record(),
                 source.state(),
                 list(source.parts),
             )
@@ -228,7 +240,7 @@ class Index:
         if queries.shape[1] != self.dim:
             raise OpenL3Error(f"Query of dimension {queries.shape[1]} for an index of dimension {self.dim}.")
         if k < 1:
-            raise OpenL3Error(f"Invalid k {k}: ask for at least one neighbour.")
+            raise InvalidArgumentError(f"Invalid k {k}: ask for at least one neighbour.")
         if self._faiss is None:
             return np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64)
         similarities, ids = self._faiss.search(queries, k)
@@ -279,10 +291,11 @@ class Index:
 
         fs, folder = (filesystem, location) if filesystem is not None else resolve(location)
         fs.create_dir(folder, recursive=True)
+        remove_stale_temporaries(folder, filesystem=fs)
         token = secrets.token_hex(8)
         vectors = f"vectors-{token}.faiss"
         data = faiss.serialize_index(self._faiss) if self._faiss is not None else np.zeros(0, np.uint8)
-        _write_atomically(fs, f"{folder}/{vectors}", lambda stream: stream.write(memoryview(data)))
+        write_whole(f"{folder}/{vectors}", lambda stream: stream.write(memoryview(data)), fs)
         table = pa.table(
             {
                 "path": pa.array(self.paths.tolist(), pa.string()),
@@ -290,9 +303,14 @@ class Index:
                 "timestamp": pa.array(self.timestamps, pa.float64()),
             }
         )
-        record = json.dumps({**self.record(), "vectors": vectors}).encode()
-        table = table.replace_schema_metadata({RECORD_KEY: record})
-        _write_atomically(fs, f"{folder}/{ROWS_FILE}", lambda stream: pq.write_table(table, stream))
+        record = {**self.record(), "vectors": vectors, "vectors_size": int(data.nbytes)}
+        record["checksum"] = _checksum(record, table.num_rows)
+        table = table.replace_schema_metadata({RECORD_KEY: json.dumps(record).encode()})
+
+        def write(stream: Any) -> None:
+            pq.write_table(table, stream, write_page_checksum=True)
+
+        write_whole(f"{folder}/{ROWS_FILE}", write, fs)
         for info in fs.get_file_info(_selector(folder)):
             if _VECTORS.match(info.base_name) and info.base_name != vectors:
                 fs.delete_file(info.path)
@@ -317,6 +335,10 @@ class Index:
             raise OpenL3Error(f"Cannot read the index in {location}: {exc}") from exc
         if record.get("format") != FORMAT or record.get("version", 0) > VERSION:
             raise OpenL3Error(f"{location} holds an index this openl3 cannot read")
+        if record.get("version", 0) >= 2 and record.get("checksum") != _checksum(record, table.num_rows):
+            raise OpenL3Error(f"Cannot read the index in {location}: its record is not the one saved with it")
+        if record.get("vectors_size", len(data)) != len(data):
+            raise OpenL3Error(f"Cannot read the index in {location}: its vectors file is not the one named")
         index = cls(record["dim"], record["approximate"])
         index.recall, index.settings = record["recall"], record["settings"]
         index.state, index.parts = record["state"], record["parts"]
@@ -348,8 +370,10 @@ def _read_saved(fs: Any, folder: str, tries: int = 3) -> tuple[Any, dict[str, An
 def _read_saved_once(fs: Any, folder: str) -> tuple[Any, dict[str, Any], np.ndarray]:
     import pyarrow.parquet as pq
 
-    table = pq.read_table(f"{folder}/{ROWS_FILE}", filesystem=fs)
+    table = pq.read_table(f"{folder}/{ROWS_FILE}", filesystem=fs, page_checksum_verification=True)
     record = json.loads((table.schema.metadata or {})[RECORD_KEY])
+    if not isinstance(record, dict) or not _VECTORS.match(str(record.get("vectors"))):
+        raise ValueError(f"its record names no vectors file of an index ({record.get('vectors')!r})")
     with fs.open_input_stream(f"{folder}/{record['vectors']}") as stream:
         return table, record, np.frombuffer(stream.read(), np.uint8)
 
@@ -360,14 +384,7 @@ def _selector(folder: str) -> Any:
     return fs.FileSelector(folder, allow_not_found=True)
 
 
-def _write_atomically(fs: Any, path: str, write: Any) -> None:
-    """Write ``path`` of filesystem ``fs`` through a temporary file moved into place."""
-    temporary = temporary_name(path)
-    try:
-        with fs.open_output_stream(temporary) as stream:
-            write(stream)
-        fs.move(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            fs.delete_file(temporary)
-        raise
+def _checksum(record: dict[str, Any], rows: int) -> str:
+    """Return the SHA-256 of an index's record (its checksum left out) and its number of rows."""
+    kept = {k: v for k, v in record.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps([kept, rows], sort_keys=True).encode()).hexdigest()

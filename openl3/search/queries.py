@@ -3,9 +3,12 @@
 A query names an audio file (its windows' embeddings averaged, or those of the segment
 ``start``-``end`` only: the windows whose timestamps fall in ``[start, end)``), an image
 file, or a row of the dataset written ``PATH@SECONDS`` (the window of ``PATH`` whose
-timestamp is nearest). A file of the dataset (matched by its real path) is not embedded
-again: its rows are read. When the query comes from the dataset, its own windows are
-left out of the hits (the file's other windows stay).
+timestamp is nearest). A file that is an input of the dataset (the same file, however
+named: :meth:`openl3.dataset.rows.DatasetRows.match`) is not embedded again: its rows are
+read. Any other file, one of the same name elsewhere included, is embedded with the
+dataset's settings (:func:`openl3.embedders.embedder_for`; weights other than the official
+ones are taken from the file the dataset records, or ``weights``). When the query comes
+from the dataset, its own windows are left out of the hits (the file's other windows stay).
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._util.exceptions import OpenL3Error
+from .._util.exceptions import InvalidArgumentError, OpenL3Error
 from .._util.jobs import EXTENSIONS
 from .._util.remote import is_uri
 from ..dataset.rows import DatasetRows
-from ..embedders import AudioEmbedder, ImageEmbedder
+from ..embedders import embedder_for
 from .index import Index
 
 __all__ = ["Hit", "Query", "make_query", "search"]
@@ -31,7 +34,14 @@ _AT = re.compile(r"^(?P<path>.+)@(?P<seconds>[^@/\\]*)$")
 
 @dataclass
 class Query:
-    """One query vector, and the rows of the dataset it came from (left out of the hits)."""
+    """One query vector, and the rows of the dataset it came from (left out of the hits).
+
+    Examples
+    --------
+    >>> query = make_query(dataset, "clips/a.wav@12.5")       # one window of the dataset
+    >>> query.vector.shape, query.own
+    ((512,), [('clips/a.wav', 25)])
+    """
 
     vector: np.ndarray
     own: list[tuple[str, int]]
@@ -40,15 +50,18 @@ class Query:
 
 @dataclass
 class Hit:
-    """One neighbour: its input, timestamp (NaN for an image) and cosine similarity."""
+    """One neighbour: its input, timestamp (NaN for an image) and cosine similarity.
+
+    Examples
+    --------
+    >>> hits = search(index, make_query(dataset, "query.wav"), k=3)
+    >>> hits[0].path, hits[0].timestamp, round(hits[0].similarity, 2)
+    ('clips/b.wav', 12.5, 0.91)
+    """
 
     path: str
     timestamp: float
     similarity: float
-
-
-def _key(path: str) -> str:
-    return path if is_uri(path) else os.path.realpath(path)
 
 
 def query_modality(path: str) -> str | None:
@@ -57,10 +70,9 @@ def query_modality(path: str) -> str | None:
     return next((m for m, names in EXTENSIONS.items() if extension in names), None)
 
 
-def _dataset_input(dataset: DatasetRows, path: str, inputs: list[str]) -> str | None:
-    """Return the input of the dataset that is file ``path`` (by real path), or None."""
-    wanted = _key(path)
-    return next((name for name in inputs if name == path or _key(name) == wanted), None)
+def _dataset_input(dataset: DatasetRows, path: str) -> str | None:
+    """Return the name of the dataset's input that is file ``path``, or None."""
+    return dataset.match([path])[0]
 
 
 def _segment(timestamps: np.ndarray, start: float | None, end: float | None) -> np.ndarray:
@@ -71,25 +83,9 @@ def _segment(timestamps: np.ndarray, start: float | None, end: float | None) -> 
     return inside | np.isnan(timestamps) if start is None and end is None else inside
 
 
-def _embed_file(dataset: DatasetRows, path: str) -> tuple[np.ndarray, np.ndarray]:
+def _embed_file(dataset: DatasetRows, path: str, weights: str | None) -> tuple[np.ndarray, np.ndarray]:
     """Embed file ``path`` with the dataset's settings; return its embeddings and timestamps."""
-    settings = dataset.settings
-    if "weights" in settings or "model" in settings:
-        raise OpenL3Error(
-            f"{dataset.location} was embedded with a model of the user's "
-            f"({settings.get('model') or 'a weight file'}): "
-            f"embed {path} into the dataset first and query it as PATH@SECONDS."
-        )
-    common = {
-        key: settings[key]
-        for key in ("content_type", "embedding_size", "precision", "output")
-        if key in settings
-    }
-    if dataset.modality == "image":
-        embedder = ImageEmbedder(input_repr=settings.get("input_repr", "mel256"), verbose=False, **common)
-    else:
-        keys = ("input_repr", "hop_size", "center", "frontend")
-        embedder = AudioEmbedder(verbose=False, **common, **{k: settings[k] for k in keys if k in settings})
+    embedder = embedder_for(dataset.settings, weights or dataset.weights_file, verbose=False)
     source = embedder.open_file(path)
     [embedding] = embedder.embed_sources([source])
     timestamps = getattr(source, "timestamps", None)
@@ -97,9 +93,16 @@ def _embed_file(dataset: DatasetRows, path: str) -> tuple[np.ndarray, np.ndarray
 
 
 def make_query(
-    dataset: DatasetRows, query: str, start: float | None = None, end: float | None = None
+    dataset: DatasetRows,
+    query: str,
+    start: float | None = None,
+    end: float | None = None,
+    weights: str | None = None,
 ) -> Query:
     """Return the query vector of ``query`` (a file, or ``PATH@SECONDS``) for ``dataset``.
+
+    ``weights``: the weight file a file query is embedded with, for a dataset made with
+    weights other than the official ones (default: the file the dataset records).
 
     Raises
     ------
@@ -107,18 +110,22 @@ def make_query(
         If the query is of another modality than the rows, is no file and no row of the
         dataset, names a time that is no number or is past the file's end, or its segment
         is invalid (``0 <= start < end``) or holds no window.
+
+    Examples
+    --------
+    >>> dataset = DatasetRows("clips.l3")
+    >>> query = make_query(dataset, "query.wav", start=2.0, end=4.0)   # a file's segment, embedded
     """
     if (start is not None and start < 0) or (end is not None and end <= max(start or 0, 0)):
-        raise OpenL3Error(f"Invalid segment --start {start} --end {end}: 0 <= start < end.")
-    inputs = _inputs(dataset)
+        raise InvalidArgumentError(f"Invalid segment --start {start} --end {end}: 0 <= start < end.")
     row, at = _ROW.match(query), _AT.match(query)
     if row and not os.path.exists(query):
         if start is not None or end is not None:
             raise OpenL3Error(f"Query {query} names one window: --start/--end go with a file.")
-        return _row_query(dataset, inputs, row["path"], float(row["seconds"]), query)
-    if at and not os.path.exists(query) and _dataset_input(dataset, at["path"], inputs) is not None:
+        return _row_query(dataset, row["path"], float(row["seconds"]), query)
+    if at and not os.path.exists(query) and _dataset_input(dataset, at["path"]) is not None:
         raise OpenL3Error(f"Query {query}: invalid time {at['seconds']!r} (PATH@SECONDS, SECONDS >= 0).")
-    modality, known = query_modality(query), _dataset_input(dataset, query, inputs)
+    modality, known = query_modality(query), _dataset_input(dataset, query)
     if modality == "video" and known is None:
         raise OpenL3Error(f"Query {query} is a video: embed it into the dataset, then query its rows.")
     if modality not in (None, "video", dataset.modality):
@@ -130,7 +137,7 @@ def make_query(
         rows = dataset.rows(paths=[known])
         embeddings, timestamps, windows = rows.embeddings, rows.timestamps, rows.index
     elif is_uri(query) or os.path.isfile(query):
-        embeddings, timestamps = _embed_file(dataset, query)
+        embeddings, timestamps = _embed_file(dataset, query, weights)
         windows = np.arange(len(embeddings))
     else:
         raise OpenL3Error(f"Query {query} is no file, and no input of {dataset.location}.")
@@ -141,20 +148,14 @@ def make_query(
     return Query(embeddings[inside].mean(axis=0), own, query)
 
 
-def _inputs(dataset: DatasetRows) -> list[str]:
-    import pyarrow.compute as pc
-
-    return pc.unique(dataset.table(["path"])["path"]).to_pylist()
-
-
-def _row_query(dataset: DatasetRows, inputs: list[str], path: str, seconds: float, text: str) -> Query:
+def _row_query(dataset: DatasetRows, path: str, seconds: float, text: str) -> Query:
     """Return the query of the window of ``path`` whose timestamp is nearest ``seconds``."""
-    known = _dataset_input(dataset, path, inputs)
+    known = _dataset_input(dataset, path)
     if known is None:
         raise OpenL3Error(f"Query {text}: {path} is no input of {dataset.location}.")
     rows = dataset.rows(paths=[known])
     timestamps = rows.timestamps[~np.isnan(rows.timestamps)]
-    hop = float(dataset.settings.get("hop_size") or 0)
+    hop = float(dataset.settings.hop_size or 0)
     if len(timestamps) and seconds > timestamps.max() + hop:
         raise OpenL3Error(
             f"Query {text}: {path} ends before {seconds} s (its last window is at {timestamps.max():.3f} s)."
@@ -168,9 +169,15 @@ def search(index: Index, query: Query, k: int = 20, per_file: bool = False) -> l
     """Return the ``k`` best hits of ``query`` in ``index``, best first.
 
     The query's own rows are left out; with ``per_file``, each file's best window only.
+
+    Examples
+    --------
+    >>> index, stale = open_index(dataset)
+    >>> for hit in search(index, make_query(dataset, "query.wav"), k=5, per_file=True):
+    ...     print(hit.path, hit.timestamp, hit.similarity)
     """
     if k < 1:
-        raise OpenL3Error(f"Invalid k {k}: ask for at least one hit.")
+        raise InvalidArgumentError(f"Invalid k {k}: ask for at least one hit.")
     own = set(query.own)
     wanted = k + len(own)
     while True:

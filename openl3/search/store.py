@@ -24,6 +24,7 @@ from ..dataset.locks import LockFolder
 from ..dataset.manifest import OWN_FOLDER
 from ..dataset.parts import PartFolder
 from ..dataset.rows import DatasetRows
+from ..models.settings import EmbeddingSettings
 from .index import EXACT_LIMIT, Index
 
 __all__ = ["INDEX_NAME", "index_folder", "open_index", "stale", "update_index"]
@@ -32,8 +33,6 @@ logger = logging.getLogger("openl3")
 
 #: The index's folder in the dataset folder, as the manifest names it.
 INDEX_NAME = f"{OWN_FOLDER}/index"
-#: Settings that do not change the embeddings.
-_IGNORED = {"openl3", "version"}
 
 
 def index_folder(dataset: DatasetRows) -> str:
@@ -54,20 +53,18 @@ def _top(dataset: DatasetRows) -> tuple[PartFolder, str]:
     return top, f"{below}/{INDEX_NAME}" if below else INDEX_NAME
 
 
-def _differences(index: Index, dataset: DatasetRows) -> list[str]:
-    found, wanted = index.settings, dataset.settings
-    keys = sorted((set(found) | set(wanted)) - _IGNORED)
-    return [f"{k}={found.get(k)!r} (rows: {wanted.get(k)!r})" for k in keys if found.get(k) != wanted.get(k)]
+def _index_settings(index: Index, dataset: DatasetRows) -> EmbeddingSettings:
+    """Return the settings the index records (completed as the dataset's are, for older indexes)."""
+    return EmbeddingSettings.from_record(index.settings, f"The index of {dataset.location}")
 
 
 def check_settings(index: Index, dataset: DatasetRows) -> None:
     """Refuse an index made from rows with other settings than the dataset's rows."""
-    differences = _differences(index, dataset)
-    if differences:
-        raise OpenL3Error(
-            f"The index of {dataset.location} was made from embeddings with other settings: "
-            f"{', '.join(differences)}. Build it again: openl3 index {dataset.location} --rebuild"
-        )
+    _index_settings(index, dataset).check_same(
+        dataset.settings,
+        f"The index of {dataset.location} was made from embeddings with other settings",
+        f"Build it again: openl3 index {dataset.location} --rebuild",
+    )
 
 
 def load_index(dataset: DatasetRows) -> Index | None:
@@ -127,6 +124,11 @@ def open_index(dataset: DatasetRows) -> tuple[Index, str | None]:
     ------
     OpenL3Error
         If the dataset has no index, or an index made with other settings.
+
+    Examples
+    --------
+    >>> index, stale = open_index(DatasetRows("clips.l3"))
+    >>> stale           # None, "added" or "changed"
     """
     try:
         index = load_index(dataset)
@@ -154,6 +156,12 @@ def update_index(
     -------
     index : Index
     done : {"built", "rebuilt", "added", "current"}
+
+    Examples
+    --------
+    >>> index, done = update_index(DatasetRows("clips.l3"))
+    >>> done            # "built", "rebuilt", "added" or "current"
+    'built'
     """
     top, _ = _top(dataset)
     locks = LockFolder(top.fs, top.path_of(OWN_FOLDER), dataset.location)
@@ -190,7 +198,7 @@ def _rebuild_reason(
     index: Index, dataset: DatasetRows, approximate: bool | None, rebuild: bool
 ) -> str | None:
     """Return "rebuilt" if the index cannot be kept (asked, other settings, other kind), else None."""
-    if rebuild or _differences(index, dataset):
+    if rebuild or _index_settings(index, dataset).differences(dataset.settings):
         return "rebuilt"
     if approximate is not None and approximate != index.approximate:
         return "rebuilt"
