@@ -5,11 +5,11 @@ import sys
 
 sys.path.insert(0, os.path.abspath(".."))
 
-from openl3.version import version as release  # noqa: E402
+from openl3.version import version as release
 
 project = "openl3"
 author = "The openl3 developers"
-copyright = "The openl3 developers"  # noqa: A001
+copyright = "The openl3 developers"
 version = release
 
 extensions = [

@@ -1,6 +1,8 @@
 """OpenL3: deep audio and image embeddings with the L3-Net models.
 
-Importing the package is cheap: TensorFlow, Keras, kapre and librosa load on first use.
+Importing the package is cheap: TensorFlow (or another Keras backend) and Keras load on first
+use; where TensorFlow is not installed and no backend is chosen, Keras runs on JAX or PyTorch
+(:mod:`openl3._util.backends`).
 TensorFlow's native log stays off unless ``TF_CPP_MIN_LOG_LEVEL`` is set
 (:mod:`openl3._util.console`).
 
@@ -13,7 +15,7 @@ weights, precision, the batch runner, embedding settings); :mod:`openl3.audio`,
 """
 
 from . import core, models
-from ._util import console
+from ._util import backends, console
 from ._util.exceptions import InvalidArgumentError, OpenL3Error, OpenL3Warning
 from ._util.jobs import Report
 from .audio.stream import AudioStream
@@ -31,6 +33,7 @@ from .models.settings import EmbeddingSettings
 from .version import version as __version__
 
 console.quiet_tensorflow()  # importing openl3 imports no TensorFlow: this comes before it
+backends.choose_backend()  # JAX or PyTorch where TensorFlow is not installed and none is chosen
 
 __all__ = [
     "AudioEmbedder",

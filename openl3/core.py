@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._util.exceptions import OpenL3Error
+from ._util.exceptions import InvalidArgumentError
 from ._util.validation import check_bool, check_hop_size
 from .audio.compute import checked_audio
 from .audio.windows import AudioWindows, window_dtype
@@ -71,7 +71,7 @@ def preprocess_audio(
     (7, 128, 199, 1)
     """
     if kw:
-        raise OpenL3Error(f"Unexpected keyword arguments for preprocess_audio: {sorted(kw)}.")
+        raise InvalidArgumentError(f"Unexpected keyword arguments for preprocess_audio: {sorted(kw)}.")
     spec = None if input_repr is None else input_repr_spec(input_repr)
     arrays, rates, _ = checked_audio(audio, sr)
     check_hop_size(hop_size, TARGET_SR)
@@ -244,8 +244,9 @@ def process_audio_file(
         The Ray cluster of ``engine="ray"`` (default: a new local Ray instance).
     shard : (int, int) or None
         ``(K, N)`` embeds only shard K of N (from 0) of the inputs, split by a stable
-        hash of each path as named, so the N jobs of a job array share the work without
-        talking; they may write into one Parquet dataset at once (:mod:`openl3._util.shard`).
+        hash of the file each path names (its real path), so the N jobs of a job array share
+        the work without talking (on nodes that see the files under the same real paths);
+        they may write into one Parquet dataset at once (:mod:`openl3._util.shard`).
     break_lock : bool
         Remove the locks of other runs on the Parquet dataset that cover these inputs:
         for runs you know are dead (:mod:`openl3.dataset.locks`).

@@ -70,6 +70,11 @@ class AudioEmbedder(FileRuns, AudioComputation):
         A layer of the tower (``"conv5"``, ``"pool3"``... see :mod:`openl3.models`) whose
         activations, max-pooled over frequency and time, are the embedding: one vector of
         that layer's channel count per window. None (default): the embedding.
+    spectrogram : "auto", "keras" or "kapre"
+        What computes the kapre frontend's spectrogram: openl3's ``keras.ops`` twin of
+        kapre's layers ("auto", "keras": every backend) or kapre's own layers ("kapre":
+        ``pip install 'openl3[kapre]'``, TensorFlow only). The same numbers within float32
+        rounding; recorded in datasets, not compared.
     verbose : bool
         Whether to show progress.
 
@@ -95,6 +100,7 @@ class AudioEmbedder(FileRuns, AudioComputation):
         batch_size: int = 32,
         weights: Any = None,
         output: str | None = None,
+        spectrogram: str = "auto",
         verbose: bool = True,
     ):
         super().__init__(
@@ -110,6 +116,7 @@ class AudioEmbedder(FileRuns, AudioComputation):
             precision=precision,
             output=output,
             weights=weights,
+            spectrogram=spectrogram,
         )
 
     def embed(self, audio: Any, sr: Any) -> tuple[Any, Any]:

@@ -7,7 +7,6 @@ module imports another (``tests/test_tests.py``).
 
 from __future__ import annotations
 
-import gzip
 import os
 import shutil
 import subprocess
@@ -16,100 +15,32 @@ import threading
 import warnings
 from collections.abc import Callable
 
-import h5py
 import numpy as np
 import soundfile as sf
 
 from openl3._util.exceptions import OpenL3Warning
 
+# The weight files of the tests: the package's own seeded random weights in the official layout.
+from openl3.models.random_weights import official_layout, weight_values, write_weight_file  # noqa: F401
+
+
+def skip_without_kapre() -> None:
+    """Skip the calling test where kapre's own layers cannot run (kapre missing, or not TensorFlow).
+
+    kapre is optional (openl3[kapre]): CI's oldest-versions environment installs it and runs
+    these tests (requirements/oldest.txt).
+    """
+    import importlib.util
+
+    import keras
+    import pytest
+
+    if importlib.util.find_spec("kapre") is None or keras.backend.backend() != "tensorflow":
+        pytest.skip("kapre's layers need openl3[kapre] on TensorFlow (CI's oldest-versions environment)")
+
+
 #: Settings of a small, cheap audio model (mel128, 512) with two windows a second.
 AUDIO = {"input_repr": "mel128", "embedding_size": 512, "hop_size": 0.5, "verbose": False}
-
-FILTERS = (64, 64, 128, 128, 256, 256, 512, 512)
-
-
-def official_layout(modality: str) -> list[tuple[str, list[tuple[str, tuple[int, ...]]]]]:
-    """Layers of an official weight file, weightless ones included, in model order.
-
-    Names are offset from a fresh model's auto-generated names, as in the published
-    files, so that only loading by order can work.
-    """
-    channels = 1 if modality == "audio" else 3
-    counters = {"batch_normalization": 40, "conv2d": 60, "activation": 80, "max_pooling2d": 20}
-
-    def name(kind: str) -> str:
-        counters[kind] += 1
-        return f"{kind}_{counters[kind]}"
-
-    def norm(c: int) -> tuple[str, list]:
-        return name("batch_normalization"), [
-            (v, (c,)) for v in ("gamma", "beta", "moving_mean", "moving_variance")
-        ]
-
-    layers = [("input_1", []), norm(channels)]
-    for i, filters in enumerate(FILTERS):
-        conv = [("kernel", (3, 3, channels, filters)), ("bias", (filters,))]
-        channels = filters
-        if i == len(FILTERS) - 1:
-            layers.append((f"{modality if modality == 'audio' else 'vision'}_embedding_layer", conv))
-            break
-        layers.append((name("conv2d"), conv))
-        after = [norm(filters), (name("activation"), [])]
-        if modality == "image" and i == 1:
-            after.reverse()
-        layers += after
-        if i % 2 == 1:
-            layers.append((name("max_pooling2d"), []))
-    return layers
-
-
-def weight_values(modality: str, seed: int) -> dict[str, dict[str, np.ndarray]]:
-    """Seeded weights with realistic scales for every weight-bearing layer."""
-    rng = np.random.default_rng(seed)
-    values = {}
-    for index, (layer, variables) in enumerate(e for e in official_layout(modality) if e[1]):
-        values[layer] = {}
-        for var, shape in variables:
-            if var == "kernel":
-                value = rng.normal(0, np.sqrt(2.0 / np.prod(shape[:3])), shape)
-            elif var == "bias":
-                value = rng.normal(0, 0.02, shape)
-            elif var == "gamma":
-                value = rng.uniform(0.7, 1.3, shape)
-            elif var == "beta":
-                value = rng.normal(0, 0.1, shape)
-            elif var == "moving_mean":
-                value = rng.normal(-40 if index == 0 and modality == "audio" else 0, 0.2, shape)
-            else:
-                value = (
-                    rng.uniform(300, 400, shape)
-                    if index == 0 and modality == "audio"
-                    else rng.uniform(0.5, 2, shape)
-                )
-            values[layer][var] = value.astype(np.float32)
-    return values
-
-
-def write_weight_file(path, modality: str = "audio", seed: int = 0, layout=None, values=None) -> str:
-    """Write a Keras-2 ``save_weights`` file as the official ones; ``.gz`` paths are gzipped."""
-    layout = official_layout(modality) if layout is None else layout
-    values = weight_values(modality, seed) if values is None else values
-    plain = str(path)[:-3] if str(path).endswith(".gz") else str(path)
-    with h5py.File(plain, "w") as h5:
-        h5.attrs["backend"] = "tensorflow"
-        h5.attrs["keras_version"] = "2.15.0"
-        h5.attrs["layer_names"] = np.array([n.encode() for n, _ in layout], dtype=object)
-        for layer, variables in layout:
-            group = h5.create_group(layer)
-            names = [f"{layer}/{var}:0" for var, _ in variables]
-            encoded = np.array([n.encode() for n in names], dtype=object)
-            group.attrs["weight_names"] = encoded if names else np.array([], dtype=np.float64)
-            for (var, _), full in zip(variables, names, strict=True):
-                group.create_dataset(full, data=values[layer][var])
-    if str(path).endswith(".gz"):
-        with open(plain, "rb") as source, gzip.open(str(path), "wb") as target:
-            shutil.copyfileobj(source, target)
-    return str(path)
 
 
 def tone(

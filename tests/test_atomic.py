@@ -13,6 +13,7 @@ import pytest
 from helpers import dead_pid
 from openl3._util import atomic
 from openl3._util.owner import Owner, current
+from openl3.runs.npz import save_npz, write_npz
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def umask():
 @pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
 def test_files_get_the_mode_the_umask_gives(tmp_path, umask, mask, mode):
     umask(mask)
-    atomic.save_npz(str(tmp_path / "out.npz"), embedding=np.ones(3))
+    save_npz(str(tmp_path / "out.npz"), embedding=np.ones(3))
     plain = tmp_path / "plain.npz"
     np.savez(plain, embedding=np.ones(3))  # what np.savez, and 0.4.2, give
     assert stat.S_IMODE(os.stat(tmp_path / "out.npz").st_mode) == mode == stat.S_IMODE(plain.stat().st_mode)
@@ -35,12 +36,12 @@ def test_files_get_the_mode_the_umask_gives(tmp_path, umask, mask, mode):
 def test_all_or_none(tmp_path):
     first, second = str(tmp_path / "a.npz"), str(tmp_path / "b.npz")
     with pytest.raises(RuntimeError), atomic.replacing(first, second) as (one, _):
-        atomic.write_npz(one, embedding=np.ones(2))
+        write_npz(one, embedding=np.ones(2))
         raise RuntimeError("the second output fails")
     assert os.listdir(tmp_path) == []
     with atomic.replacing(first, second) as temporaries:
         for temporary in temporaries:
-            atomic.write_npz(temporary, embedding=np.zeros(2))
+            write_npz(temporary, embedding=np.zeros(2))
     assert sorted(os.listdir(tmp_path)) == ["a.npz", "b.npz"]
 
 
@@ -62,7 +63,7 @@ def test_a_failed_rename_takes_back_the_earlier_ones(tmp_path, monkeypatch):
     _fail_second_rename(monkeypatch)
     with pytest.raises(OSError, match="disk gone"), atomic.replacing(first, second) as temporaries:
         for temporary in temporaries:
-            atomic.write_npz(temporary, embedding=np.ones(1))
+            write_npz(temporary, embedding=np.ones(1))
     assert os.listdir(tmp_path) == []
 
 
@@ -77,13 +78,13 @@ def test_a_failed_rename_keeps_the_files_it_was_replacing(tmp_path, monkeypatch,
         _fail_second_rename(patch)
         with pytest.raises(OSError, match="disk gone"), atomic.replacing(str(first), str(second)) as temps:
             for temporary in temps:
-                atomic.write_npz(temporary, embedding=np.ones(1))
+                write_npz(temporary, embedding=np.ones(1))
     assert sorted(os.listdir(tmp_path)) == ["a_audio.npz", "a_image.npz"]  # no temporary or backup left
     assert first.read_bytes() == b"the old audio output"
     assert second.read_bytes() == b"the old image output"
     with atomic.replacing(str(first), str(second)) as temps:  # a rename that succeeds drops the backups
         for temporary in temps:
-            atomic.write_npz(temporary, embedding=np.zeros(2))
+            write_npz(temporary, embedding=np.zeros(2))
     assert sorted(os.listdir(tmp_path)) == ["a_audio.npz", "a_image.npz"]
     np.testing.assert_array_equal(np.load(first)["embedding"], np.zeros(2))
 
@@ -152,7 +153,7 @@ def test_whole_writes_on_a_pyarrow_filesystem_leave_nothing_when_they_fail(tmp_p
 )
 def test_npz_files_read_back_as_np_savez_writes_them(tmp_path, array):
     ours, theirs = tmp_path / "ours.npz", tmp_path / "theirs.npz"
-    atomic.write_npz(str(ours), embedding=array, timestamps=np.arange(3) * 0.1)
+    write_npz(str(ours), embedding=array, timestamps=np.arange(3) * 0.1)
     np.savez(theirs, embedding=array, timestamps=np.arange(3) * 0.1)
     with np.load(ours) as got, np.load(theirs) as expected:
         assert got.files == expected.files == ["embedding", "timestamps"]
@@ -160,4 +161,4 @@ def test_npz_files_read_back_as_np_savez_writes_them(tmp_path, array):
             assert got[key].dtype == expected[key].dtype and got[key].shape == expected[key].shape
             np.testing.assert_array_equal(got[key], expected[key])
     with pytest.raises(TypeError):
-        atomic.write_npz(str(tmp_path / "objects.npz"), embedding=np.array([object()]))
+        write_npz(str(tmp_path / "objects.npz"), embedding=np.array([object()]))

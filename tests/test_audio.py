@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from pathlib import Path
 
 import numpy as np
@@ -342,8 +343,12 @@ def test_model_of_the_wrong_kind_is_an_error(mel128_model, mel128_librosa_model)
 
 def test_missing_weights_name_the_expected_file(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENL3_WEIGHTS_DIR", str(tmp_path))
-    with pytest.raises(OpenL3Error, match="weight file openl3_audio_mel256_music-v0_4_0.h5.gz from"):
+    with pytest.raises(OpenL3Error, match="weight file openl3_audio_mel256_music-v0_4_0.h5.gz from") as error:
         openl3.get_audio_embedding(tone(1.0, 48000), 48000, verbose=False)
+    message = str(error.value)  # the folders it looked in, beside the file's name
+    assert f"It is not in {tmp_path} ($OPENL3_WEIGHTS_DIR, as openl3_audio_mel256_music.h5[.gz])" in message
+    cache = os.environ["OPENL3_CACHE_DIR"]
+    assert f"{cache} (the cache)" in message and "openl3 models random DIR" in message
 
 
 @pytest.mark.slow

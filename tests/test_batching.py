@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from helpers import CountingBuilder, race
-from openl3._util import progress
 from openl3._util.exceptions import OpenL3Error
 from openl3.models import batching
 from openl3.models.batching import embed_sources
@@ -192,14 +191,3 @@ def test_many_models_are_traced_without_a_retracing_warning():
     finally:
         tensorflow_logger.removeHandler(handler)
     assert not [m for m in messages if "retracing" in m]
-
-
-def test_the_progress_line_shows_a_total_only_when_one_is_known():
-    bar = progress.progress_bar(None, False, "window")
-    assert bar.total is None and getattr(bar, "bar_format", None) is None  # "47 windows [00:23, ...]"
-    progress.add_to_total(bar, 40)
-    assert bar.total == 40 and bar.bar_format == progress.BAR_FORMAT
-    progress.add_to_total(bar, -40)
-    assert bar.total is None and bar.bar_format is None
-    line = bar.format_meter(47, 128, 23.3, ncols=100, unit=" windows", bar_format=progress.BAR_FORMAT)
-    assert line.endswith("| 47/128 windows [00:23<00:40,  2.02 windows/s]")

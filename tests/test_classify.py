@@ -142,7 +142,13 @@ def test_saved_files_record_settings_and_hash(trained, weights_env):
     record = json.loads(Path(trained.model_path + ".json").read_text())
     expected = {"modality": "audio", "content_type": "music", "precision": "faithful", "center": True}
     weights = openl3.AudioEmbedder(**SETTINGS).settings().weights  # the seeded file's SHA-256
-    assert record["settings"] == {**expected, **SETTINGS, "frontend": "kapre", "weights": weights}
+    assert record["settings"] == {
+        **expected,
+        **SETTINGS,
+        "frontend": "kapre",
+        "spectrogram": "keras",
+        "weights": weights,
+    }
     assert record["classes"] == sorted(KINDS) and record["pooling"] == "mean"
     import hashlib
 
@@ -242,7 +248,7 @@ def test_label_errors_name_the_problem(trained, tmp_path):
     with pytest.raises(OpenL3Error, match=r"fewer files than the 5 folds: 'chirp' \(3 files\)"):
         train(labels=few, dataset=trained.dataset)
     (tmp_path / "l.csv").write_text("path,label\nmissing.wav,tone\n" + f"{trained.paths[0]},tone\n")
-    with pytest.raises(OpenL3Error, match=r"l.csv: 1 labelled files do not exist: .*missing.wav"):
+    with pytest.raises(OpenL3Error, match=r"l.csv: 1 labelled file does not exist: .*missing.wav"):
         train(labels=str(tmp_path / "l.csv"), dataset=trained.dataset)
 
 
@@ -435,9 +441,9 @@ def test_skip_failed_command_trains_and_predicts_the_rest_and_exits_1(damaged, w
     flags = ["-i", "mel128", "-as", "512", "-t", "0.5", "--folds", "2", "--dataset", dataset, "-q"]
     command = ["classify", "train", sounds, "-o", model, "--report", str(report), *flags]
     assert main(command) == 1  # by default, a file that cannot be embedded stops the training
-    last = capsys.readouterr().err.splitlines()[-1]  # after the embedder's line for each file
-    assert last.startswith("error: 2 files could not be embedded: ") and "bad.wav" in last
-    assert "broken.wav" in last
+    [line] = capsys.readouterr().err.splitlines()  # the error once (the embedder's lines are in it)
+    assert line.startswith("error: 2 files cannot be read, so nothing was embedded: ") and "bad.wav" in line
+    assert "broken.wav" in line and "--skip-failed" in line
     assert not os.path.exists(model) and not report.exists()
     assert main([*command, "--skip-failed"]) == 1
     last = capsys.readouterr().err.splitlines()[-1]
@@ -454,7 +460,9 @@ def test_skip_failed_command_trains_and_predicts_the_rest_and_exits_1(damaged, w
     out = str(tmp_path / "p.csv")
     predicting = ["classify", "predict", model, sounds, "-o", out, "--dataset", dataset, "-q"]
     assert main(predicting) == 1 and not os.path.exists(out)
-    assert capsys.readouterr().err.splitlines()[-1].startswith("error: 2 files could not be embedded")
+    [line] = capsys.readouterr().err.splitlines()  # said before any file is embedded
+    assert line.startswith("error: 2 files cannot be read, so nothing was embedded")
+    assert "--skip-failed" in line
     assert main([*predicting, "--skip-failed"]) == 1
     last = capsys.readouterr().err.splitlines()[-1]
     assert "predict: 2 files could not be embedded and were left out: " in last and "bad.wav" in last
@@ -534,11 +542,11 @@ def test_a_model_of_an_earlier_version_loads_with_a_warning(trained, tmp_path):
     shutil.copy(trained.model_path, model)
     record = json.loads(Path(trained.model_path + ".json").read_text())
     record["format_version"], record["sha256"] = 1, hashlib.sha256(Path(model).read_bytes()).hexdigest()
-    del record["settings"]["weights"]  # written before weights were recorded: the official ones
+    del record["settings"]["weights"]  # written before weights were recorded: unknown
     Path(model + ".json").write_text(json.dumps(record))
     with pytest.warns(OpenL3Warning, match="save it again"):
         loaded = load_model(model)
-    assert loaded.settings.weights == "openl3_audio_mel128_music-v0_4_0.h5.gz"
+    assert loaded.settings.weights is None and loaded.settings.unrecorded_weights
     assert loaded.classes == trained.model.classes
 
 

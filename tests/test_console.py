@@ -55,3 +55,25 @@ def test_captured_output_takes_python_and_native_writes_and_logs_them(capfd, cap
     sys.stdout.write("after\n")  # the streams are back
     os.write(2, b"native after\n")
     assert capfd.readouterr() == ("after\n", "native after\n")
+
+
+def test_the_first_import_of_a_noisy_module_is_quiet_and_its_own(tmp_path, monkeypatch, capfd, caplog):
+    """TensorFlow 2.21 prints while it is imported whatever TF_CPP_MIN_LOG_LEVEL says."""
+    import importlib.util
+
+    from openl3._util.console import QuietFirstImport
+
+    package = tmp_path / "noisy_package"
+    package.mkdir()
+    (package / "__init__.py").write_text("import os\nos.write(2, b'I0000 oneDNN notice\\n')\nVALUE = 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    hook = QuietFirstImport("noisy_package")
+    monkeypatch.setattr(sys, "meta_path", [hook, *sys.meta_path])
+    assert importlib.util.find_spec("noisy_package") is not None and hook in sys.meta_path  # a look
+    with caplog.at_level(logging.DEBUG, logger="openl3"):
+        import noisy_package
+    assert noisy_package.VALUE == 3 and hook not in sys.meta_path
+    assert capfd.readouterr() == ("", "")
+    assert "I0000 oneDNN notice" in caplog.text and "the import of noisy_package" in caplog.text
+    assert type(noisy_package.__loader__).__module__.startswith("_frozen_importlib")
+    monkeypatch.delitem(sys.modules, "noisy_package")

@@ -655,12 +655,12 @@ def test_damaged_files_of_the_dataset_are_named_with_what_to_do(clips, weights_e
     openl3.process_audio_file([*clips[:2], str(tmp_path / "missing.wav")], **settings)
     failures = out / "_failures.parquet"
     failures.write_bytes(failures.read_bytes()[:40])
-    with pytest.raises(OpenL3Error, match="_failures.parquet is damaged.*Remove it"):
+    with pytest.raises(OpenL3Error, match="_failures.parquet is damaged.*Remove that table"):
         openl3.process_audio_file(clips, **settings)
     failures.unlink()
     [part] = parts(out)
     (out / part).write_bytes((out / part).read_bytes()[:-100])
-    with pytest.raises(OpenL3Error, match=f"{part} is damaged.*Remove it"):
+    with pytest.raises(OpenL3Error, match=f"{part} is damaged.*Remove that part"):
         openl3.process_audio_file(clips, **settings)
 
 

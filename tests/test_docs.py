@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -245,6 +246,11 @@ DOCTESTED = [
     "openl3.runs.driver.RunOptions",
     "openl3.cli.compat.positive_float",
     "openl3.cli.compat.positive_int",
+    "openl3.search.pages.page_link",
+    "openl3.search.pages.png_path",
+    "openl3.search.maps.folder_groups",
+    "openl3.audio.signal.check_sample_rate",
+    "openl3.models.precision.computed_precision",
 ]
 
 
@@ -267,3 +273,86 @@ def test_small_helpers_run_their_examples(name):
     for test in tests:
         runner.run(test)
     assert runner.failures == 0, f"{name}: {runner.failures} examples failed (run pytest -s to see them)"
+
+
+#: The subcommands whose every line of the README and the docs runs on random weights.
+LOCAL_COMMANDS = ("audio", "image", "video", "classify", "index", "search", "map")
+
+
+def local_commands(page: Path) -> list[str]:
+    """The ``openl3`` command lines of a page's bash blocks that run here, in order.
+
+    Left out: the Ray engine and export (their own tests), synopses (``INPUT...``), and
+    templates for clusters (continued lines, ``/shared`` folders).
+    """
+    lines = []
+    for block in code_blocks(page, "bash"):
+        for line in block.splitlines():
+            line = re.sub(r"\s+#.*$", "", line).strip()
+            words = line.split()
+            if len(words) < 2 or words[0] != "openl3" or words[1] not in LOCAL_COMMANDS:
+                continue
+            if "--engine ray" in line or "INPUT" in line or line.endswith("\\") or "/shared" in line:
+                continue
+            lines.append(line)
+    return lines
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    """The demo folder of the README's first command (``scripts/make_demo.py``), made once."""
+    folder = tmp_path_factory.mktemp("demo") / "demo"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "make_demo.py"), str(folder)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder
+
+
+PAGES = [
+    REPO / "README.md",
+    *(DOCS / name for name in ("tutorial.md", "collections.md", "search-and-maps.md")),
+]
+PAGES.append(DOCS / "classify.md")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_local_command_runs_on_random_weights_from_a_fresh_demo(
+    page, demo, tmp_path, monkeypatch, capsys
+):
+    """The route of a newcomer without the official files: random weights, then each command."""
+    import shutil
+
+    from openl3.cli import main
+
+    commands = local_commands(page)
+    assert commands, f"{page.name} has no local command"
+    folder = tmp_path / "demo"
+    shutil.copytree(demo, folder)
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("OPENL3_WEIGHTS_DIR", "weights")
+    for line in commands:
+        status = main(shlex.split(line)[1:])
+        assert status == 0, f"{page.name}: `{line}` exited {status}:\n{capsys.readouterr().err[-3000:]}"
+    assert_nothing_claims_the_official_weights(folder)
+
+
+def assert_nothing_claims_the_official_weights(folder: Path) -> None:
+    """Every dataset, index and classifier made in ``folder`` records the random weights by digest."""
+    import json
+
+    from openl3.dataset.rows import DatasetRows
+    from openl3.search.store import load_index
+
+    made = 0
+    for manifest in folder.rglob("_openl3/dataset.json"):
+        for key, record in json.loads(manifest.read_text()).get("folders", {}).items():
+            assert record["settings"]["weights"].startswith("sha256:"), (manifest, key)
+            rows = DatasetRows(str(manifest.parent.parent / key) if key else str(manifest.parent.parent))
+            index = load_index(rows)
+            assert index is None or index.settings["weights"].startswith("sha256:"), manifest
+            made += 1
+    for record in folder.rglob("*.skops.json"):
+        assert json.loads(record.read_text())["settings"]["weights"].startswith("sha256:"), record
+        made += 1
+    assert made or not any(folder.rglob("*.npz")), "nothing recorded the weights it was made with"

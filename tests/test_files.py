@@ -12,8 +12,8 @@ import soundfile as sf
 import openl3
 from helpers import dead_temporary, noise, tone
 from openl3 import OpenL3Error
-from openl3._util.atomic import save_npz
 from openl3.runs.driver import get_output_path
+from openl3.runs.npz import save_npz
 
 
 @pytest.mark.parametrize(

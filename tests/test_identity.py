@@ -75,9 +75,25 @@ def test_named_from_gives_each_input_the_identity_its_writer_resolved(tree, monk
     monkeypatch.chdir(tree)
     names = [str(f) for f in forms(tree)[:-1]] + ["other/a.wav", "s3://bucket/a.wav", "missing.wav"]
     named = NamedFrom.here(names)
-    assert set(named.links) <= set(names) and len(named.links) <= 4  # only those through links
     monkeypatch.chdir(tree / "other")  # a reader elsewhere: the record, not the cwd
     for name in names:
         assert named.identity(name) == file_identity(name, base=str(tree)), name
-    again = NamedFrom.from_record(named.record())
-    assert again == named and NamedFrom.from_record({"links": {}}) is None
+    assert NamedFrom.from_record(named.record()) == named and NamedFrom.from_record({"links": {}}) is None
+    # the linked folder is one rule; only the link to a file is recorded by name
+    assert list(named.prefixes) == [os.path.join(os.path.realpath(tree), "linked")]
+    assert list(named.links) == ["link.wav"]
+
+
+def test_many_inputs_under_a_linked_folder_are_one_rule_not_one_entry_each(tmp_path, monkeypatch):
+    """A cluster's /home -> /gpfs/home: every input's real path differs from its name."""
+    real = tmp_path / "gpfs" / "home"
+    real.mkdir(parents=True)
+    os.symlink(real, tmp_path / "home")
+    names = [str(tmp_path / "home" / f"clip{k}.wav") for k in range(1000)]
+    for name in names[:3]:
+        Path(name).write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    named = NamedFrom.here(names)
+    assert len(named.prefixes) == 1 and named.links == {}
+    assert [named.identity(n) for n in names] == [file_identity(n) for n in names]
+    assert named.only(names[:2]).links == {} and len(str(named.record())) < 300

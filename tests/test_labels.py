@@ -124,6 +124,8 @@ def test_match_inputs_names_missing_files(tmp_path, monkeypatch):
         match_inputs(labels, inputs)
     message = str(error.value)
     assert "my.csv: labelled: 11 files have no embeddings" in message
+    with pytest.raises(OpenL3Error, match="labelled: 1 file has no embeddings"):
+        match_inputs(labels.subset([5]), inputs)
     assert "f2.wav" in message and "and 1 more" in message and "f0.wav" not in message
 
 
@@ -132,7 +134,7 @@ def test_check_files_names_missing_files(tmp_path):
     labels = FileLabels(
         [str(tmp_path / "here.wav"), str(tmp_path / "gone.wav"), "s3://b/x.wav"], ["a", "b", "c"]
     )
-    with pytest.raises(OpenL3Error, match=r"1 labelled files do not exist: .*gone\.wav\.$"):
+    with pytest.raises(OpenL3Error, match=r"1 labelled file does not exist: .*gone\.wav\.$"):
         check_files(labels)
     check_files(labels.subset([0, 2]))
 

@@ -53,7 +53,7 @@ def plant(folder, owner, heartbeat, paths, name="writer-planted.json"):
         json.dump(record, handle)
     os.utime(path, (heartbeat, heartbeat))
     with open(os.path.join(folder.base, name[:-5] + ".keys"), "wb") as handle:
-        handle.write(input_keys(paths).astype("<u8").tobytes())
+        handle.write(np.unique(input_keys(paths)).astype("<u8").tobytes())
     return name
 
 
@@ -321,13 +321,32 @@ def test_the_dataset_lock_is_exclusive_and_dies_with_its_holder(folder, tmp_path
     holder.wait()
 
 
-def test_keys_are_the_sorted_unique_hashes_of_the_files_named(tmp_path, monkeypatch):
-    """Two names of one file (relative, absolute, a link) are one key."""
+def test_keys_are_each_inputs_file_and_name(tmp_path, monkeypatch):
+    """Two names of one file (relative, absolute, a link) are one file; one name is one input."""
     from openl3._util.shard import path_hash
 
     (tmp_path / "a").write_bytes(b"")
     os.symlink(tmp_path / "a", tmp_path / "link")
     monkeypatch.chdir(tmp_path)
-    keys = input_keys(["b", "a", str(tmp_path / "a"), "link", "b", "s3://bucket/a"])
-    expected = {path_hash(str(tmp_path / "a")), path_hash(str(tmp_path / "b")), path_hash("s3://bucket/a")}
-    assert keys.dtype == np.uint64 and list(keys) == sorted(expected)
+    names = ["b", "a", str(tmp_path / "a"), "link", "s3://bucket/a"]
+    keys = input_keys(names)
+    files = [tmp_path / "b", tmp_path / "a", tmp_path / "a", tmp_path / "a", "s3://bucket/a"]
+    assert keys.dtype == np.uint64 and keys.shape == (5, 2)
+    assert keys[:, 0].tolist() == [path_hash(str(f)) for f in files]
+    assert keys[:, 1].tolist() == [path_hash("name:" + n) for n in names]
+
+
+def test_two_runs_naming_two_files_alike_from_two_folders_meet(folder, tmp_path):
+    """A dataset holds one input per name: their rows would be taken for each other's."""
+    for where in ("one", "two"):
+        (tmp_path / where).mkdir()
+        (tmp_path / where / "x.wav").write_bytes(where.encode())
+    os.chdir(tmp_path / "one")
+    try:
+        first = folder.claim(input_keys(["x.wav"]), None, break_lock=False)
+        os.chdir(tmp_path / "two")
+        with pytest.raises(OpenL3Error, match="1 of this run's inputs"):
+            folder.claim(input_keys(["x.wav"]), None, break_lock=False)
+        first.release()
+    finally:
+        os.chdir(tmp_path)

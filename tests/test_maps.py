@@ -354,7 +354,7 @@ def test_labels_naming_no_file_of_the_dataset_are_refused_and_some_warned_of(
     paths, out = search_collection
     labels = tmp_path / "labels.csv"
     labels.write_text("path,label\nelsewhere.wav,x\n")
-    with pytest.raises(OpenL3Error, match="None of the 1 files of the labels"):
+    with pytest.raises(OpenL3Error, match="The one file of the labels is not an input of"):
         map_points(DatasetRows(out), labels=read_label_csv(str(labels)))
     labels.write_text(f"path,label\nelsewhere.wav,x\n{paths[0]},tonal\n")
     with caplog.at_level("WARNING", logger="openl3"):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import openl3
-from helpers import official_layout, weight_values, write_weight_file
+from helpers import official_layout, skip_without_kapre, weight_values, write_weight_file
 from openl3 import OpenL3Error
 from openl3.models import kapre_v0_1_4_magnitude_to_decibel
 
@@ -347,6 +347,8 @@ def test_torch_cpu_spectrogram_is_tensorflow_s(tmp_path):
 @pytest.mark.parametrize("input_repr", ["linear", "mel128", "mel256"])
 def test_keras_twin_of_kapre_equals_kapre_layers(input_repr):
     import keras
+
+    skip_without_kapre()
 
     from openl3.models.layers import kapre_frontend
     from openl3.models.specs import INPUT_REPRS

@@ -130,14 +130,26 @@ def test_verbose_0_and_1_are_accepted(mel128_model):
 
 CI_SCRIPT = Path(__file__).resolve().parents[1] / ".ci" / "run"
 
+#: What the oldest versions claimed run (requirements/oldest.txt).
+OLDEST_TESTS = ("reference", "models", "kapre_layers", "backends", "settings")
 #: The steps of .ci/run in order, as its stubs log them: the README's test command with
-#: the lint check before the tests, the browser tests after installing Chromium, then the
+#: the lint check before the tests, the oldest versions' tests, the install without
+#: TensorFlow and its tests, the browser tests after installing Chromium, then the
 #: documentation site with warnings as errors.
 CI_STEPS = [
     "python3 -m venv .venv",
     "pip install -e .[tests]",
     "ruff check openl3 tests scripts examples",
     "python -m pytest",
+    "python3 -m venv .venv-oldest",
+    "pip install -r requirements/oldest.txt",
+    "pip install --no-deps -e .",
+    "python -m pytest " + " ".join(f"tests/test_{name}.py" for name in OLDEST_TESTS),
+    "python3 -m venv .venv-jax",
+    "pip install -r requirements/jax.txt",
+    "pip install --no-deps -e .",
+    "pip install pytest",
+    "python -m pytest tests/test_reference.py tests/test_backends.py tests/test_kapre_layers.py",
     "apt-get update",
     "apt-get install -y chromium chromium-driver",
     "python -m pytest -m browser",
@@ -173,7 +185,10 @@ def _run_ci_with_stubs(tmp_path: Path, fail_at: int) -> tuple[int, list[str]]:
     (repo / ".ci").mkdir(parents=True)
     (repo / ".ci" / "run").write_text(CI_SCRIPT.read_text())
     # python3 on PATH, and a .venv left by an earlier run (python3 -m venv keeps it).
-    venv_tools = (repo / ".venv" / "bin" / name for name in ("pip", "ruff", "python", "sphinx-build"))
+    venv_tools = [repo / ".venv" / "bin" / name for name in ("pip", "ruff", "python", "sphinx-build")]
+    venv_tools += [
+        repo / venv / "bin" / name for venv in (".venv-oldest", ".venv-jax") for name in ("pip", "python")
+    ]
     for tool in (stubs / "python3", stubs / "apt-get", *venv_tools):
         tool.parent.mkdir(parents=True, exist_ok=True)
         tool.write_text(CI_STUB)
@@ -233,9 +248,11 @@ def _fresh_venv(root: Path) -> Path:
     return venv
 
 
-def _run(command: list, cwd: Path) -> subprocess.CompletedProcess:
+def _run(command: list, cwd: Path, **variables: str) -> subprocess.CompletedProcess:
+    """Run ``command`` in ``cwd`` offline, without the caller's openl3 settings, plus ``variables``."""
     env = {k: v for k, v in os.environ.items() if k not in UNSET}
     env.update(PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1", TF_CPP_MIN_LOG_LEVEL="2")
+    env.update(variables)
     return subprocess.run(
         [str(c) for c in command], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
     )
@@ -252,16 +269,22 @@ def _unrecorded_files(venv: Path) -> list[str]:
 
 def test_readme_set_up_commands_run_in_order_in_one_clone(tmp_path):
     # The README's install-and-run command, then its test command, in one clone: the
-    # benchmark must write nothing into the installed package (numba's cache had gone
+    # demo run must write nothing into the installed package (numba's cache had gone
     # to site-packages/openl3/__pycache__, which then hid the editable install).
     clone, venv, elsewhere = _clone(tmp_path / "clone"), _fresh_venv(tmp_path), tmp_path / "elsewhere"
     pip = [venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
     installed = _run([*pip, "."], clone)
     assert installed.returncode == 0, installed.stderr
-    bench = _run(
-        [venv / "bin" / "python", "scripts/bench_audio.py", "--seconds", "10", "--hop", "0.5"], clone
+    demo = _run([venv / "bin" / "python", "scripts/make_demo.py", "demo"], clone)
+    assert demo.returncode == 0, demo.stderr
+    command = [venv / "bin" / "openl3", "audio", "clips", "-r", "-i", "mel128", "-as", "512"]
+    embedded = _run(
+        [*command, "--output-format", "parquet", "-o", "clips.l3"],
+        clone / "demo",
+        OPENL3_WEIGHTS_DIR="weights",
     )
-    assert bench.returncode == 0, bench.stderr
+    assert embedded.returncode == 0, embedded.stderr
+    assert (clone / "demo" / "clips.l3" / "_openl3" / "dataset.json").is_file()
     written = _unrecorded_files(venv)
     editable = _run([*pip, "-e", "."], clone)
     assert editable.returncode == 0, editable.stderr
@@ -325,3 +348,69 @@ def test_docs_build_from_the_unpacked_sdist(tmp_path):
     result = _run(command, top)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "html" / "reference.html").is_file()
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _project() -> dict:
+    import tomllib
+
+    return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+
+
+def _requirements(name: str) -> list[str]:
+    lines = (
+        line.split("#")[0].strip() for line in (REPO_ROOT / "requirements" / name).read_text().splitlines()
+    )
+    return [line for line in lines if line]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[;@ ]", requirement, maxsplit=1)[0].lower()
+
+
+@pytest.mark.parametrize(("name", "backend"), [("jax.txt", "jax"), ("torch.txt", "torch")])
+def test_the_installs_without_tensorflow_are_the_dependencies_without_it(name, backend):
+    """requirements/jax.txt and torch.txt (installed with --no-deps openl3) must not drift."""
+    dependencies = [d for d in _project()["dependencies"] if _name(d) != "tensorflow"]
+    assert len(dependencies) == len(_project()["dependencies"]) - 1
+    assert _requirements(name) == [backend, *dependencies]
+
+
+def test_the_oldest_environment_pins_every_floor_and_kapre():
+    pins = dict(line.split("==") for line in _requirements("oldest.txt") if "==" in line)
+    floors = {_name(d): re.search(r">=([\w.]+)", d).group(1) for d in _project()["dependencies"] if ">=" in d}
+    for package, floor in floors.items():
+        assert package in pins, f"requirements/oldest.txt does not test {package}'s floor {floor}"
+        assert pins[package].startswith(floor) or (
+            floor.count(".") < pins[package].count(".") and pins[package].startswith(floor + ".")
+        ), (package, floor, pins[package])
+    unpinned = {_name(line) for line in _requirements("oldest.txt") if "==" not in line} - {"pytest"}
+    assert unpinned == {_name(d) for d in _project()["dependencies"] if ">=" not in d}
+    assert pins["kapre"] == _project()["optional-dependencies"]["kapre"][0].split(">=")[1]
+
+
+def test_no_dependency_has_an_upper_bound_without_a_reason():
+    """An upper bound needs a tested incompatibility, said in a comment above it (issue 27)."""
+    project = _project()
+    requirements = [
+        *project["dependencies"],
+        *(r for extra in project["optional-dependencies"].values() for r in extra),
+    ]
+    bounded = {_name(r) for r in requirements if re.search(r"<(?!=)|<=", r)}
+    assert bounded == {"setuptools", "resampy"}  # the tests' resampling oracle and what it imports
+    lines = (REPO_ROOT / "pyproject.toml").read_text().splitlines()
+    for package in bounded:
+        at = next(k for k, line in enumerate(lines) if re.search(rf'"{package}[^"]*<', line))
+        start = next(k for k in range(at, -1, -1) if "= [" in lines[k])  # the list's first line
+        above = start
+        while above > 0 and lines[above - 1].lstrip().startswith("#"):
+            above -= 1
+        comments = [line for line in lines[above:at] if line.lstrip().startswith("#")]
+        assert any(package in c for c in comments), f"{package}'s upper bound has no reason above it"
+
+
+def test_the_tests_extra_holds_jax_for_the_backend_parity_tests():
+    assert "jax[cpu]" in _project()["optional-dependencies"]["tests"]
+    assert not [d for d in _project()["optional-dependencies"]["tests"] if _name(d) == "kapre"]

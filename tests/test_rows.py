@@ -243,7 +243,7 @@ def test_a_byte_flipped_in_a_part_is_named_not_read_as_numbers(dataset, capsys):
         DatasetRows(dataset).rows()
     assert main(["index", dataset, "-q"]) == 1
     err = capsys.readouterr().err
-    assert f"{part} is damaged" in err and "Remove it" in err and "Traceback" not in err
+    assert f"{part} is damaged" in err and "Remove that part" in err and "Traceback" not in err
 
 
 def test_parts_written_before_page_checksums_still_read(dataset):

@@ -37,15 +37,25 @@ def test_a_record_round_trips_and_differences_name_each_key():
             BASE.check_same(other, "DS holds other")
 
 
-def test_records_of_earlier_versions_are_completed():
-    """No weights: the official ones; a bare digest: a SHA-256; storage keys are not settings."""
+def test_records_of_earlier_versions_are_read_as_they_are():
+    """No weights: not recorded (never taken for the official ones); a bare digest: a SHA-256."""
     old = {**BASE.record(), "dtype": "float16", "openl3": "0.5.0.dev0"}
     del old["weights"]
-    assert EmbeddingSettings.from_record(old) == BASE
+    legacy = EmbeddingSettings.from_record(old)
+    assert legacy == BASE.replace(weights=None) and legacy.unrecorded_weights and not legacy.official
     assert EmbeddingSettings.from_record({**old, "weights": "ab" * 32}).weights == "sha256:" + "ab" * 32
-    assert EmbeddingSettings.from_record({"modality": "audio", "model": "mine"}).weights is None
+    mine = EmbeddingSettings.from_record({"modality": "audio", "model": "mine"})
+    assert mine.weights is None and not mine.unrecorded_weights
     with pytest.raises(OpenL3Error, match="does not know \\(spectrum\\)"):
         EmbeddingSettings.from_record({**old, "spectrum": 1}, "DS")
+
+
+def test_weights_not_recorded_match_any_with_a_warning(caplog):
+    legacy = BASE.replace(weights=None)
+    with caplog.at_level("WARNING", logger="openl3"):
+        legacy.check_same(BASE.replace(weights="sha256:" + "0" * 64), "DS")
+    assert "weights were not recorded" in caplog.text
+    assert BASE.differences(BASE.replace(weights="sha256:" + "0" * 64)) != []
 
 
 def test_precision_fast_of_an_earlier_record_matches_any_computed_precision(caplog):

@@ -101,8 +101,10 @@ def test_offline_error_text(weight_server, published):
     name = published[0].name
     expected = (
         f"Could not download the OpenL3 weight file {name} from {weight_server.url}{name}: "
-        "the server answered HTTP 404. To work offline, put the file in a directory named by the "
-        "environment variable OPENL3_WEIGHTS_DIR, or copy it into the cache with `openl3 models import PATH`."
+        f"the server answered HTTP 404. It is not in $OPENL3_WEIGHTS_DIR (not set) and "
+        f"{os.environ['OPENL3_CACHE_DIR']} (the cache). To work offline, put the file in a directory "
+        "named by the environment variable OPENL3_WEIGHTS_DIR, or copy it into the cache with `openl3 "
+        "models import PATH`; to try openl3 without it, `openl3 models random DIR` writes random weights."
     )
     with pytest.raises(OpenL3Error) as error:
         openl3.models.get_audio_embedding_model_path("mel128", "music")

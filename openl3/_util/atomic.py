@@ -33,7 +33,15 @@ from typing import Any
 
 from .owner import TAG_PATTERN, Owner, current, pid_runs
 
-__all__ = ["place", "remove_stale_temporaries", "replacing", "save_npz", "stage", "write_whole"]
+__all__ = [
+    "discard",
+    "place",
+    "remove_stale_temporaries",
+    "rename_into_place",
+    "replacing",
+    "stage",
+    "write_whole",
+]
 
 _TEMPORARY = re.compile(rf"^\.(?P<name>.+)\.(?P<tag>{TAG_PATTERN})\.[0-9a-f]{{8}}\.tmp$")
 #: Temporaries named by openl3 before owners had tags: ``.<name>.<host>.<pid>.<random>.tmp``.
@@ -78,6 +86,40 @@ def sync_file(path: str) -> None:
         os.close(handle)
 
 
+def sync_folder(path: str) -> None:
+    """Flush a folder's entries to disk (a rename into it survives a crash); a no-op where unsupported."""
+    try:
+        handle = os.open(path or ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass  # filesystems and platforms that cannot flush a folder
+    finally:
+        os.close(handle)
+
+
+def rename_into_place(temporary: str, path: str) -> None:
+    """Rename a finished local temporary (a file, or a folder a writer made) over ``path``, on disk.
+
+    A file is flushed first; the folder holding ``path`` after the rename.
+    """
+    if os.path.isfile(temporary):
+        sync_file(temporary)
+    os.replace(temporary, path)
+    sync_folder(os.path.dirname(os.path.abspath(path)))
+
+
+def discard(temporary: str) -> None:
+    """Remove a temporary of this process (a file or a folder), if it is there."""
+    if os.path.isdir(temporary) and not os.path.islink(temporary):
+        shutil.rmtree(temporary, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+
 @contextmanager
 def replacing(*paths: str) -> Iterator[list[str]]:
     """Yield one temporary path per path in ``paths``; move them all into place at the end.
@@ -112,6 +154,8 @@ def _replace_all(temporaries: list[str], paths: tuple[str, ...]) -> None:
         for temporary, path in zip(temporaries, paths, strict=True):
             os.replace(temporary, path)
             replaced += 1
+        for folder in {os.path.dirname(os.path.abspath(path)) for path in paths}:
+            sync_folder(folder)
     except BaseException:
         for index in range(replaced):
             if not _restore(paths[index], backups[index]):
@@ -161,38 +205,6 @@ def _restore(path: str, backup: str | None) -> bool:
     except OSError as exc:
         logger.error("Could not restore %s (its previous content is in %s): %s", path, backup, exc)
         return False
-
-
-def save_npz(path: str, **arrays: Any) -> None:
-    """Write ``arrays`` to ``path`` as an ``.npz`` file, atomically (see :func:`replacing`)."""
-    with replacing(path) as [temporary]:
-        write_npz(temporary, **arrays)
-
-
-def write_npz(path: str, **arrays: Any) -> None:
-    """Write ``arrays`` to exactly ``path`` as ``np.savez`` does, without copying them.
-
-    The file is the archive ``np.savez`` writes (uncompressed zip of ``.npy`` entries,
-    read back by ``np.load``), but each array goes from its own memory to the file:
-    ``np.savez`` passes arrays through a 16 MB buffer and a copy of it, which doubled or
-    tripled the peak memory of saving a long file's embedding.
-    """
-    import zipfile
-
-    import numpy as np
-
-    with (
-        open(path, "wb") as stream,
-        zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED, allowZip64=True) as archive,
-    ):
-        for name, value in arrays.items():
-            array = np.asarray(value)
-            array = array if array.flags.c_contiguous else array.copy(order="C")
-            if array.dtype.hasobject:
-                raise TypeError(f"{name}: arrays of Python objects are not written")
-            with archive.open(f"{name}.npy", "w", force_zip64=True) as entry:
-                np.lib.format.write_array_header_1_0(entry, np.lib.format.header_data_from_array_1_0(array))
-                entry.write(memoryview(array.reshape(-1)).cast("B"))
 
 
 def _judge(name: str, age: Callable[[], float]) -> bool:
@@ -316,6 +328,8 @@ def place(filesystem: Any, temporary: str, path: str) -> None:
     """Rename a temporary of :func:`stage` over ``path`` (removing it if the rename fails)."""
     try:
         filesystem.move(temporary, path)
+        if is_local(filesystem):
+            sync_folder(os.path.dirname(path))
     except BaseException:
         with contextlib.suppress(OSError):
             filesystem.delete_file(temporary)

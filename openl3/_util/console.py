@@ -12,12 +12,14 @@ it shows when the user asks for it (``logging.getLogger("openl3").setLevel("DEBU
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
 import io
 import logging
 import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 logger = logging.getLogger("openl3")
 
@@ -40,10 +42,69 @@ def quiet_tensorflow() -> None:
     """Hide TensorFlow's native log unless the user set ``TF_CPP_MIN_LOG_LEVEL``.
 
     Only TensorFlow's first import reads the variable: once it is imported, nothing is
-    changed.
+    changed. TensorFlow 2.21 prints a few lines while it is imported whatever the variable
+    says (oneDNN's notice, the CUDA probe, absl's "All log messages before
+    absl::InitializeLog()"): its first import, by openl3 or by the user after
+    ``import openl3``, is made with its output captured (:class:`QuietFirstImport`).
     """
-    if "tensorflow" not in sys.modules:
-        os.environ.setdefault(TF_LOG_LEVEL_ENV, QUIET_TF_LOG_LEVEL)
+    if "tensorflow" not in sys.modules and TF_LOG_LEVEL_ENV not in os.environ:
+        os.environ[TF_LOG_LEVEL_ENV] = QUIET_TF_LOG_LEVEL
+        if not any(isinstance(finder, QuietFirstImport) for finder in sys.meta_path):
+            sys.meta_path.insert(0, QuietFirstImport("tensorflow"))
+
+
+class QuietFirstImport(importlib.abc.MetaPathFinder):
+    """Import a module the first time with what it prints captured (:func:`captured_output`).
+
+    An import hook, removed when the module is first imported: the module is its own,
+    found by the other finders as it would be, and only its first execution runs inside
+    :func:`captured_output` (its lines go to the ``openl3`` logger at DEBUG level).
+    Looking the module up without importing it (``importlib.util.find_spec``) changes
+    nothing.
+
+    Parameters
+    ----------
+    module : str
+        The top-level module ("tensorflow").
+    """
+
+    def __init__(self, module: str):
+        self.module = module
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        """Return the module's own spec, its loader wrapped; None for any other module."""
+        if name != self.module:
+            return None
+        for finder in sys.meta_path:
+            found = None if finder is self else getattr(finder, "find_spec", None)
+            spec = found(name, path, target) if found else None
+            if spec is not None:
+                if spec.loader is not None:
+                    spec.loader = _QuietLoader(spec.loader, self)
+                return spec
+        return None
+
+
+class _QuietLoader(importlib.abc.Loader):
+    """Run another loader with the process's output captured; then remove the hook."""
+
+    def __init__(self, loader: Any, hook: QuietFirstImport):
+        self.loader, self.hook = loader, hook
+
+    def create_module(self, spec: Any) -> Any:
+        """Create the module as the wrapped loader does."""
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        """Execute the module as the wrapped loader does, its output captured."""
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self.hook)
+        module.__loader__ = module.__spec__.loader = self.loader  # TensorFlow's own, from now on
+        with captured_output(f"the import of {self.hook.module}"):
+            self.loader.exec_module(module)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loader, name)  # get_code, get_filename, is_package...
 
 
 @contextlib.contextmanager

@@ -80,56 +80,96 @@ def _plain(name: str, folder: str) -> str:
     return os.path.normcase(os.path.normpath(os.path.join(folder, name)))
 
 
+def _linked_prefix(plain: str, cache: dict[str, str]) -> tuple[str, str] | None:
+    """Return the first folder of ``plain`` that is a link, and where it leads; None if none is.
+
+    ``cache`` keeps the real path of each folder looked at (one ``realpath`` per folder).
+    """
+    parts = plain.split(os.sep)
+    for end in range(2, len(parts)):
+        prefix = os.sep.join(parts[:end]) or os.sep
+        if prefix not in cache:
+            cache[prefix] = os.path.normcase(os.path.realpath(prefix))
+        if cache[prefix] != prefix:
+            return prefix, cache[prefix]
+    return None
+
+
+def _through(prefixes: Mapping[str, str], plain: str) -> str:
+    """Return ``plain`` with its first linked folder of ``prefixes`` replaced by where it leads."""
+    for prefix, real in prefixes.items():
+        if plain.startswith(prefix + os.sep):
+            return real + plain[len(prefix) :]
+    return plain
+
+
 @dataclass(frozen=True)
 class NamedFrom:
-    """How the inputs of one writer were named: its folder, and the inputs reached by a link.
+    """How the inputs of one writer were named: its folder, its linked folders, the other links.
 
     A reader finds each input's identity from this record without the writer's filesystem:
-    ``folder`` joined to the name, unless the name is in ``links`` (its identity was not
-    that plain join: a link, or ``..`` after a link).
+    ``folder`` joined to the name, with a linked folder of ``prefixes`` replaced by where it
+    led (``/home`` -> ``/gpfs/home``: a few entries, however many inputs are under it),
+    unless the name is in ``links`` (an input whose identity is neither: a link to a file,
+    ``..`` after a link).
 
     Attributes
     ----------
     folder : str
         The real path of the folder the writer ran in.
+    prefixes : dict
+        Each linked folder the inputs were named through, and where it led.
     links : dict
-        The identity of each input whose identity is not the plain join.
+        The identity of each input whose identity the two above do not give.
 
     Examples
     --------
-    >>> named = NamedFrom("/runs", {"latest.wav": "/data/take7.wav"})
-    >>> named.identity("clips/a.wav"), named.identity("latest.wav")
-    ('/runs/clips/a.wav', '/data/take7.wav')
+    >>> named = NamedFrom("/runs", {"/home": "/gpfs/home"}, {"latest.wav": "/data/take7.wav"})
+    >>> named.identity("clips/a.wav"), named.identity("/home/me/b.wav"), named.identity("latest.wav")
+    ('/runs/clips/a.wav', '/gpfs/home/me/b.wav', '/data/take7.wav')
     """
 
     folder: str
+    prefixes: Mapping[str, str] = field(default_factory=dict)
     links: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def here(cls, names: Iterable[str]) -> NamedFrom:
         """Return the record of inputs ``names`` named from the current folder (resolved now)."""
         folder = file_identity(os.getcwd())
-        links = {}
+        prefixes: dict[str, str] = {}
+        links: dict[str, str] = {}
+        cache: dict[str, str] = {}
         for name in names:
-            identity = file_identity(name, folder)
-            if identity != _plain(name, folder):
+            identity, plain = file_identity(name, folder), _plain(name, folder)
+            if identity == _through(prefixes, plain) or is_uri(name):
+                continue
+            linked = _linked_prefix(plain, cache)
+            if linked is not None and identity == _through(dict([linked]), plain):
+                prefixes[linked[0]] = linked[1]
+            else:
                 links[name] = identity
-        return cls(folder, links)
+        return cls(folder, prefixes, links)
 
     def identity(self, name: str) -> str:
         """Return the identity of input ``name`` as its writer resolved it."""
-        return self.links.get(name) or _plain(name, self.folder)
+        return self.links.get(name) or _through(self.prefixes, _plain(name, self.folder))
+
+    def only(self, names: Iterable[str]) -> NamedFrom:
+        """Return the record of ``names`` only (the links of other inputs left out)."""
+        return NamedFrom(self.folder, self.prefixes, {n: self.links[n] for n in names if n in self.links})
 
     def record(self) -> dict[str, Any]:
         """Return the record as JSON-able data (see :meth:`from_record`)."""
-        return {"folder": self.folder, "links": dict(self.links)}
+        return {"folder": self.folder, "prefixes": dict(self.prefixes), "links": dict(self.links)}
 
     @classmethod
     def from_record(cls, record: Any) -> NamedFrom | None:
         """Return the record saved by :meth:`record`, or None if ``record`` is not one."""
         if not isinstance(record, dict) or not isinstance(record.get("folder"), str):
             return None
-        links = record.get("links") or {}
-        if not isinstance(links, dict):
+        tables = [record.get(key) or {} for key in ("prefixes", "links")]
+        if not all(isinstance(table, dict) for table in tables):
             return None
-        return cls(record["folder"], {str(k): str(v) for k, v in links.items()})
+        prefixes, links = ({str(k): str(v) for k, v in table.items()} for table in tables)
+        return cls(record["folder"], prefixes, links)

@@ -25,7 +25,7 @@ Shard = tuple[int, int]
 
 
 def path_hash(path: str) -> int:
-    """Return the stable 64-bit hash of an input path as named."""
+    """Return the stable 64-bit hash of a text (an input's identity, for shards and locks)."""
     return int.from_bytes(hashlib.blake2b(os.fsencode(path), digest_size=8).digest(), "big")
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .exceptions import InvalidArgumentError, OpenL3Error, OpenL3Warning
+from .exceptions import InvalidArgumentError, OpenL3Warning
 
 #: Rows scanned at a time when checking large arrays, so checks need no full-size temporaries.
 SCAN_ROWS = 1 << 18
@@ -72,7 +72,7 @@ def check_suffix(suffix: Any) -> str | None:
         raise InvalidArgumentError(f"Invalid suffix {suffix!r}: expected a string.")
     separators = {"/", os.sep, os.altsep} - {None}
     if any(separator in suffix for separator in separators) or "\0" in suffix:
-        raise OpenL3Error(
+        raise InvalidArgumentError(
             f"Invalid suffix {suffix!r}: it is part of the output file names and cannot hold a "
             "path separator (choose the folder with output_dir)."
         )
@@ -130,7 +130,7 @@ def check_audio(audio: Any, name: str = "audio") -> np.ndarray:
     if not any_nonzero:
         warn_all_zeros(name)
     if audio.ndim > 2:
-        raise OpenL3Error(
+        raise InvalidArgumentError(
             f"Invalid {name}: expected shape (samples,) or (samples, channels), "
             f"got {audio.ndim} dimensions {audio.shape}."
         )
@@ -156,7 +156,7 @@ def pair_inputs(items: Any, rates: Any, item_name: str, rate_name: str) -> tuple
             raise InvalidArgumentError(f"Invalid {item_name}: the list is empty.")
         if isinstance(rates, list | tuple | np.ndarray):
             if len(rates) != len(items):
-                raise OpenL3Error(
+                raise InvalidArgumentError(
                     f"Invalid {rate_name}: {len(rates)} values given for {len(items)} {item_name} arrays."
                 )
             return list(items), list(rates), True

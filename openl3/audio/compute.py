@@ -27,12 +27,14 @@ from ..models import shared_audio_model
 from ..models.batching import model_predictor
 from ..models.computation import Embedder
 from ..models.frontends import librosa_frontend
+from ..models.kapre_layers import spectrogram_of
 from ..models.specs import (
     AUDIO_TOWER,
     CONTENT_TYPES,
     DEFAULT_INPUT_REPR,
     FRONTENDS,
     INPUT_REPRS,
+    SPECTROGRAMS,
     TARGET_SR,
     WINDOW_SAMPLES,
     input_repr_spec,
@@ -68,7 +70,7 @@ def resolve_audio_model(model: Any, input_repr: str | None, frontend: str) -> tu
     shape = tuple(model.input_shape[1:])
     if frontend == "kapre":
         if shape != AUDIO_TOWER.input_shape(frontend="kapre"):
-            raise OpenL3Error(
+            raise InvalidArgumentError(
                 f"Invalid model: the kapre frontend needs a model taking (batch, 1, {WINDOW_SAMPLES}) "
                 f"audio, this one takes {model.input_shape}. Was it loaded with frontend='librosa'?"
             )
@@ -77,7 +79,7 @@ def resolve_audio_model(model: Any, input_repr: str | None, frontend: str) -> tu
     if inferred is None or (
         input_repr is not None and AUDIO_TOWER.input_shape(input_repr, "librosa") != shape
     ):
-        raise OpenL3Error(
+        raise InvalidArgumentError(
             f"Invalid model: its input {model.input_shape} is not the spectrogram of "
             f"input_repr {input_repr or 'linear, mel128 or mel256'} that the librosa frontend computes."
         )
@@ -88,8 +90,8 @@ class AudioComputation(Embedder):
     """An audio embedding computation, its arguments checked once.
 
     The model is loaded on first use (a run whose outputs all exist loads none).
-    Arguments as :func:`get_audio_embedding`, and ``output`` and ``weights`` as
-    :class:`openl3.AudioEmbedder`; ``prefix`` is prepended to the argument names in error
+    Arguments as :func:`get_audio_embedding`, and ``output``, ``weights`` and
+    ``spectrogram`` as :class:`openl3.AudioEmbedder`; ``prefix`` is prepended to the argument names in error
     messages (``"audio_"`` for video files).
     """
 
@@ -111,9 +113,12 @@ class AudioComputation(Embedder):
         precision: str = "faithful",
         output: str | None = None,
         weights: Any = None,
+        spectrogram: str = "auto",
     ):
         super().__init__(batch_size, verbose, precision, prefix)
         self.user_model = model
+        check_choice(spectrogram, f"{prefix}spectrogram", SPECTROGRAMS)
+        self.spectrogram = "keras" if spectrogram == "auto" else spectrogram
         self.output = self.check_output(AUDIO_TOWER, output, model)
         self.weights_path = self.check_weights(weights, model)
         self.model, self.input_repr = resolve_audio_model(model, input_repr, frontend)
@@ -126,8 +131,16 @@ class AudioComputation(Embedder):
         self.content_type, self.embedding_size = content_type, embedding_size
 
     def _more_settings(self) -> dict[str, Any]:
-        """Return the windowing and frontend settings."""
-        return {"hop_size": self.hop_size, "center": self.center, "frontend": self.frontend}
+        """Return the windowing and frontend settings, and what computes the in-graph spectrogram."""
+        spectrogram = None
+        if self.frontend == "kapre":
+            spectrogram = self.spectrogram if self.user_model is None else spectrogram_of(self.user_model)
+        return {
+            "hop_size": self.hop_size,
+            "center": self.center,
+            "frontend": self.frontend,
+            "spectrogram": spectrogram,
+        }
 
     def windows(self, audio: Any, sr: float, name: str = "provided audio") -> AudioWindows:
         """Return the window source of validated audio (an array or :class:`ForwardSamples`)."""
@@ -170,6 +183,7 @@ class AudioComputation(Embedder):
                 output=self.output,
                 precision=self.precision,
                 path=self.weights_path,
+                spectrogram=self.spectrogram,
             )
         predict = model_predictor(self.model, self.precision)
         if self.frontend != "librosa":

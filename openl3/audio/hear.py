@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._util.exceptions import InvalidArgumentError, OpenL3Error
+from .._util.exceptions import InvalidArgumentError
 from .._util.validation import scan_array
 from ..models import load_audio_embedding_model_from_path
 from ..models.specs import TARGET_SR
@@ -130,7 +130,7 @@ def _as_numpy(audio: Any) -> tuple[np.ndarray, bool]:
         import keras
 
         if not keras.ops.is_tensor(audio):
-            raise OpenL3Error(
+            raise InvalidArgumentError(
                 f"Invalid audio: expected a tensor of the Keras backend or a numpy array, "
                 f"got {type(audio).__name__}."
             )
@@ -148,7 +148,7 @@ def _as_numpy(audio: Any) -> tuple[np.ndarray, bool]:
 def _check_model(model: Any) -> AudioComputation:
     """Return the embedder of a model of :func:`load_model`, or raise."""
     if not isinstance(model, _HearModel):
-        raise OpenL3Error(
+        raise InvalidArgumentError(
             f"Invalid model: expected the model of openl3.audio.hear.load_model, got {type(model).__name__}."
         )
     return model.embedder

@@ -55,7 +55,7 @@ class StreamWindows:
                 f"Invalid audio chunk: expected real numbers, got dtype {chunk.dtype}."
             )
         if chunk.ndim not in (1, 2):
-            raise OpenL3Error(
+            raise InvalidArgumentError(
                 f"Invalid audio chunk: expected a (n,) or (n, channels) array, got {chunk.shape}."
             )
         channels = 1 if chunk.ndim == 1 else chunk.shape[1]
@@ -176,7 +176,7 @@ class AudioStream:
         if unknown:
             raise InvalidArgumentError(f"Invalid options of AudioStream: {', '.join(sorted(unknown))}.")
         if embedder is not None and options:
-            raise OpenL3Error("AudioStream takes an embedder or its options, not both.")
+            raise InvalidArgumentError("AudioStream takes an embedder or its options, not both.")
         options.setdefault("verbose", False)
         self.sr = check_positive_real(sr, "sr")
         self.exact_batches = check_bool(exact_batches, "exact_batches")

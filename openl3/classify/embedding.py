@@ -22,14 +22,14 @@ import numpy as np
 
 from .._util.exceptions import InvalidArgumentError, OpenL3Error, OpenL3Warning
 from .._util.identity import file_identity
-from .._util.jobs import EXTENSIONS, folder_files
+from .._util.jobs import EXTENSIONS, failure_reason, folder_files
 from .._util.remote import is_uri
 from ..dataset.parts import PartFolder
 from ..dataset.rows import MODALITY_FOLDERS, DatasetRows, EmbeddingRows
 from ..embedders import AudioEmbedder, ImageEmbedder, embedder_for
 from ..models.settings import ARGUMENTS, EmbeddingSettings
 from ..models.specs import DEFAULT_INPUT_REPR
-from .labels import first_few, match_paths, unmatched_paths
+from .labels import counted, first_few, match_paths, unmatched_paths
 from .pooling import pool_rows
 
 logger = logging.getLogger("openl3")
@@ -89,11 +89,15 @@ def embedding_settings(modality: str = "audio", **given: Any) -> EmbeddingSettin
 
 
 def make_embedder(modality: str, batch_size: int = 32, verbose: bool = False, **given: Any) -> Any:
-    """Return the embedder of settings ``given`` (over the defaults), its model loaded on first use."""
+    """Return the embedder of the arguments ``given`` (over the defaults), its model loaded on first use.
+
+    Arguments, as the embedders' constructors take them (what a user asks for, ``"fast"``
+    included); recorded settings build theirs with :func:`openl3.embedders.embedder_for`.
+    """
     check_modality(modality)
     unknown = sorted(set(given) - set(DEFAULT_SETTINGS[modality]))
     if unknown:
-        raise OpenL3Error(
+        raise InvalidArgumentError(
             f"Unknown {modality} embedding settings: {', '.join(unknown)} "
             f"(known: {', '.join(DEFAULT_SETTINGS[modality])})."
         )
@@ -262,25 +266,47 @@ class EmbeddingStore:
     def _embed(self, paths: list[str], location: str) -> list[dict[str, str]]:
         """Embed ``paths`` into the dataset at ``location``; refuse files that fail, or return them.
 
-        With ``skip_failed``, the files that fail are returned (``{"path", "reason"}``) and named
-        in a warning; otherwise they are refused. Either way the embedder logs each one's reason.
+        Without ``skip_failed``, every file is opened first and the files that cannot be
+        are refused before anything is embedded; those that fail later are refused too.
+        With it, the files that fail are returned (``{"path", "reason"}``) and named in a
+        warning.
         """
-        logger.info("Embedding %d files into %s", len(paths), location)
         embedder = embedder_for(self.settings, self.weights, batch_size=self.batch_size, verbose=self.verbose)
+        if not self.skip_failed:
+            self._refuse(self._unreadable(embedder, paths), "so nothing was embedded")
+        logger.info("Embedding %d files into %s", len(paths), location)
         report = embedder.embed_files(paths, output_dir=location, output_format="parquet", errors="collect")
         failed = [{"path": path, "reason": reason} for path, reason in report.failed]
-        if failed and not self.skip_failed:
-            raise OpenL3Error(f"{files(len(failed))} could not be embedded: {_reasons(failed)}.")
+        if not self.skip_failed:
+            self._refuse(failed, "")
         if failed:
             verb = "is" if len(failed) == 1 else "are"
-            message = f"{files(len(failed))} could not be embedded and {verb} left out: {_reasons(failed)}."
+            count = counted(len(failed), "file")
+            message = f"{count} could not be embedded and {verb} left out: {_reasons(failed)}."
             warnings.warn(message, OpenL3Warning, stacklevel=2)
         return failed
 
+    @staticmethod
+    def _unreadable(embedder: Any, paths: list[str]) -> list[dict[str, str]]:
+        """Return the files of ``paths`` that cannot be opened (their header read), with why."""
+        failed = []
+        with warnings.catch_warnings():  # short or silent files warn when they are embedded
+            warnings.simplefilter("ignore", OpenL3Warning)
+            for path in paths:
+                try:
+                    embedder.open_file(path)
+                except Exception as exc:  # a decoder's own error is the file's too
+                    failed.append({"path": path, "reason": failure_reason(path, exc)})
+        return failed
 
-def files(count: int) -> str:
-    """Return "1 file" or "N files"."""
-    return "1 file" if count == 1 else f"{count} files"
+    @staticmethod
+    def _refuse(failed: list[dict[str, str]], what: str) -> None:
+        if failed:
+            verb = "cannot be read" if what else "could not be embedded"
+            raise OpenL3Error(
+                f"{counted(len(failed), 'file')} {verb}{', ' + what if what else ''}: {_reasons(failed)}. "
+                "Leave out the files that cannot be embedded with --skip-failed (skip_failed=True)."
+            )
 
 
 def _reasons(failed: list[dict[str, str]]) -> str:

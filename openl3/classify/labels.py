@@ -23,6 +23,7 @@ from ..dataset.rows import DatasetRows
 __all__ = [
     "FileLabels",
     "check_files",
+    "counted",
     "first_few",
     "folder_labels",
     "match_inputs",
@@ -219,7 +220,9 @@ def _resolve(path: str, folder: str) -> str:
     """Return ``path`` of a label file in ``folder``: a URI or absolute path as is, else joined."""
     if is_uri(path) or os.path.isabs(path):
         return path
-    return os.path.normpath(os.path.join(folder, path))
+    joined = os.path.join(folder, path)
+    tidy = os.path.normpath(joined)  # shown tidy, unless ".." follows a link (then it is the link's)
+    return tidy if file_identity(tidy) == file_identity(joined) else joined
 
 
 def folder_labels(folders: Sequence[str] | str, modality: str = "audio") -> FileLabels:
@@ -279,8 +282,23 @@ def check_files(labels: FileLabels) -> None:
     """
     missing = [path for path in labels.paths if not is_uri(path) and not os.path.isfile(path)]
     if missing:
-        listed = first_few(missing)
-        raise OpenL3Error(f"{labels.source}: {len(missing)} labelled files do not exist: {listed}.")
+        listed, verb = first_few(missing), "does" if len(missing) == 1 else "do"
+        raise OpenL3Error(
+            f"{labels.source}: {counted(len(missing), 'labelled file')} {verb} not exist: {listed}."
+        )
+
+
+def counted(count: int, noun: str) -> str:
+    """Return ``count`` and ``noun``, plural unless one.
+
+    Examples
+    --------
+    >>> counted(1, "file"), counted(3, "file"), counted(0, "class")
+    ('1 file', '3 files', '0 classes')
+    """
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count} {noun}es" if noun.endswith(("s", "sh", "ch", "x")) else f"{count} {noun}s"
 
 
 def first_few(texts: list[str], shown: int = 10, separator: str = ", ") -> str:
@@ -333,7 +351,8 @@ def match_paths(paths: Sequence[str], dataset: DatasetRows, source: str = "input
     missing = [path for path, name in zip(paths, matched, strict=True) if name is None]
     if missing:
         count = len(missing)
-        raise OpenL3Error(f"{source}: {count} files have no embeddings: {first_few(missing)}.")
+        have = "has" if count == 1 else "have"
+        raise OpenL3Error(f"{source}: {counted(count, 'file')} {have} no embeddings: {first_few(missing)}.")
     return [name for name in matched if name is not None]
 
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from .._util.exceptions import InvalidArgumentError, OpenL3Error
+from .._util.exceptions import InvalidArgumentError, OpenL3Error, OpenL3Warning
 from .._util.progress import progress_bar
 from ..models.settings import EmbeddingSettings
-from .labels import FileLabels
+from .labels import FileLabels, counted
 from .model import Classifier
 from .report import confusion, fold_scores, scores
 
@@ -69,7 +69,7 @@ def check_classes(labels: FileLabels, folds: int | None) -> None:
     if folds is not None:
         few = sorted(name for name, count in counts.items() if count < folds)
         if few:
-            shown = ", ".join(f"{name!r} ({counts[name]} files)" for name in few)
+            shown = ", ".join(f"{name!r} ({counted(counts[name], 'file')})" for name in few)
             raise OpenL3Error(
                 f"{labels.source}: classes with fewer files than the {folds} folds: {shown}. "
                 "Add files, or use fewer folds."
@@ -94,7 +94,9 @@ def splits(labels: FileLabels, folds: int, seed: int = 0) -> tuple[list[tuple[np
             )
         check_classes(labels, folds)
         kfold = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-        return list(kfold.split(positions, y, groups)), "group"
+        made = list(kfold.split(positions, y, groups))
+        _warn_of_classes_missing_from_folds(labels, y, groups, made)
+        return made, "group"
     if labels.folds is not None:
         given = np.asarray(labels.folds)
         if len(set(labels.folds)) < 2:
@@ -106,6 +108,29 @@ def splits(labels: FileLabels, folds: int, seed: int = 0) -> tuple[list[tuple[np
     check_classes(labels, folds)
     kfold = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return list(kfold.split(positions, y)), "file"
+
+
+def _warn_of_classes_missing_from_folds(
+    labels: FileLabels, y: np.ndarray, groups: np.ndarray, made: list[tuple[np.ndarray, np.ndarray]]
+) -> None:
+    """Warn of each fold that tests no file of a class: that class has fewer groups than folds.
+
+    Stratified by group, a class of 3 recordings cannot be in 5 test folds: the other two
+    score without it (a perfect classifier's fold of one class scored a macro-F1 of 0.45).
+    """
+    import warnings
+
+    for number, (_, test) in enumerate(made, 1):
+        missing = sorted(set(y) - set(y[test]))
+        for name in missing:
+            count = len(set(groups[y == name]))
+            warnings.warn(
+                f"{labels.source}: fold {number} of {len(made)} tests no file of class {name!r}, which has "
+                f"{count} group{'s' if count != 1 else ''}: its scores leave {name!r} out. Give that class "
+                f"more groups (recordings), or use fewer folds (--folds {max(2, count)}).",
+                OpenL3Warning,
+                stacklevel=3,
+            )
 
 
 def _fit(pipeline: Any, features: np.ndarray, y: np.ndarray) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._util.exceptions import OpenL3Error
+from .._util.exceptions import InvalidArgumentError
 from .embedding import EmbeddingStore, embedding_settings
 from .pooling import check_pooling, pool
 
@@ -121,7 +121,7 @@ class EmbeddingPooler:
             store = EmbeddingStore(self.settings(), self.dataset, self.batch_size, self.verbose)
             return store.features([os.fspath(item) for item in items], self.pooling)
         if any(isinstance(item, str | os.PathLike) for item in items):
-            raise OpenL3Error("EmbeddingPooler: give file paths or embedding arrays, not both.")
+            raise InvalidArgumentError("EmbeddingPooler: give file paths or embedding arrays, not both.")
         return (
             np.stack([pool(np.asarray(item), self.pooling) for item in items]) if items else np.zeros((0, 0))
         )

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._util.exceptions import OpenL3Error
+from .._util.exceptions import InvalidArgumentError, OpenL3Error
 from .._util.identity import file_identity
 from ..models.settings import EmbeddingSettings
 from .embedding import (
@@ -124,7 +124,7 @@ def resolve_settings(
     """
     unknown = sorted(set(given) - set(KNOWN_SETTINGS))
     if unknown:
-        raise OpenL3Error(
+        raise InvalidArgumentError(
             f"Unknown embedding settings: {', '.join(unknown)} (known: {', '.join(KNOWN_SETTINGS)})."
         )
     found = dataset_settings(dataset, modality)
@@ -132,8 +132,7 @@ def resolve_settings(
     if found is not None:
         settings, weights_file = found
         modality = settings.modality
-        base = {name: getattr(settings, name) for name in SETTING_NAMES[modality] if name != "weights"}
-        base["weights"] = weights_file
+        base = {**settings.arguments(), "weights": weights_file}
     arguments = {**base, **_given(given)}
     embedder = make_embedder(modality, **arguments)
     return embedder.settings(), embedder.weights_path

@@ -30,8 +30,7 @@ from ..classify import (
     predict,
     train,
 )
-from ..classify.embedding import files
-from ..classify.labels import first_few
+from ..classify.labels import counted, first_few
 from ..classify.pooling import POOLINGS
 from ..models.precision import PRECISIONS
 from ..models.specs import AUDIO_TOWER, CONTENT_TYPES, FRONTENDS, IMAGE_TOWER, INPUT_REPRS
@@ -101,6 +100,12 @@ def _add_predict(actions: argparse._SubParsersAction) -> None:
         "--per-window", metavar="OUT", help="also predict each window, with timestamps (.csv or .parquet)"
     )
     parser.add_argument("--batch-size", type=positive_int, default=32, help="windows per model call")
+    parser.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="the weight file of a model trained on weights that are not the official ones "
+        "(default: the file its record names)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="print errors only")
     _add_skip_failed(parser)
     parser.set_defaults(handler=_predict)
@@ -132,6 +137,12 @@ def _add_embedding_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--audio-hop-size", "-t", type=hop_size, help="seconds between windows")
     group.add_argument("--audio-frontend", "-af", choices=FRONTENDS, help=_FROM_DATASET)
     group.add_argument("--image-embedding-size", "-is", type=int, choices=IMAGE_TOWER.embedding_sizes)
+    group.add_argument(
+        "--audio-weights", metavar="FILE", help="a weight file for the audio model (" + _FROM_DATASET + ")"
+    )
+    group.add_argument(
+        "--image-weights", metavar="FILE", help="a weight file for the image model (" + _FROM_DATASET + ")"
+    )
     group.add_argument("--batch-size", type=positive_int, default=32, help="per model call, " + _DEFAULT)
     group.add_argument("--quiet", "-q", action="store_true", help="print errors only")
 
@@ -140,13 +151,14 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     """Return the embedding settings given on the command line (None: not given)."""
     settings = {"input_repr": args.input_repr, "content_type": args.content_type, "precision": args.precision}
     if args.modality == "image":
-        return {**settings, "embedding_size": args.image_embedding_size}
+        return {**settings, "embedding_size": args.image_embedding_size, "weights": args.image_weights}
     return {
         **settings,
         "embedding_size": args.audio_embedding_size,
         "hop_size": args.audio_hop_size,
         "center": False if args.no_audio_centering else None,
         "frontend": args.audio_frontend,
+        "weights": args.audio_weights,
     }
 
 
@@ -185,13 +197,13 @@ def _run(args: argparse.Namespace, call: Callable[[], Any], summary: Callable[[A
     line, even with ``--quiet``, and make the status 1.
     """
     try:
-        with _console(args.quiet):
+        with _console(args.quiet, file_failures=False):  # the error (or the summary) names them
             result = call()
     except (OpenL3Error, ImportError) as exc:
         print(f"error: {_reason(exc)}", file=sys.stderr)
         return EXIT_FAILED
     if not args.quiet:
-        print(summary(result), file=sys.stderr)
+        print(summary(result))  # the results: on stdout
     if result.failed:
         print(_failed_summary(result.failed, args.action), file=sys.stderr)
         return EXIT_FAILED
@@ -201,7 +213,7 @@ def _run(args: argparse.Namespace, call: Callable[[], Any], summary: Callable[[A
 def _failed_summary(failed: list[dict[str, str]], action: str) -> str:
     """Return the line naming the files left out (the first five, and how many more)."""
     verb = "was" if len(failed) == 1 else "were"
-    left_out = f"{files(len(failed))} could not be embedded and {verb} left out"
+    left_out = f"{counted(len(failed), 'file')} could not be embedded and {verb} left out"
     return f"openl3 classify {action}: {left_out}: {first_few([item['path'] for item in failed], 5)}"
 
 
@@ -233,6 +245,7 @@ def _predict(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             verbose=not args.quiet,
             skip_failed=args.skip_failed,
+            weights=args.weights,
         ),
         lambda result: _predict_summary(result, args),
     )

@@ -44,14 +44,20 @@ class _LineHandler(logging.Handler):
             self.handleError(record)
 
 
+def _not_a_file_failure(record: logging.LogRecord) -> bool:
+    """Whether ``record`` is not the line of one input's failure (which a caller names itself)."""
+    return not hasattr(record, "openl3_input")
+
+
 @contextmanager
-def _console(quiet: bool) -> Iterator[None]:
+def _console(quiet: bool, verbose: bool = False, file_failures: bool = True) -> Iterator[None]:
     """Print the library's log and warnings as one line each on stderr; hide TensorFlow's logs.
 
     Lines are written above the progress bar, not inside it. Warnings show without
     source lines; TensorFlow's native logs (e.g. its CUDA probe on machines without a
     GPU) are off unless ``TF_CPP_MIN_LOG_LEVEL`` is set, and its Python logger shows
-    errors only.
+    errors only. ``verbose`` shows the details (each input skipped...); without
+    ``file_failures``, the line of each input that fails is left to the caller's message.
     """
     quiet_tensorflow()
     tensorflow_logger = logging.getLogger("tensorflow")  # its Python-side warnings
@@ -60,9 +66,11 @@ def _console(quiet: bool) -> Iterator[None]:
     logger = logging.getLogger("openl3")
     handler = _LineHandler()
     handler.setFormatter(_LevelPrefix())
+    if not file_failures:
+        handler.addFilter(_not_a_file_failure)
     saved = logger.level, logger.propagate
     logger.addHandler(handler)
-    logger.setLevel(logging.ERROR if quiet else logging.INFO)
+    logger.setLevel(logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
 
     def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None):

@@ -158,6 +158,9 @@ def _embedding_parent() -> argparse.ArgumentParser:
     _add_model_options(parent, video)
     parent.add_argument("--overwrite", "-ow", action="store_true", help="recompute existing outputs")
     parent.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+    parent.add_argument(
+        "--verbose", "-v", action="store_true", help="also name each input skipped (its outputs exist)"
+    )
     parent.add_argument("--recursive", "-r", action="store_true", help="also take files in subfolders")
     parent.add_argument("--fail-fast", action="store_true", help="stop at the first input that fails")
     collection = parent.add_argument_group("collections (one dataset per run)")
@@ -246,6 +249,12 @@ def _add_model_options(parent: argparse.ArgumentParser, video: dict) -> None:
     audio.add_argument(
         "--audio-frontend", "-af", default=video["audio_frontend"], choices=FRONTENDS, help=_DEFAULT
     )
+    audio.add_argument(
+        "--audio-weights",
+        metavar="FILE",
+        help="a weight file in the official layout for the audio model (default: the official one; "
+        "what it embeds is recorded by its SHA-256): as weights= in Python",
+    )
     parent.set_defaults(batch_sizes_given=())
     image = parent.add_argument_group("image options (image files, and the frames of videos)")
     image.add_argument(
@@ -263,6 +272,11 @@ def _add_model_options(parent: argparse.ArgumentParser, video: dict) -> None:
         action=GivenBatchSize,
         default=video["image_batch_size"],
         help="default: 32 on CPUs, 256 on GPUs",
+    )
+    image.add_argument(
+        "--image-weights",
+        metavar="FILE",
+        help="a weight file in the official layout for the image model (default: the official one)",
     )
 
 
@@ -296,7 +310,7 @@ def _run_embeddings(args: argparse.Namespace) -> int:
     report = Report()
     errors = "raise" if args.fail_fast else "collect"
     try:
-        with _console(args.quiet):
+        with _console(args.quiet, args.verbose):
             embedder = _embedder(args.command, **_settings(args))
             if args.precision == "fast" and not args.quiet:
                 print(f"openl3 {args.command}: {describe(args.precision)}", file=sys.stderr)
@@ -333,6 +347,8 @@ def _settings(args: argparse.Namespace) -> dict:
         "audio_frontend": args.audio_frontend,
         "verbose": not args.quiet,
         "precision": args.precision,
+        "audio_weights": args.audio_weights,
+        "image_weights": args.image_weights,
     }
 
 

@@ -2,7 +2,9 @@
 
 ``list``, ``path``, ``download``, ``import`` and ``verify`` manage the weight files
 (:mod:`openl3.models.store`: the cache, downloads and the user's ``OPENL3_WEIGHTS_DIR``);
-``export`` writes a model for other runtimes (:mod:`openl3.models.export`).
+``random`` writes seeded random weights in the official layout, to try every command
+without the official files (:mod:`openl3.models.random_weights`); ``export`` writes a model
+for other runtimes (:mod:`openl3.models.export`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,12 @@ from collections.abc import Sequence
 from .._util.exceptions import OpenL3Error
 from ..models import registry, store
 from ..models.export import FORMATS, export_model
+from ..models.random_weights import (
+    DEFAULT_CONTENT_TYPES,
+    DEFAULT_INPUT_REPRS,
+    DEFAULT_MODALITIES,
+    write_random_weights,
+)
 from ..models.specs import AUDIO_TOWER, CONTENT_TYPES, DEFAULT_INPUT_REPR, IMAGE_TOWER, INPUT_REPRS
 from ..models.weights import check_weight_file
 from .console import EXIT_FAILED, EXIT_OK, _console
@@ -65,7 +73,57 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "--no-verify", action="store_true", help="import files that do not match the published ids"
     )
     importer.set_defaults(handler=_models_import)
+    _add_random(actions)
     _add_export(actions)
+
+
+def _add_random(actions: argparse._SubParsersAction) -> None:
+    text = (
+        "write seeded random weights in the official layout into DIR, named as "
+        f"{registry.WEIGHTS_DIR_ENV} takes them: every command then runs without the official files "
+        "(what they embed is recorded as made with these weights, by SHA-256, never as OpenL3's)"
+    )
+    random = actions.add_parser("random", help="write seeded random weights to try openl3", description=text)
+    random.add_argument(
+        "folder", metavar="DIR", help=f"the folder to write (then {registry.WEIGHTS_DIR_ENV}=DIR)"
+    )
+    random.add_argument("--seed", type=int, default=0, help="seed of the values (default: 0)")
+    random.add_argument(
+        "--modality",
+        nargs="+",
+        choices=["audio", "image"],
+        default=list(DEFAULT_MODALITIES),
+        help="default: both",
+    )
+    random.add_argument(
+        "--input-repr",
+        nargs="+",
+        choices=INPUT_REPRS,
+        default=list(DEFAULT_INPUT_REPRS),
+        help=f"default: {' '.join(DEFAULT_INPUT_REPRS)}",
+    )
+    random.add_argument(
+        "--content-type",
+        nargs="+",
+        choices=CONTENT_TYPES,
+        default=list(DEFAULT_CONTENT_TYPES),
+        help=f"default: {' '.join(DEFAULT_CONTENT_TYPES)}",
+    )
+    random.set_defaults(handler=_models_random)
+
+
+def _models_random(args: argparse.Namespace) -> int:
+    try:
+        paths = write_random_weights(
+            args.folder, args.seed, args.modality, args.input_repr, args.content_type
+        )
+    except (OpenL3Error, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    for path in paths:
+        print(path)
+    print(f"then: export {registry.WEIGHTS_DIR_ENV}={os.path.abspath(args.folder)}", file=sys.stderr)
+    return EXIT_OK
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import os
 import sys
 from collections.abc import Callable
 
@@ -49,7 +50,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "windows, or of the segment --start to --end), an image, or a row written PATH@SECONDS.",
     )
     _add_dataset(finder)
-    finder.add_argument("query", metavar="QUERY", help="a file, or PATH@SECONDS (a row of the dataset)")
+    finder.add_argument(
+        "query",
+        metavar="QUERY",
+        help="a file, PATH@SECONDS (a row of the dataset), a .npy embedding, or a .csv of queries "
+        "(a query column, and start and end columns if wanted)",
+    )
     finder.add_argument("--start", type=float, help="the segment's start, in seconds")
     finder.add_argument("--end", type=float, help="the segment's end, in seconds")
     finder.add_argument("-k", type=positive_int, default=20, help="hits (default 20)")
@@ -60,6 +66,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="lists searched by an approximate index (default 32; more: slower, better)",
     )
     finder.add_argument("-o", "--output", metavar="HITS.csv", help="also write the hits as CSV")
+    finder.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="the weight file to embed a query file with, for a dataset made with weights that are "
+        "not the official ones (default: the file the dataset records)",
+    )
     finder.set_defaults(handler=_search)
 
     mapper = commands.add_parser(
@@ -88,7 +100,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_dataset(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dataset", metavar="OUT", help="a dataset folder (--output-format parquet)")
+    parser.add_argument(
+        "dataset", metavar="DATASET", help="a dataset folder (written with --output-format parquet)"
+    )
     parser.add_argument("--modality", choices=("audio", "image"), help="which rows of a video dataset")
     parser.add_argument("-q", "--quiet", action="store_true", help="no log lines")
 
@@ -118,24 +132,78 @@ def _index(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace) -> int:
     def work(dataset: DatasetRows) -> None:
+        queries = _queries(args)
+        _check_output(args.output)
         index, stale = open_index(dataset)
         if stale:
             index, done = update_index(dataset)
             print(f"the index was stale (parts {stale}): {done}", file=sys.stderr)
         _choose_lists(index, args.nprobe)
-        hits = search(index, make_query(dataset, args.query, args.start, args.end), args.k, args.per_file)
-        rows = [(h.path, _seconds(h.timestamp), f"{h.similarity:.4f}") for h in hits]
-        if not hits:
-            print(f"no hits: {dataset.location} holds no window but the query's own", file=sys.stderr)
-        for path, timestamp, similarity in rows:
-            print(f"{similarity}  {timestamp:>9}  {path}")
+        rows = []
+        for text, start, end in queries:
+            hits = search(index, make_query(dataset, text, start, end, args.weights), args.k, args.per_file)
+            if not hits:
+                print(f"no hits: {dataset.location} holds no window but the query's own", file=sys.stderr)
+            if len(queries) > 1:
+                print(f"query: {text}")
+            print(f"{'similarity':>10}  {'seconds':>9}  path")
+            for hit in hits:
+                print(f"{hit.similarity:10.4f}  {_seconds(hit.timestamp):>9}  {hit.path}")
+            rows += [(text, h.path, _seconds(h.timestamp), repr(h.similarity)) for h in hits]
         if args.output:
+            columns = ["query", "path", "timestamp", "similarity"]
+            keep = slice(0, None) if len(queries) > 1 or args.query.endswith(".csv") else slice(1, None)
             with replacing(args.output) as (temporary,), open(temporary, "w", newline="") as handle:
                 writer = csv.writer(handle)
-                writer.writerow(["path", "timestamp", "similarity"])
-                writer.writerows(rows)
+                writer.writerow(columns[keep])
+                writer.writerows(row[keep] for row in rows)
 
     return _run(args, work)
+
+
+def _queries(args: argparse.Namespace) -> list[tuple[str, float | None, float | None]]:
+    """Return the queries of the command: its QUERY, or the rows of a .csv of queries."""
+    if not args.query.endswith(".csv"):
+        return [(args.query, args.start, args.end)]
+    if args.start is not None or args.end is not None:
+        raise OpenL3Error(f"{args.query}: give each query's segment in its start and end columns.")
+    try:
+        with open(args.query, newline="", encoding="utf-8-sig") as handle:
+            table = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise OpenL3Error(f"Cannot read the queries {args.query}: {exc}.") from exc
+    if not table or "query" not in table[0]:
+        raise OpenL3Error(f"{args.query}: expected a header with a query column (and start, end if wanted).")
+    folder = os.path.dirname(os.path.abspath(args.query))
+    return [
+        (_from(folder, row["query"]), _number(row, "start", args.query), _number(row, "end", args.query))
+        for row in table
+    ]
+
+
+def _from(folder: str, query: str) -> str:
+    """Return a query of a CSV file: a relative path is taken from the CSV's folder."""
+    path = query.strip()
+    joined = os.path.join(folder, path.split("@")[0])
+    return os.path.join(folder, path) if not os.path.isabs(path) and os.path.exists(joined) else path
+
+
+def _number(row: dict[str, str], column: str, source: str) -> float | None:
+    text = (row.get(column) or "").strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise OpenL3Error(f"{source}: {column} {text!r} of query {row['query']!r} is not a number.") from None
+
+
+def _check_output(path: str | None) -> None:
+    """Refuse an output in a folder that does not exist (it was made, silently)."""
+    if path is not None:
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise OpenL3Error(f"Cannot write {path}: the folder {folder} does not exist.")
 
 
 def _choose_lists(index: Index, nprobe: int | None) -> None:

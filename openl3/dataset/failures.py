@@ -29,7 +29,7 @@ class FailureTable:
 
         if FAILURES_NAME not in self.folder.names():
             return {}
-        remedy = "Remove it: the inputs that failed are then tried again by the next run."
+        remedy = "Remove that table: the inputs that failed are then tried again by the next run."
         try:
             table = pq.read_table(self.path, filesystem=self.folder.fs)
         except FileNotFoundError:

@@ -81,12 +81,15 @@ _LIVE_TOKENS: set[str] = set()
 
 
 def input_keys(paths: Iterable[str]) -> np.ndarray:
-    """Return the sorted, unique 64-bit hashes of the files inputs name (what a writer lock covers).
+    """Return what a writer lock covers of each input: the 64-bit hashes of its file and its name.
 
-    Two names of one file (a relative path and an absolute one, a link) are one key
-    (:func:`openl3._util.identity.file_identity`).
+    An array of shape ``(n_inputs, 2)``. Two names of one file (a relative path and an
+    absolute one, a link) are one file (:func:`openl3._util.identity.file_identity`); and a
+    name is covered too, since a dataset holds one input per name: two runs in two folders
+    naming two files ``x.wav`` meet.
     """
-    return np.unique(np.fromiter((path_hash(file_identity(p)) for p in paths), dtype=np.uint64))
+    keys = [key for p in paths for key in (path_hash(file_identity(p)), path_hash("name:" + p))]
+    return np.fromiter(keys, dtype=np.uint64, count=len(keys)).reshape(-1, 2)
 
 
 class WriterLock:
@@ -290,11 +293,11 @@ class LockFolder:
         return self._create(keys, shard)
 
     def _overlap(self, name: str, record: dict[str, Any], keys: np.ndarray) -> int:
-        """Return how many of ``keys`` writer ``name`` covers (all, on object stores or unreadable)."""
+        """Return how many inputs of ``keys`` writer ``name`` covers (all, on object stores or unreadable)."""
         theirs = self.keys(name) if self.local and not record.get("unreadable") else None
         if theirs is None:
             return max(1, len(keys))
-        return len(np.intersect1d(theirs, keys, assume_unique=True))
+        return int(np.isin(keys, theirs).any(axis=1).sum())
 
     def _conflict_message(self, conflicts: list[tuple[dict[str, Any], int]]) -> str:
         runs = "; ".join(f"{describe_writer(r)}, which embeds {n} of this run's inputs" for r, n in conflicts)
@@ -320,7 +323,7 @@ class LockFolder:
         self.fs.create_dir(self.base, recursive=True)
         alive = hold(self._path(_alive_name(name))) if self.local else None
         try:
-            data = keys.astype("<u8").tobytes()
+            data = np.unique(keys).astype("<u8").tobytes()
             write_whole(self._path(_keys_name(name)), lambda stream: stream.write(data), self.fs)
             self.write_record(name, record)
         except BaseException:

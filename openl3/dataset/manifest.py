@@ -109,7 +109,7 @@ class Manifest:
         except (OSError, ValueError) as exc:
             raise OpenL3Error(
                 f"Cannot read the manifest {self.path} of dataset {self.location}: {exc}. "
-                "Remove it: the next run writes a new one (the parts and their order are kept)."
+                "Remove the manifest: the next run writes a new one (the parts and their order are kept)."
             ) from exc
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise OpenL3Error(f"{self.path} is not the manifest of an openl3 dataset.")
@@ -152,7 +152,7 @@ class Manifest:
         if record is not None and not (isinstance(record, dict) and isinstance(record.get("settings"), dict)):
             raise OpenL3Error(
                 f"The manifest {self.path} of dataset {self.location} is damaged (its record of the rows "
-                f"in {folder or 'the dataset folder'}). Remove it: the next run writes a new one."
+                f"in {folder or 'the dataset folder'}). Remove the manifest: the next run writes a new one."
             )
         return record
 

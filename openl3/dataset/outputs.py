@@ -42,6 +42,7 @@ shards) and do not read while it runs.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -62,6 +63,7 @@ from .parts import (
     COMMIT_INTERVAL_S,
     DEFAULT_PART_SIZE_MB,
     DTYPES,
+    SETTINGS_KEY,
     PartFolder,
     part_metadata,
     rows_table,
@@ -121,9 +123,10 @@ class ParquetOutputs:
     break_lock : bool
         Remove the locks of other writers that cover this run's inputs (writers the user
         knows are dead).
-    weights_path : str, optional
-        The weight file of the user's the rows are made with (recorded beside the settings,
-        so that readers find it to embed queries).
+    weights_paths : dict, optional
+        The weight file of the user's each output's rows are made with, by modality as
+        ``row_settings`` (recorded beside the settings, so that readers find it to embed
+        queries; None: the official one).
     """
 
     skip_message = "%s are there, skipping."
@@ -133,17 +136,18 @@ class ParquetOutputs:
         self,
         root: str,
         row_settings: dict[str | None, EmbeddingSettings],
+        *,
         dtype: str = "float32",
         part_size_mb: float | None = None,
         shard: Shard | None = None,
         break_lock: bool = False,
-        weights_path: str | None = None,
+        weights_paths: dict[str | None, str | None] | None = None,
     ):
         self.dtype = check_choice(dtype, "dtype", DTYPES)
         part_size_mb = DEFAULT_PART_SIZE_MB if part_size_mb is None else part_size_mb
         self.part_bytes = int(check_positive_real(part_size_mb, "part_size_mb") * 1e6)
         self.shard, self.break_lock = check_shard(shard), check_bool(break_lock, "break_lock")
-        self.root, self.weights_path = root, weights_path
+        self.root, self.weights_paths = root, dict(weights_paths or {})
         self.settings = dict(row_settings)
         top = PartFolder(root)
         self.folders = {m: top if m is None else top.child(m) for m in self.settings}
@@ -157,6 +161,7 @@ class ParquetOutputs:
         self.locks = LockFolder(top.fs, top.path_of(OWN_FOLDER), root)
         self.failures = FailureTable(top)
         self.metadata: dict[str | None, dict[bytes, bytes]] = {}
+        self.named = NamedFrom("")
         self.complete: dict[str | None, set[str]] = {m: set() for m in self.settings}
         self.held: dict[str | None, dict[str, str]] = {m: {} for m in self.settings}
         self.writer: WriterLock | None = None
@@ -179,9 +184,9 @@ class ParquetOutputs:
         if is_local(self.top.fs):
             prepare_output_dir(self.top.base)
         self.failures.read()
-        named = NamedFrom.here(paths)
+        self.named = NamedFrom.here(paths)
         self.metadata = {
-            m: part_metadata({**s.record(), "dtype": self.dtype, "openl3": version}, named)
+            m: part_metadata({**s.record(), "dtype": self.dtype, "openl3": version}, self.named)
             for m, s in self.settings.items()
         }
         try:
@@ -211,7 +216,9 @@ class ParquetOutputs:
             key = modality or ""
             found = recorded_settings(self.manifest, folder, key, writing)
             if found is None:
-                records[key] = folder_record(self.settings[modality], self.dtype, self.weights_path)
+                records[key] = folder_record(
+                    self.settings[modality], self.dtype, self.weights_paths.get(modality)
+                )
                 continue
             settings = EmbeddingSettings.from_record(found["settings"], f"The dataset {folder.location}")
             settings.check_same(
@@ -269,14 +276,14 @@ class ParquetOutputs:
     def exists(self, name: str) -> bool:
         """Whether the rows ``name`` are in the dataset (the file's, under any name of it)."""
         modality, path, _ = self._named[name]
-        return _input_key(path) in self.complete[modality] or f"name:{path}" in self.complete[modality]
+        return _input_key(path) in self.complete[modality]
 
     def conflict(self, path: str) -> OpenL3Error | None:
         """Return the error for input ``path`` if the dataset holds another file's rows under its name."""
         identity = file_identity(path)
         for modality, folder in self.folders.items():
             held = self.held[modality].get(path)
-            if held is not None and not held.startswith("name:") and held != identity:
+            if held is not None and held != identity:
                 return OpenL3Error(
                     f"{path}: {folder.location} holds the rows of another file of that name ({held}), "
                     f"and this one is {identity}; nothing is written for it. Name it by another path "
@@ -303,8 +310,6 @@ class ParquetOutputs:
         place are removed and :class:`~openl3._util.exceptions.CommitError` names every
         input of the commit.
         """
-        import pyarrow as pa
-
         pending, buffers = self._pending, {m: t for m, t in self._buffer.items() if t}
         self._pending, self._buffer = [], {m: [] for m in self.folders}
         self._buffered, self._committed = 0, time.monotonic()
@@ -320,7 +325,7 @@ class ParquetOutputs:
         try:
             for modality, tables in buffers.items():
                 folder, name = self.folders[modality], self.namer.next()
-                staged.append((folder, folder.write_temporary(pa.concat_tables(tables), name), name))
+                staged.append((folder, folder.write_temporary(self._part(modality, tables), name), name))
             for folder, temporary, name in staged:
                 placed.append((folder, folder.move_into_place(temporary, name)))
         except OpenL3Error as exc:
@@ -335,6 +340,15 @@ class ParquetOutputs:
                 self.complete[modality].add(_input_key(path))
                 self.held[modality][path] = _input_key(path)
         return pending
+
+    def _part(self, modality: str | None, tables: list) -> Any:
+        """Return the table of a part: its rows, and in its metadata the links of its inputs only."""
+        import pyarrow as pa
+
+        table = pa.concat_tables(tables)
+        named = self.named.only(table["path"].unique().to_pylist())
+        record = json.loads(self.metadata[modality][SETTINGS_KEY])
+        return table.replace_schema_metadata(part_metadata(record, named))
 
     def committed_elsewhere(self, replaced: bool) -> None:
         """Take note that another writer of this run (a Ray job) committed parts.

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._util.atomic import place, remove_stale_temporaries, stage
+from .._util.console import warn_once
 from .._util.exceptions import OpenL3Error
 from .._util.identity import NamedFrom, file_identity
 from .._util.remote import is_uri, resolve
@@ -37,6 +38,8 @@ ROW_GROUP_BYTES = 8 << 20
 COMMIT_INTERVAL_S = 600.0
 FAILURES_NAME = "_failures.parquet"
 SETTINGS_KEY = b"openl3"
+#: The columns of a part's rows (:func:`row_schema`).
+ROW_COLUMNS = ("path", "modality", "index", "timestamp", "embedding")
 #: How the writer of a part named its inputs (:class:`openl3._util.identity.NamedFrom`).
 NAMED_KEY = b"openl3.named"
 COMPRESSION = "zstd"
@@ -91,22 +94,25 @@ def rows_table(path: str, arrays: dict[str, np.ndarray], dtype: str, metadata: d
 
 
 def input_key(name: str, named: NamedFrom | None) -> str:
-    """Return the key of input ``name`` of a part whose writer named its inputs as ``named`` says.
+    """Return the identity of input ``name`` of a part whose writer named its inputs as ``named`` says.
 
-    The file's identity; for parts of earlier versions, which did not record it, the
-    identity of an absolute path or URI, and ``name:<name>`` for a relative one (which only
-    that name matches).
+    Parts written by earlier versions did not record it: their names are taken from the
+    current folder, as those versions took them (a warning says so, once, for relative names).
 
     Examples
     --------
-    >>> input_key("clips/a.wav", NamedFrom("/data")), input_key("clips/a.wav", None)
-    ('/data/clips/a.wav', 'name:clips/a.wav')
+    >>> input_key("clips/a.wav", NamedFrom("/data"))
+    '/data/clips/a.wav'
     """
     if named is not None:
         return named.identity(name)
-    if is_uri(name) or os.path.isabs(name):
-        return file_identity(name)
-    return f"name:{name}"
+    if not is_uri(name) and not os.path.isabs(name):
+        warn_once(
+            "Parts of a dataset written by an earlier openl3 do not say which files their relative paths "
+            f"name (such as {name}): they are taken from the current folder. Read the dataset from the "
+            "folder it was written in, or embed it again (--overwrite) to record them."
+        )
+    return file_identity(name)
 
 
 class PartGone(Exception):  # noqa: N818 (a signal between a reader and its retry, not an error)
@@ -141,7 +147,7 @@ def read_part(folder: PartFolder, name: str, **options: Any) -> Any:
         raise unreadable(path, exc, REMOVE_PART) from exc
 
 
-REMOVE_PART = "Remove it: the next run embeds its inputs again."
+REMOVE_PART = "Remove that part: the next run embeds its inputs again."
 
 
 def unreadable(path: str, exc: BaseException, remedy: str) -> OpenL3Error:

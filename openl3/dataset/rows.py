@@ -19,12 +19,13 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from .._util.console import warn_once
 from .._util.exceptions import InvalidArgumentError, OpenL3Error
 from .._util.identity import file_identity
 from ..models.settings import EmbeddingSettings
 from .manifest import Manifest
 from .outputs import recorded_settings
-from .parts import REMOVE_PART, PartFolder, PartGone, input_key, read_part, unreadable
+from .parts import REMOVE_PART, ROW_COLUMNS, PartFolder, PartGone, input_key, read_part, unreadable
 
 __all__ = ["DatasetRows", "EmbeddingRows"]
 
@@ -146,6 +147,11 @@ class DatasetRows:
         self.settings = EmbeddingSettings.from_record(record.get("settings") or {}, where)
         self.dtype: str = record.get("dtype", "float32")
         self.weights_file: str | None = record.get("weights_file")
+        if self.settings.digest is not None:
+            warn_once(
+                f"{self.folder.location} holds embeddings made with weights {self.settings.weights[:19]}... "
+                "(not OpenL3's official ones)."
+            )
         self._keys: dict[str, str] | None = None
         if modality is not None and self.modality not in ("", modality):
             raise OpenL3Error(f"{self.folder.location} holds {self.modality} rows, not {modality} ones.")
@@ -177,8 +183,8 @@ class DatasetRows:
     def input_keys(self) -> dict[str, str]:
         """Return each input of the dataset (its name) with the file it is (its identity).
 
-        Inputs of parts written by earlier versions with a relative name have the key
-        ``name:<name>``: which file they are was not recorded.
+        Parts written by earlier versions did not record which files their relative names
+        name: those are taken from the current folder, with a warning.
         """
         if self._keys is None:
             self._keys = self._consistently(self._read_keys)
@@ -227,13 +233,12 @@ class DatasetRows:
     def match(self, paths: list[str]) -> list[str | None]:
         """Return, for each file of ``paths``, its name among the dataset's inputs, or None.
 
-        A path matches an input that is the same file (however either is named); an input
-        of an earlier version named by a relative path matches that path as written only.
+        A path matches an input that is the same file (however either is named).
         """
         by_identity: dict[str, str] = {}
         for name, key in self.input_keys().items():
             by_identity.setdefault(key, name)
-        return [by_identity.get(file_identity(p)) or by_identity.get(f"name:{p}") for p in paths]
+        return [by_identity.get(file_identity(p)) for p in paths]
 
     def part_entries(self) -> dict[str, str]:
         """Return each part's entry of :meth:`state`: its name, row count and row-group sizes.
@@ -275,6 +280,11 @@ class DatasetRows:
         With ``paths``, only the rows of these inputs are read (Parquet row groups holding
         none of them are skipped).
         """
+        unknown = sorted(set(columns or ()) - set(ROW_COLUMNS))
+        if unknown:
+            raise InvalidArgumentError(
+                f"Invalid columns {unknown}: the rows of a dataset have {', '.join(ROW_COLUMNS)}."
+            )
         return self._consistently(lambda: self._read_table(columns, paths))
 
     def _read_table(self, columns: list[str] | None, paths: list[str] | None) -> Any:

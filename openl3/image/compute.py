@@ -42,7 +42,7 @@ def check_image(image: Any, name: str = "image") -> np.ndarray:
         )
     frames = image[np.newaxis] if image.ndim == 3 else image
     if frames.shape[-1] != 3:
-        raise OpenL3Error(
+        raise InvalidArgumentError(
             f"Invalid {name}: expected 3 (RGB) channels, got {frames.shape[-1]} in shape {image.shape}."
         )
     if frames.size == 0:
@@ -53,7 +53,7 @@ def check_image(image: Any, name: str = "image") -> np.ndarray:
     if not all_finite:
         raise InvalidArgumentError(f"Invalid {name}: it contains NaN or infinite values.")
     if min(frames.shape[1:3]) < IMAGE_SIZE:
-        raise OpenL3Error(
+        raise InvalidArgumentError(
             f"Invalid {name}: frames of {frames.shape[1]}x{frames.shape[2]} pixels; "
             f"both sides must be at least {IMAGE_SIZE}."
         )
@@ -157,7 +157,7 @@ def check_image_model(model: Any) -> Any:
     if not isinstance(model, keras.Model):
         raise InvalidArgumentError(f"Invalid model: expected a keras.Model, got {type(model).__name__}.")
     if tuple(model.input_shape[1:]) != IMAGE_TOWER.input_shape():
-        raise OpenL3Error(
+        raise InvalidArgumentError(
             "Invalid model: an image model takes (batch, 224, 224, 3) images, "
             f"this one takes {model.input_shape}."
         )

@@ -9,9 +9,11 @@
 - :mod:`~openl3.models.precision`, :mod:`~openl3.models.reduced`: model precision;
 - :mod:`~openl3.models.batching`: the batch runner; :mod:`~openl3.models.computation`: what
   every modality's computation shares; :mod:`~openl3.models.settings`: what makes embeddings;
-- :mod:`~openl3.models.export`: models for other runtimes.
+- :mod:`~openl3.models.export`: models for other runtimes; :mod:`~openl3.models.kapre_layers`:
+  kapre's own layers (optional), and what a model or a saved file holds.
 
-TensorFlow, Keras and kapre are imported only when a model is built. Every loader takes
+Keras (and its backend) is imported only when a model is built; kapre only where its
+layers are asked for. Every loader takes
 ``output``: None for the embedding of OpenL3 0.4.2, or the name of a layer of the tower
 (``AUDIO_TOWER.layers`` / ``IMAGE_TOWER.layers`` in :mod:`openl3.models.specs`), whose
 activations max-pooled over frequency and time (height and width for images) become the
@@ -30,6 +32,7 @@ from .load import (
     load_audio_embedding_model_from_path,
     load_image_embedding_model,
     load_image_embedding_model_from_path,
+    load_keras_model,
 )
 from .reduced import model_for_precision
 from .shared import clear_model_cache, shared_audio_model, shared_image_model
@@ -43,6 +46,7 @@ __all__ = [
     "load_audio_embedding_model_from_path",
     "load_image_embedding_model",
     "load_image_embedding_model_from_path",
+    "load_keras_model",
     "model_for_precision",
     "shared_audio_model",
     "shared_image_model",

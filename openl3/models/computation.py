@@ -19,7 +19,7 @@ import numpy as np
 from .._util.exceptions import InvalidArgumentError, OpenL3Error
 from .._util.validation import check_positive_int, check_verbose
 from .batching import embed_all
-from .precision import check_precision, resolve_precision
+from .precision import check_precision, computed_precision
 from .registry import REGISTRY, weight_file
 from .settings import EmbeddingSettings
 from .store import locate, resolve, warn_unofficial, weights_identity
@@ -86,7 +86,7 @@ class Embedder:
         if weights is None:
             return None
         if model is not None:
-            raise OpenL3Error("Give a model or a weight file (weights=...), not both.")
+            raise InvalidArgumentError("Give a model or a weight file (weights=...), not both.")
         if not isinstance(weights, str | os.PathLike):
             raise InvalidArgumentError(f"Invalid weights {weights!r}: expected the path of a weight file.")
         try:
@@ -124,7 +124,7 @@ class Embedder:
                 input_repr=self.input_repr,
                 content_type=None if user else self.content_type,
                 embedding_size=None if user else self.embedding_size,
-                precision=resolve_precision(self.precision),
+                precision=computed_precision(self.precision),
                 output=self.output,
                 weights=None if user else self._weights_identity(),
                 model=str(getattr(self.user_model, "name", type(self.user_model).__name__)) if user else None,
@@ -151,6 +151,10 @@ class Embedder:
     def row_settings(self) -> dict[str | None, EmbeddingSettings]:
         """Return the settings of the rows of each output (see :meth:`settings`)."""
         return {None: self.settings()}
+
+    def row_weights(self) -> dict[str | None, str | None]:
+        """Return the weight file of the user's of each output's rows (None: the official one)."""
+        return {None: self.weights_path}
 
     @classmethod
     def from_settings(
@@ -185,7 +189,11 @@ class Embedder:
                 "which openl3 cannot build again: embed with that model."
             )
         entry = REGISTRY.get((settings.modality, settings.input_repr, settings.content_type))
-        path = None if settings.official else locate(str(settings.weights), entry, weights)
+        path = (
+            None
+            if settings.official or settings.unrecorded_weights
+            else locate(str(settings.weights), entry, weights)
+        )
         embedder = cls(**settings.arguments(), weights=path, **options)
         settings.check_same(embedder.settings(), "These embeddings cannot be made here as they were made")
         return embedder

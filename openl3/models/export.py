@@ -23,12 +23,12 @@ tensor before allocating (``resize_tensor_input``).
 from __future__ import annotations
 
 import os
-import shutil
 from typing import Any
 
 import numpy as np
 
-from .._util.atomic import temporary_name
+from .._util.atomic import discard, rename_into_place, temporary_name
+from .._util.backends import installed, require_tensorflow
 from .._util.console import captured_output
 from .._util.exceptions import OpenL3Error
 from .._util.validation import check_choice
@@ -121,12 +121,14 @@ def export_model(
     tower = AUDIO_TOWER if modality == "audio" else IMAGE_TOWER
     embedding_size = embedding_size or max(tower.embedding_sizes)
     tower.final_pool(input_repr, embedding_size)
+    require_tensorflow(f"Exporting to {format}")
     if keras.backend.backend() != "tensorflow":
         raise OpenL3Error(
-            "Exports are made on the TensorFlow backend: unset KERAS_BACKEND or set it to tensorflow."
+            f"Exporting to {format} needs TensorFlow as Keras' backend, and Keras runs on "
+            f"{keras.backend.backend()} here: set KERAS_BACKEND=tensorflow."
         )
     for module in REQUIREMENTS[format]:
-        if not _importable(module):
+        if not installed(module):
             raise OpenL3Error(f"Exporting to {format} needs {module}: pip install 'openl3[export]'.")
     if os.path.exists(path):
         raise OpenL3Error(f"{path} exists: export to a new path.")
@@ -152,12 +154,6 @@ def _name_onnx_output(path: str) -> None:
     onnx.save(graph_model, path)
 
 
-def _importable(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
-
-
 def _export_atomically(model: Any, path: str, format: str) -> None:
     """Export beside ``path``, then rename into place; leave nothing behind on failure."""
     temporary = temporary_name(os.path.abspath(path))
@@ -171,12 +167,9 @@ def _export_atomically(model: Any, path: str, format: str) -> None:
             model.export(temporary, format=FORMATS[format], verbose=False, **options)
         if format == "onnx":
             _name_onnx_output(temporary)
-        os.replace(temporary, path)
+        rename_into_place(temporary, path)
     except BaseException as exc:
-        if os.path.isdir(temporary):
-            shutil.rmtree(temporary, ignore_errors=True)
-        elif os.path.exists(temporary):
-            os.unlink(temporary)
+        discard(temporary)
         if isinstance(exc, Exception) and not isinstance(exc, OpenL3Error):
             raise OpenL3Error(f"Cannot export to {path} as {format}: {type(exc).__name__}: {exc}") from exc
         raise

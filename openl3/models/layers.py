@@ -2,9 +2,10 @@
 
 Imported only when a model is built (it imports Keras). :class:`Spectrogram` is the
 ``keras.ops`` twin of kapre's ``STFT`` -> ``Magnitude`` -> ``ApplyFilterbank`` (and the
-transpose to (freq, time, 1)): it runs on every Keras backend, where kapre's layers run on
-TensorFlow only. :class:`MagnitudeToDecibel` is kapre 0.1.4's decibel rule.
-:func:`kapre_frontend` stacks either kind on a model's input.
+transpose to (freq, time, 1)): it runs on every Keras backend, and it is what the models
+use unless kapre's own layers are asked for (kapre is optional: TensorFlow only).
+:class:`MagnitudeToDecibel` is kapre 0.1.4's decibel rule. :func:`kapre_frontend` stacks
+either kind on a model's input.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from keras import ops
 
 from .._util.exceptions import InvalidArgumentError
 from .frontends import kapre_v0_1_4_magnitude_to_decibel, mel_basis
-from .specs import INPUT_REPRS, SPEC_HOP, TARGET_SR, WINDOW_SAMPLES, InputRepr
+from .kapre_layers import kapre_layers
+from .specs import INPUT_REPRS, SPEC_HOP, SPECTROGRAMS, TARGET_SR, WINDOW_SAMPLES, InputRepr
 
 _WINDOWS = os.path.join(os.path.dirname(__file__), "hann_windows.npz")
 
@@ -150,32 +152,31 @@ def kapre_frontend(inputs: Any, spec: InputRepr, implementation: str = "auto") -
         Raw one-second windows at 48 kHz.
     spec : InputRepr
         The representation to compute.
-    implementation : "auto", "kapre" or "keras"
-        "kapre": kapre's layers (TensorFlow only), as 0.4.2; "keras": their ``keras.ops``
-        twin (:class:`Spectrogram`), on every backend; "auto": kapre on TensorFlow, the
-        twin elsewhere.
+    implementation : "auto", "keras" or "kapre"
+        "keras" (and "auto"): the ``keras.ops`` twin of kapre's layers
+        (:class:`Spectrogram`), on every backend; "kapre": kapre's own layers, where
+        kapre is installed (``pip install 'openl3[kapre]'``, TensorFlow only). Both give
+        0.4.2's numbers within float32 rounding.
 
     Returns
     -------
     tensor
         The (batch, freq, time, 1) decibel spectrogram the tower takes.
     """
-    if implementation == "auto":
-        implementation = "kapre" if keras.backend.backend() == "tensorflow" else "keras"
-    if implementation == "keras":
+    if implementation in ("auto", "keras"):
         magnitude = Spectrogram(spec.name, name="spectrogram")(inputs)
     elif implementation == "kapre":
         magnitude = _kapre_magnitude(inputs, spec)
     else:
         raise InvalidArgumentError(
-            f"Invalid implementation {implementation!r}: expected 'auto', 'kapre' or 'keras'."
+            f"Invalid spectrogram {implementation!r}: expected one of {', '.join(map(repr, SPECTROGRAMS))}."
         )
     return MagnitudeToDecibel(name="magnitude_to_decibel")(magnitude)
 
 
 def _kapre_magnitude(inputs: Any, spec: InputRepr) -> Any:
     """Return kapre's (batch, freq, time, 1) magnitude spectrogram of (batch, 1, 48000) inputs."""
-    from kapre.time_frequency import STFT, ApplyFilterbank, Magnitude
+    STFT, Magnitude, ApplyFilterbank = kapre_layers()  # noqa: N806 (kapre's class names)
 
     x = STFT(
         n_fft=spec.n_fft,

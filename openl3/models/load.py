@@ -1,6 +1,7 @@
 """Building the towers and loading weight files: the loaders OpenL3 0.4.2 documents.
 
-TensorFlow, Keras and kapre are imported only when a model is built. Every loader takes
+Keras (and its backend) is imported only when a model is built; kapre only where its layers
+are asked for (:mod:`openl3.models.kapre_layers`). Every loader takes
 ``output``: None for the embedding of OpenL3 0.4.2, or the name of a layer of the tower
 (``AUDIO_TOWER.layers`` / ``IMAGE_TOWER.layers`` in :mod:`openl3.models.specs`), whose
 activations max-pooled over frequency and time (height and width for images) become the
@@ -9,10 +10,13 @@ embedding, one value per channel of that layer.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
+from .._util.exceptions import OpenL3Error
 from .._util.validation import check_choice
+from .kapre_layers import KAPRE_CLASSES, kapre_classes_in, kapre_layers, missing_kapre
 from .registry import weight_file
 from .specs import AUDIO_TOWER, FRONTENDS, IMAGE_TOWER, Tower, input_repr_spec
 from .store import resolve
@@ -29,6 +33,7 @@ __all__ = [
     "load_audio_embedding_model_from_path",
     "load_image_embedding_model",
     "load_image_embedding_model_from_path",
+    "load_keras_model",
 ]
 
 
@@ -160,11 +165,12 @@ def load_audio_embedding_model_from_path(
         With "kapre" the spectrogram is computed inside the model, which then takes
         (batch, 1, 48000) audio; with "librosa" the model takes (batch, freq, time, 1)
         spectrograms computed beforehand.
-    spectrogram : "auto", "kapre" or "keras"
-        How the kapre frontend computes its spectrogram in the model: with kapre's
-        layers (TensorFlow only, as 0.4.2), or with their ``keras.ops`` twin, which runs
-        on every Keras backend (JAX, PyTorch) and equals kapre's within float32
-        rounding. "auto" takes kapre on TensorFlow and the twin elsewhere.
+    spectrogram : "auto", "keras" or "kapre"
+        How the kapre frontend computes its spectrogram in the model: with openl3's
+        ``keras.ops`` twin of kapre's layers ("keras", and "auto"), which runs on every
+        Keras backend, or with kapre's own layers ("kapre": TensorFlow only, where
+        ``openl3[kapre]`` is installed, as 0.4.2). Both give 0.4.2's numbers within
+        float32 rounding.
     output : str, optional
         None (default) for the embedding of OpenL3 0.4.2, or the name of a layer of the
         tower (``AUDIO_TOWER.layers`` in :mod:`openl3.models.specs`: "conv1", "relu6",
@@ -200,6 +206,7 @@ def load_audio_embedding_model(
     frontend: str = "kapre",
     *,
     output: str | None = None,
+    spectrogram: str = "auto",
 ) -> Any:
     """Return an audio embedding model with the given characteristics.
 
@@ -216,6 +223,9 @@ def load_audio_embedding_model(
     output : str, optional
         A layer whose max-pooled activations are the embedding (see
         :func:`load_audio_embedding_model_from_path`).
+    spectrogram : "auto", "keras" or "kapre"
+        What computes the kapre frontend's spectrogram (see
+        :func:`load_audio_embedding_model_from_path`).
 
     Returns
     -------
@@ -230,7 +240,9 @@ def load_audio_embedding_model(
     >>> embedding, timestamps = openl3.get_audio_embedding(audio, sr, model=model)
     """
     path = checked_path(AUDIO_TOWER, input_repr, content_type, embedding_size, output)
-    return load_audio_embedding_model_from_path(path, input_repr, embedding_size, frontend, output=output)
+    return load_audio_embedding_model_from_path(
+        path, input_repr, embedding_size, frontend, spectrogram, output=output
+    )
 
 
 def load_image_embedding_model_from_path(
@@ -293,3 +305,49 @@ def load_image_embedding_model(
     """
     path = checked_path(IMAGE_TOWER, input_repr, content_type, embedding_size, output)
     return load_image_embedding_model_from_path(path, embedding_size, output=output)
+
+
+def load_keras_model(path: str | os.PathLike) -> Any:
+    """Load a Keras model saved from an openl3 model (``model.save("l3.keras")``).
+
+    openl3's own layers are registered first; kapre's layers, where the file holds them,
+    are taken from kapre.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.keras`` file (or a legacy ``.h5`` model file).
+
+    Returns
+    -------
+    keras.Model
+
+    Raises
+    ------
+    OpenL3Error
+        For a file that does not exist, or that holds kapre's layers where kapre cannot be
+        used (naming the layers and what to install).
+
+    Examples
+    --------
+    >>> model = openl3.models.load_keras_model("l3.keras")
+    >>> embedding, timestamps = openl3.get_audio_embedding(audio, sr, model=model)
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise OpenL3Error(f"{path}: no such model file.")
+    import keras
+
+    from . import layers  # noqa: F401 (registers openl3's layers with Keras)
+
+    custom: dict[str, Any] = {}
+    names = kapre_classes_in(path)
+    if names:
+        why = missing_kapre()
+        if why:
+            raise OpenL3Error(
+                f"{path} holds kapre's layers ({', '.join(names)}), and {why}. Or save the model again "
+                'where kapre is installed, built with spectrogram="keras" (the same numbers, every backend).'
+            )
+        custom = dict(zip(KAPRE_CLASSES, kapre_layers(), strict=True))
+    return keras.saving.load_model(path, custom_objects=custom)

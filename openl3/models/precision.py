@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .._util.backends import require_tensorflow
 from .._util.validation import check_choice
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ __all__ = [
     "PRECISIONS",
     "TF32_ROUNDINGS",
     "check_precision",
+    "computed_precision",
     "cpu_bfloat16_flags",
     "describe",
     "device_kind",
@@ -164,6 +166,25 @@ def resolve_precision(precision: str, backend: str | None = None) -> str:
         return precision
     backend = _backend(backend)
     return FAST_CHOICES.get((backend, device_kind(backend)), "faithful")
+
+
+def computed_precision(precision: str, backend: str | None = None) -> str:
+    """Return what a model really computes in: :func:`resolve_precision`, and TF32 only on a GPU.
+
+    ``"tf32"`` on a device without TF32 tensor cores computes float32: ``"faithful"``.
+    This is what embedding settings record (:mod:`openl3.models.settings`).
+
+    Examples
+    --------
+    >>> computed_precision("bfloat16", "jax")
+    'bfloat16'
+    >>> computed_precision("tf32", "jax")      # on a CPU
+    'faithful'
+    """
+    resolved = resolve_precision(precision, backend)
+    if resolved == "tf32" and not has_accelerator(backend):
+        return "faithful"
+    return resolved
 
 
 def describe(precision: str, backend: str | None = None) -> str:
@@ -321,8 +342,7 @@ def round_to_tf32(x: Any, rounding: str = "nearest") -> Any:
     >>> float(round_to_tf32(1.0 + 2.0**-12))   # TF32 keeps 10 mantissa bits
     1.0
     """
-    import tensorflow as tf
-
+    tf = require_tensorflow("Rounding to TF32")
     check_choice(rounding, "rounding", TF32_ROUNDINGS)
     bits = tf.bitcast(tf.convert_to_tensor(x, tf.float32), tf.int32)
     if rounding == "nearest":
@@ -354,8 +374,7 @@ def simulated_tf32(rounding: str = "nearest") -> Iterator[None]:
     >>> with simulated_tf32():                  # a CPU's estimate of what a GPU's TF32 costs
     ...     reduced = model(windows, training=False)
     """
-    import tensorflow as tf
-
+    tf = require_tensorflow("Simulating TF32")
     check_choice(rounding, "rounding", TF32_ROUNDINGS)
     targets = [(tf.nn, "convolution"), (tf, "matmul"), (tf, "tensordot")]
     originals = [getattr(module, name) for module, name in targets]

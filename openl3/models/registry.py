@@ -29,12 +29,16 @@ class WeightFile:
         "music" or "env".
     blob_id : str
         Git blob id (SHA-1 of ``b"blob <size>"``, a NUL byte, then the content) of the published file.
+    decompressed_sha256 : str or None
+        SHA-256 of the decompressed file, where it is known (a decompressed official file is
+        recognised by it; the others cannot be checked).
     """
 
     modality: str
     input_repr: str
     content_type: str
     blob_id: str
+    decompressed_sha256: str | None = None
 
     @property
     def stem(self) -> str:
@@ -72,9 +76,14 @@ _BLOB_IDS = {
     ("image", "mel256", "music"): "67bf0b891eb4fb797defafa5b3edc3c75f3cd6ee",
 }
 
+#: SHA-256 of the decompressed official files that are known (SPEC.md).
+_DECOMPRESSED_SHA256 = {
+    ("audio", "mel256", "music"): "624ee7b1dd5ff87e18073f66fd8b2052bebb8ac70210e9c0937c0c940c63e9d6",
+}
+
 #: Every official weight file, keyed by (modality, input_repr, content_type).
 REGISTRY: dict[tuple[str, str, str], WeightFile] = {
-    key: WeightFile(*key, blob_id) for key, blob_id in _BLOB_IDS.items()
+    key: WeightFile(*key, blob_id, _DECOMPRESSED_SHA256.get(key)) for key, blob_id in _BLOB_IDS.items()
 }
 
 

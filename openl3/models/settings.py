@@ -11,10 +11,12 @@ fine-tuned weights are never taken for OpenL3's.
 
 Datasets, indexes and classifiers record these settings, and every reader and writer
 compares them through :meth:`EmbeddingSettings.check_same` (one comparison, one message).
-Records written by earlier versions are completed where they can be
-(:meth:`EmbeddingSettings.from_record`): no weights means the official ones, a bare digest
-is a SHA-256, and a precision recorded as ``"fast"`` (what was asked, before the computed
-precision was recorded) matches any computed precision, with a warning.
+Records written by earlier versions are read as they are where they can be
+(:meth:`EmbeddingSettings.from_record`): a bare digest is a SHA-256; weights not recorded
+(earlier versions used whatever file the official one was looked up as, official or not,
+and said nothing) and a precision recorded as ``"fast"`` (what was asked, before the
+computed precision was recorded) match any weights or computed precision, with a warning:
+they are never taken for what they cannot be known to be.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ LEGACY_FAST = "fast"
 DIGEST_PREFIX = "sha256:"
 #: Keys of a record that say how rows are stored or who wrote them, not what made them.
 STORAGE_KEYS = ("dtype", "openl3")
-#: Settings recorded but not compared: they do not change the numbers beyond float32 rounding.
-RECORDED_ONLY: tuple[str, ...] = ()
+#: Settings recorded but not compared: they do not change the numbers beyond float32 rounding
+#: (kapre's spectrogram layers and openl3's twin of them: tests/test_models.py).
+RECORDED_ONLY: tuple[str, ...] = ("spectrogram",)
 #: The settings an embedder's constructor takes, per modality (the weights file aside).
 ARGUMENTS = {
     "audio": (
@@ -86,9 +89,15 @@ class EmbeddingSettings:
         The tower layer whose max-pooled activations are the embedding (None: the embedding).
     weights : str or None
         The official weight file's published name, or ``"sha256:<hex>"`` of another file
-        (None for a model object of the user's).
+        (None for a model object of the user's, or in a record of an earlier version, which
+        did not record its weights).
     model : str or None
         The name of a model object of the user's (None when openl3 built the model).
+    spectrogram : {"keras", "kapre"} or None
+        What computed the kapre frontend's spectrogram in the model: openl3's ``keras.ops``
+        twin of kapre's layers, or kapre's own (None: the librosa frontend, an image, a
+        model of the user's without either, or a record of an earlier version). Recorded,
+        not compared: both give the same numbers within float32 rounding.
 
     Examples
     --------
@@ -112,10 +121,16 @@ class EmbeddingSettings:
     output: str | None = None
     weights: str | None = None
     model: str | None = None
+    spectrogram: str | None = None
 
     def replace(self, **changes: Any) -> EmbeddingSettings:
         """Return a copy with ``changes``."""
         return replace(self, **changes)
+
+    @property
+    def unrecorded_weights(self) -> bool:
+        """Whether the weights were not recorded (a record of an earlier version)."""
+        return self.weights is None and self.model is None
 
     @property
     def official(self) -> bool:
@@ -135,9 +150,9 @@ class EmbeddingSettings:
     def from_record(cls, record: Mapping[str, Any], where: str = "a record") -> EmbeddingSettings:
         """Return the settings of a record (:meth:`record`, or one of an earlier version).
 
-        Storage keys (``dtype``, ``openl3``) are ignored. An earlier version's record is
-        completed: without ``weights`` (and no model of the user's) the weights were the
-        official ones; a bare 64-digit digest is a SHA-256.
+        Storage keys (``dtype``, ``openl3``) are ignored. A bare 64-digit digest (an earlier
+        version's record of a weight file) is a SHA-256; weights not recorded stay None
+        (:attr:`unrecorded_weights`).
 
         Raises
         ------
@@ -152,17 +167,15 @@ class EmbeddingSettings:
             what = f"settings this openl3 does not know ({', '.join(unknown)})" if unknown else "no modality"
             raise OpenL3Error(f"{where} records {what}: it was written by a newer openl3, or is damaged.")
         weights = given.get("weights")
-        if weights is None and given.get("model") is None:
-            key = (given["modality"], given.get("input_repr"), given.get("content_type"))
-            weights = REGISTRY[key].filename if key in REGISTRY else None
-        elif isinstance(weights, str) and len(weights) == 64 and not weights.startswith(DIGEST_PREFIX):
+        if isinstance(weights, str) and len(weights) == 64 and not weights.startswith(DIGEST_PREFIX):
             weights = DIGEST_PREFIX + weights
         return cls(**{**given, "weights": weights})
 
     def differences(self, other: EmbeddingSettings) -> list[str]:
         """Return each setting in which ``other`` differs, as ``key=mine (now theirs)``.
 
-        A precision recorded as ``"fast"`` by an earlier version matches any precision.
+        A precision recorded as ``"fast"`` and weights not recorded (records of earlier
+        versions) match any.
         """
         mine, theirs = asdict(self), asdict(other)
         found = []
@@ -170,6 +183,8 @@ class EmbeddingSettings:
             if key in RECORDED_ONLY or mine[key] == theirs[key]:
                 continue
             if key == "precision" and LEGACY_FAST in (mine[key], theirs[key]):
+                continue
+            if key == "weights" and (self.unrecorded_weights or other.unrecorded_weights):
                 continue
             found.append(f"{key}={mine[key]!r} (now {theirs[key]!r})")
         return found
@@ -188,6 +203,12 @@ class EmbeddingSettings:
         differences = self.differences(other)
         if differences:
             raise OpenL3Error(f"{what}: {', '.join(differences)}." + (f" {remedy}" if remedy else ""))
+        if self.unrecorded_weights != other.unrecorded_weights:
+            warn_once(
+                "Embeddings whose weights were not recorded (by an earlier openl3, which used whatever "
+                "file the official one was looked up as) are compared as if made with "
+                f"{(other if self.unrecorded_weights else self).describe_weights()}."
+            )
         if LEGACY_FAST in (self.precision, other.precision) and self.precision != other.precision:
             computed = other.precision if self.precision == LEGACY_FAST else self.precision
             warn_once(
@@ -222,6 +243,8 @@ class EmbeddingSettings:
 
     def describe_weights(self) -> str:
         """Return the weights as a message names them."""
+        if self.unrecorded_weights:
+            return "weights that were not recorded"
         if self.weights is None:
             return f"the model object {self.model!r}"
         if self.official:

@@ -55,6 +55,7 @@ def shared_audio_model(
     output: str | None = None,
     precision: str = "faithful",
     path: str | None = None,
+    spectrogram: str = "auto",
 ) -> Any:
     """Return the audio model :func:`load_audio_embedding_model` loads, built once per process.
 
@@ -62,7 +63,8 @@ def shared_audio_model(
     use this: a model is built and its weights read once per weight file,
     representation, embedding size, frontend, ``output``, computed precision
     (:mod:`openl3.models.precision`; bfloat16 models have their own dtype policy) and Keras backend.
-    ``path``: a weight file of the user's, in place of the official one.
+    ``path``: a weight file of the user's, in place of the official one; ``spectrogram``:
+    what computes the kapre frontend's spectrogram (:func:`load_audio_embedding_model_from_path`).
 
     Examples
     --------
@@ -72,12 +74,13 @@ def shared_audio_model(
     """
     if path is None:
         path = checked_path(AUDIO_TOWER, input_repr, content_type, embedding_size, output)
-    key = ("audio", input_repr, content_type, embedding_size, frontend, output)
+    spectrogram = "keras" if spectrogram == "auto" else spectrogram
+    key = ("audio", input_repr, content_type, embedding_size, frontend, output, spectrogram)
     return _shared(
         key,
         path,
         lambda: load_audio_embedding_model_from_path(
-            path, input_repr, embedding_size, frontend, output=output
+            path, input_repr, embedding_size, frontend, spectrogram, output=output
         ),
         precision,
     )

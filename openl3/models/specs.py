@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
-from .._util.exceptions import InvalidArgumentError, OpenL3Error
+from .._util.exceptions import InvalidArgumentError
 
 #: Sample rate of the audio models, in Hz.
 TARGET_SR = 48000
@@ -30,6 +30,9 @@ N_WEIGHTED_LAYERS = 16
 CONTENT_TYPES = ("music", "env")
 #: Audio frontends: spectrograms inside the model (kapre) or computed before it (librosa).
 FRONTENDS = ("kapre", "librosa")
+#: What computes the kapre frontend's spectrogram: openl3's keras.ops twin of kapre's layers
+#: (also "auto", the default), or kapre's own layers (optional: openl3[kapre], TensorFlow only).
+SPECTROGRAMS = ("auto", "keras", "kapre")
 #: input_repr used when none is given: by the kapre frontend (0.4.2 behaviour; its
 #: documentation says mel128) and by the image models.
 DEFAULT_INPUT_REPR = "mel256"
@@ -184,7 +187,7 @@ class Tower:
             if layer.name == output:
                 return layer
         allowed = ", ".join(repr(layer.name) for layer in self.layers)
-        raise OpenL3Error(
+        raise InvalidArgumentError(
             f"Invalid output {output!r} for the {self.modality} model: expected None (the embedding) "
             f"or a layer of the tower: {allowed}."
         )
@@ -194,7 +197,7 @@ class Tower:
         pools = self.pools(input_repr)
         if isinstance(embedding_size, bool) or embedding_size not in pools:
             allowed = ", ".join(str(k) for k in pools)
-            raise OpenL3Error(
+            raise InvalidArgumentError(
                 f"Invalid embedding_size {embedding_size!r} for the {self.modality} model: "
                 f"expected one of {allowed}."
             )

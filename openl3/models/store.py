@@ -20,7 +20,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from .._util.atomic import remove_stale_temporaries, replacing
+from .._util.atomic import remove_stale_temporaries, replacing, write_whole
 from .._util.console import warn_once
 from .._util.exceptions import OpenL3Error
 from . import registry
@@ -90,12 +90,27 @@ def find_in_weights_dir(entry: WeightFile) -> str | None:
     return None
 
 
+def looked_in(entry: WeightFile) -> str:
+    """Return the folders where ``entry`` was looked for, as a message names them.
+
+    ``/w ($OPENL3_WEIGHTS_DIR, as openl3_audio_mel128_music.h5[.gz]) and /c (the cache)``.
+    """
+    directory = os.environ.get(WEIGHTS_DIR_ENV)
+    user = (
+        f"{directory} (${WEIGHTS_DIR_ENV}, as {entry.stem}.h5[.gz])"
+        if directory
+        else f"${WEIGHTS_DIR_ENV} (not set)"
+    )
+    return f"{user} and {cache_dir()} (the cache)"
+
+
 def offline_error(entry: WeightFile, url: str, reason: str) -> OpenL3Error:
     """Return the error for a weight file that could not be downloaded, with the remedies."""
     return OpenL3Error(
         f"Could not download the OpenL3 weight file {entry.filename} from {url}: {reason}. "
-        f"To work offline, put the file in a directory named by the environment variable "
-        f"{WEIGHTS_DIR_ENV}, or copy it into the cache with `openl3 models import PATH`."
+        f"It is not in {looked_in(entry)}. To work offline, put the file in a directory named by "
+        f"the environment variable {WEIGHTS_DIR_ENV}, or copy it into the cache with `openl3 models "
+        "import PATH`; to try openl3 without it, `openl3 models random DIR` writes random weights."
     )
 
 
@@ -186,7 +201,7 @@ def resolve(entry: WeightFile, fetch: bool = True, progress: bool = True) -> str
             )
         return cached
     if not fetch:
-        raise OpenL3Error(f"Weight file {entry.filename} is neither in {WEIGHTS_DIR_ENV} nor in the cache.")
+        raise OpenL3Error(f"Weight file {entry.filename} is not in {looked_in(entry)}.")
     return download(entry, progress)
 
 
@@ -255,8 +270,8 @@ def import_file(path: str, verify: bool = True) -> str:
                 if verify:
                     raise
                 verified = False
-                with open(target + UNVERIFIED_SUFFIX, "w") as mark:  # before the file is in place
-                    mark.write(f"imported unverified from {os.path.abspath(path)}\n")
+                note = f"imported unverified from {os.path.abspath(path)}\n".encode()
+                write_whole(target + UNVERIFIED_SUFFIX, lambda stream: stream.write(note))  # before the file
         if verified:
             _unmark(target)
     return target
@@ -278,9 +293,10 @@ def weights_identity(path: str, entry: WeightFile | None = None) -> str:
     """Return how embedding settings name the weight file ``path``.
 
     The published name of ``entry`` when the file is that official file: the cache's files
-    were verified when they were written (unless imported unverified), and a ``.h5.gz`` file
-    elsewhere is checked against the published git blob id. Any other file, a decompressed
-    one included (no published hash to check it against), is named ``sha256:<its SHA-256>``.
+    were verified when they were written (unless imported unverified), a ``.h5.gz`` file
+    elsewhere is checked against the published git blob id, and a decompressed file against
+    the decompressed file's SHA-256 where it is known. Any other file (a decompressed one
+    that cannot be checked included) is named ``sha256:<its SHA-256>``.
     Computed once per file and state (size, modification time) per process.
 
     Raises
@@ -299,16 +315,19 @@ def weights_identity(path: str, entry: WeightFile | None = None) -> str:
 
 
 def _identify(path: str, entry: WeightFile | None) -> str:
-    if entry is not None:
-        in_cache = os.path.realpath(path) == os.path.realpath(cached_path(entry))
-        if in_cache and not is_marked_unverified(path):
-            return entry.filename
-        if path.endswith(".gz") and git_blob_id(path) == entry.blob_id:
-            return entry.filename
     try:
-        return "sha256:" + sha256_of(path)
+        if entry is not None:
+            in_cache = os.path.realpath(path) == os.path.realpath(cached_path(entry))
+            if in_cache and not is_marked_unverified(path):
+                return entry.filename
+            if path.endswith(".gz") and git_blob_id(path) == entry.blob_id:
+                return entry.filename
+        digest = sha256_of(path)
     except OSError as exc:
         raise OpenL3Error(f"Cannot read weight file {path}: {exc.strerror}.") from exc
+    if entry is not None and digest == entry.decompressed_sha256:
+        return entry.filename
+    return "sha256:" + digest
 
 
 def warn_unofficial(path: str, entry: WeightFile, identity: str) -> None:

@@ -116,9 +116,9 @@ def output_layout(embedder: Any, options: RunOptions) -> NpzOutputs | ParquetOut
     return ParquetOutputs(
         options.output_dir,
         embedder.row_settings(),
-        options.dtype,
-        options.part_size_mb,
-        options.shard,
-        options.break_lock,
-        getattr(embedder, "weights_path", None),
+        dtype=options.dtype,
+        part_size_mb=options.part_size_mb,
+        shard=options.shard,
+        break_lock=options.break_lock,
+        weights_paths=embedder.row_weights(),
     )

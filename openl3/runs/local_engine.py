@@ -155,7 +155,7 @@ class FileRun:
             if todo:
                 jobs.append(FileJob(path, todo))
             else:
-                logger.info(self.outputs.skip_message, ", ".join(outputs.values()))
+                logger.debug(self.outputs.skip_message, ", ".join(outputs.values()))
                 self.report.skipped.append(path)
         return jobs
 
@@ -189,7 +189,7 @@ class FileRun:
         return True
 
     def _failed(self, path: str, reason: str) -> None:
-        logger.error("%s", reason)
+        logger.error("%s", reason, extra={"openl3_input": path})  # a caller that names them may drop it
         self.report.failed.append((path, reason))
 
     def _commit_failed(self, exc: CommitError) -> None:

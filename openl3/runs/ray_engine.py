@@ -18,9 +18,8 @@ same rows, in the same layout, as the local engine gives (their order may differ
 that is killed leaves only its staging folder, which the next run removes; that run
 embeds the inputs again. The driver holds the dataset's writer lock for the whole job.
 
-Only what a file can cause fails a file: a file that cannot be decoded or framed is a
-failure row and the job goes on; an error of the model or the machine (out of memory,
-a broken worker) stops the job with its message.
+Only what a file can cause fails a file (a failure row; the job goes on); an error of the
+model or the machine (out of memory, a broken worker) stops the job with its message.
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ import numpy as np
 
 from .._util.atomic import UNJUDGED_STALE_S
 from .._util.exceptions import OpenL3Error
+from .._util.identity import file_identity
 from .._util.jobs import FileInput, Report, failure_reason
 from .._util.owner import Owner, current
 from .._util.validation import check_audio
@@ -345,7 +345,7 @@ def _run_job(ray: Any, run: FileRun, outputs: ParquetOutputs, embedder: Any) -> 
     actor = {
         "factory": type(embedder),
         "settings": settings,
-        "weights": embedder.weights_path,
+        "weights": file_identity(embedder.weights_path) if embedder.weights_path else None,
         "batch_size": embedder.batch_size,
         "dtype": outputs.dtype,
         "metadata": outputs.metadata[None],

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .._util.atomic import remove_stale_temporaries, write_whole
+from .._util.console import captured_output
 from .._util.exceptions import InvalidArgumentError, OpenL3Error
 from .._util.remote import resolve
 from ..dataset.rows import DatasetRows, EmbeddingRows
@@ -195,7 +196,8 @@ class Index:
             quantizer, self.dim, lists, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
         )
         train = np.random.default_rng(0).permutation(len(sample))[: 50 * lists]
-        index.train(sample[np.sort(train)])
+        with captured_output("FAISS"):  # "WARNING clustering 8 points to 1 centroids": few rows, as asked
+            index.train(sample[np.sort(train)])
         index.nprobe = min(NPROBE, lists)
         return index
 

@@ -122,7 +122,12 @@ def _check_labels(labels: FileLabels, dataset: DatasetRows) -> None:
     missing = unmatched_paths(labels.paths, dataset)
     if len(missing) == len(labels.paths):
         where = dataset.location
-        raise OpenL3Error(f"None of the {len(missing)} files of the labels is an input of {where}.")
+        what = (
+            "The one file of the labels is not"
+            if len(missing) == 1
+            else f"None of the {len(missing)} files of the labels is"
+        )
+        raise OpenL3Error(f"{what} an input of {where}.")
     if missing:
         logger.warning(
             "%d labelled files are no inputs of %s (e.g. %s)", len(missing), dataset.location, missing[0]
@@ -183,7 +188,7 @@ def map_points(
         _check_labels(labels, dataset)
     paths = [paths[i] for i in picked]
     keys = dataset.input_keys()
-    files = {p: keys[p] for p in dict.fromkeys(paths) if not keys[p].startswith("name:")}
+    files = {p: keys[p] for p in dict.fromkeys(paths)}
     if labels is None:
         groups, legend = folder_groups(paths, top=colour == "top"), COLOURS[colour]
     else:

@@ -32,7 +32,15 @@ logger = logging.getLogger("openl3")
 
 
 def page_link(path: str, page: str) -> str:
-    """Return the link to input ``path`` from the page ``page``, relative ("" for a URI)."""
+    """Return the link to input ``path`` from the page ``page``, relative ("" for a URI).
+
+    Examples
+    --------
+    >>> page_link("/data/clips/a.wav", "/data/maps/map.html")
+    '../clips/a.wav'
+    >>> page_link("s3://bucket/a.wav", "map.html")       # not a local file: not played
+    ''
+    """
     if is_uri(path):
         return ""
     folder = os.path.dirname(os.path.abspath(page))
@@ -181,7 +189,13 @@ def _png_figure(points: MapPoints) -> Any:
 
 
 def png_path(page: str) -> str:
-    """Return the path of the PNG beside ``page`` (``map.png`` for ``map.html``)."""
+    """Return the path of the PNG beside ``page`` (``map.png`` for ``map.html``).
+
+    Examples
+    --------
+    >>> png_path("maps/clips.html")
+    'maps/clips.png'
+    """
     return os.path.splitext(page)[0] + ".png"
 
 

@@ -1,18 +1,20 @@
-"""Queries of ``openl3 search``: a file, a segment of it, or a row of the dataset; the hits.
+"""Queries of ``openl3 search``: a file, a segment of it, a row of the dataset, a vector; the hits.
 
 A query names an audio file (its windows' embeddings averaged, or those of the segment
 ``start``-``end`` only: the windows whose timestamps fall in ``[start, end)``), an image
-file, or a row of the dataset written ``PATH@SECONDS`` (the window of ``PATH`` whose
-timestamp is nearest). A file that is an input of the dataset (the same file, however
-named: :meth:`openl3.dataset.rows.DatasetRows.match`) is not embedded again: its rows are
-read. Any other file, one of the same name elsewhere included, is embedded with the
-dataset's settings (:func:`openl3.embedders.embedder_for`; weights other than the official
+file, a row of the dataset written ``PATH@SECONDS`` (the window of ``PATH`` whose
+timestamp is nearest), or a ``.npy`` file of an embedding (or of several, averaged). A
+file that is an input of the dataset (the same file, however named:
+:meth:`openl3.dataset.rows.DatasetRows.match`) is not embedded again: its rows are read.
+Any other file, one of the same name elsewhere included, is embedded with the dataset's
+settings (:func:`openl3.embedders.embedder_for`; weights other than the official
 ones are taken from the file the dataset records, or ``weights``). When the query comes
 from the dataset, its own windows are left out of the hits (the file's other windows stay).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -71,8 +73,15 @@ def query_modality(path: str) -> str | None:
 
 
 def _dataset_input(dataset: DatasetRows, path: str) -> str | None:
-    """Return the name of the dataset's input that is file ``path``, or None."""
-    return dataset.match([path])[0]
+    """Return the name of the dataset's input that is file ``path``, or None.
+
+    A name the dataset shows (in its hits, its rows) that names no file here is that input:
+    it cannot be another file's.
+    """
+    found = dataset.match([path])[0]
+    if found is None and not is_uri(path) and not os.path.exists(path) and path in dataset.input_keys():
+        return path
+    return found
 
 
 def _segment(timestamps: np.ndarray, start: float | None, end: float | None) -> np.ndarray:
@@ -116,8 +125,13 @@ def make_query(
     >>> dataset = DatasetRows("clips.l3")
     >>> query = make_query(dataset, "query.wav", start=2.0, end=4.0)   # a file's segment, embedded
     """
-    if (start is not None and start < 0) or (end is not None and end <= max(start or 0, 0)):
+    finite = all(math.isfinite(t) for t in (start, end) if t is not None)
+    if not finite or (start is not None and start < 0) or (end is not None and end <= max(start or 0, 0)):
         raise InvalidArgumentError(f"Invalid segment --start {start} --end {end}: 0 <= start < end.")
+    if query.endswith(".npy") and os.path.isfile(query):
+        if start is not None or end is not None:
+            raise InvalidArgumentError(f"Query {query} is a vector: --start/--end go with a file.")
+        return _vector_query(dataset, query)
     row, at = _ROW.match(query), _AT.match(query)
     if row and not os.path.exists(query):
         if start is not None or end is not None:
@@ -146,6 +160,24 @@ def make_query(
         raise OpenL3Error(f"Query {query}: no window has its timestamp in [{start or 0}, {end or 'end'}) s.")
     own = [(known, int(w)) for w in windows[inside]] if known is not None else []
     return Query(embeddings[inside].mean(axis=0), own, query)
+
+
+def _vector_query(dataset: DatasetRows, path: str) -> Query:
+    """Return the query of a ``.npy`` file: an embedding (D,), or embeddings (N, D) averaged."""
+    try:
+        vectors = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise OpenL3Error(f"Query {path}: not a .npy array of embeddings ({exc}).") from exc
+    vectors = np.atleast_2d(np.asarray(vectors))
+    dimension = dataset.settings.dimension()
+    if vectors.ndim != 2 or vectors.dtype.kind not in "fiu" or (dimension and vectors.shape[1] != dimension):
+        raise InvalidArgumentError(
+            f"Query {path}: an array of shape {vectors.shape}; {dataset.location} holds embeddings of "
+            f"{dimension} values: give one (D,) or several (N, D)."
+        )
+    if not np.isfinite(vectors).all():
+        raise InvalidArgumentError(f"Query {path}: it holds NaN or infinite values.")
+    return Query(vectors.astype(np.float32).mean(axis=0), [], path)
 
 
 def _row_query(dataset: DatasetRows, path: str, seconds: float, text: str) -> Query:

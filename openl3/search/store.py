@@ -133,7 +133,7 @@ def open_index(dataset: DatasetRows) -> tuple[Index, str | None]:
     try:
         index = load_index(dataset)
     except OpenL3Error as exc:
-        raise OpenL3Error(f"{exc}; build it again: openl3 index {dataset.location}") from exc
+        raise OpenL3Error(f"{str(exc).rstrip('.')}; build it again: openl3 index {dataset.location}") from exc
     if index is None:
         raise OpenL3Error(
             f"{dataset.location} has no index: build one with `openl3 index {dataset.location}`."
@@ -171,7 +171,7 @@ def update_index(
         try:
             index = load_index(dataset)
         except OpenL3Error as exc:  # unreadable (damaged, or from a later openl3): built again
-            logger.warning("%s; building it again", exc)
+            logger.warning("%s; building it again", str(exc).rstrip("."))
             index, rebuild = None, True
         if index is None:
             why = "rebuilt" if rebuild else "built"

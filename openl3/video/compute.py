@@ -25,6 +25,7 @@ from ..audio.compute import AudioComputation
 from ..audio.decode import ForwardSamples
 from ..audio.windows import AudioWindows
 from ..image.compute import ImageComputation, ImageFrames
+from ..models.settings import EmbeddingSettings
 from ..models.specs import DEFAULT_INPUT_REPR, IMAGE_SIZE, TARGET_SR
 
 #: Frame size (height, width) at which videos are read, as in 0.4.2.
@@ -123,6 +124,7 @@ def audio_embedder(
     audio_frontend: str = "kapre",
     verbose: bool = True,
     precision: str = "faithful",
+    audio_weights: Any = None,
     **image_options: Any,
 ) -> AudioComputation:
     """Return the audio embedder of the options of :func:`process_video_file` and the command.
@@ -142,6 +144,7 @@ def audio_embedder(
         verbose,
         prefix="audio_",
         precision=precision,
+        weights=audio_weights,
     )
 
 
@@ -153,6 +156,7 @@ def image_embedder(
     image_batch_size: int = 32,
     verbose: bool = True,
     precision: str = "faithful",
+    image_weights: Any = None,
     **audio_options: Any,
 ) -> ImageComputation:
     """Return the image embedder of the options of :func:`process_video_file` and the command.
@@ -168,6 +172,7 @@ def image_embedder(
         verbose,
         prefix="image_",
         precision=precision,
+        weights=image_weights,
     )
 
 
@@ -193,6 +198,8 @@ class VideoComputation:
         audio_frontend: str = "kapre",
         verbose: bool = True,
         precision: str = "faithful",
+        audio_weights: Any = None,
+        image_weights: Any = None,
     ):
         self.verbose = verbose
         common = {
@@ -208,18 +215,24 @@ class VideoComputation:
             audio_hop_size=audio_hop_size,
             audio_batch_size=audio_batch_size,
             audio_frontend=audio_frontend,
+            audio_weights=audio_weights,
             **common,
         )
         self.image = image_embedder(
             image_model=image_model,
             image_embedding_size=image_embedding_size,
             image_batch_size=image_batch_size,
+            image_weights=image_weights,
             **common,
         )
 
-    def row_settings(self) -> dict[str | None, dict[str, Any]]:
+    def row_settings(self) -> dict[str | None, EmbeddingSettings]:
         """Return the settings of the audio rows and of the image rows."""
         return {"audio": self.audio.settings(), "image": self.image.settings()}
+
+    def row_weights(self) -> dict[str | None, str | None]:
+        """Return the weight files of the user's of the audio and the image rows (None: official)."""
+        return {"audio": self.audio.weights_path, "image": self.image.weights_path}
 
     def _audio_windows(self, clip: Any, path: str) -> AudioWindows:
         return self.audio.windows(VideoAudio(clip, path), TARGET_SR, f"audio of {path}")
