@@ -75,6 +75,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--input-repr", default="mel256", choices=["linear", "mel128", "mel256"])
     parser.add_argument("--embedding-size", type=int, default=6144, choices=[512, 6144])
     parser.add_argument("--frontend", default="kapre", choices=["kapre", "librosa"])
+    parser.add_argument(
+        "--spectrogram",
+        default="auto",
+        choices=["auto", "keras", "kapre"],
+        help="what computes the kapre frontend's spectrogram (kapre: openl3[kapre], TensorFlow)",
+    )
     parser.add_argument("--batch-size", type=int, nargs="+", default=[32], help="one or more batch sizes")
     parser.add_argument("--memory-only", action="store_true", help="skip the model-alone baseline")
     parser.add_argument(
@@ -202,7 +208,7 @@ def main() -> None:
     timer = TimedModel(openl3)
 
     print(f"keras backend: {keras.backend.backend()}; devices: {devices()}")
-    model, _ = build_audio_model(args.input_repr, args.embedding_size, args.frontend)
+    model, _ = build_audio_model(args.input_repr, args.embedding_size, args.frontend, args.spectrogram)
     rng = np.random.default_rng(0)
     samples = round(args.seconds * args.sr)
     audio = rng.normal(0, 0.1, (samples, args.channels) if args.channels > 1 else samples)
@@ -217,7 +223,8 @@ def main() -> None:
             predict(np.zeros((size, *window_shape), np.float32))
     print(
         f"input: {args.seconds:g} s, {args.sr} Hz, {args.channels} ch, float64, {audio.nbytes / 1e6:.0f} MB; "
-        f"{args.input_repr}/{args.embedding_size}/{args.frontend}, hop {args.hop:g} s, "
+        f"{args.input_repr}/{args.embedding_size}/{args.frontend} ({args.spectrogram} spectrogram), "
+        f"hop {args.hop:g} s, "
         f"{args.files} array(s), precision {args.precision}, read-ahead {batching.PREFETCH_BATCHES} batches"
     )
     for batch_size in args.batch_size:
