@@ -576,3 +576,27 @@ def test_a_dataset_of_another_layer_trains_a_model_of_that_layer_never_taken_for
     assert load_model(model).pipeline.n_features_in_ == 256  # relu6's channels
     status = main(["classify", "train", str(sounds), "-o", model, "--dataset", dataset, "-t", "0.25", "-q"])
     assert status == 1 and "other settings: hop_size=0.5 (now 0.25)" in capsys.readouterr().err
+
+
+def test_a_linked_twin_is_one_file_to_the_command(trained, tmp_path, monkeypatch, capsys):
+    """Issue 25: hum/link.wav -> hum0.wav was two files, one recording on both sides of a split.
+
+    The class folders here hold links to the trained collection's files: the same files, so the
+    dataset's rows serve them and nothing is embedded again.
+    """
+    from openl3.cli import main
+
+    no_embedding(monkeypatch)
+    links = tmp_path / "links"
+    for kind in KINDS:
+        (links / kind).mkdir(parents=True)
+        for i in range(4):
+            os.symlink(trained.sounds / kind / f"{kind}{i:03d}.wav", links / kind / f"{i}.wav")
+    os.symlink(trained.sounds / "tone" / "tone000.wav", links / "tone" / "twin.wav")
+    model, report = str(tmp_path / "m.skops"), tmp_path / "r.json"
+    flags = ["--dataset", trained.dataset, "--report", str(report), "--folds", "2", "-q"]
+    assert main(["classify", "train", str(links), "-o", model, *flags]) == 0
+    assert json.loads(report.read_text())["files"] == 4 * len(KINDS)
+    os.symlink(trained.sounds / "chirp" / "chirp001.wav", links / "noise" / "twin.wav")
+    assert main(["classify", "train", str(links), "-o", model, *flags]) == 1
+    assert "has two labels" in capsys.readouterr().err

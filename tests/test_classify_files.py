@@ -112,3 +112,18 @@ def test_a_missing_model_is_named_as_missing(tmp_path):
     with pytest.raises(OpenL3Error, match=r"Cannot read model .*nope.skops: No such file"):
         load_model(str(tmp_path / "nope.skops"))
     assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize(("key", "value"), [("hop_size", 0.25), ("content_type", "env"), ("pooling", "max")])
+def test_a_record_edited_by_hand_is_refused_by_the_command(saved, tmp_path, capsys, key, value):
+    """Issue 25: an edited hop, content type or pooling was accepted, and predictions changed."""
+    record = json.loads(Path(saved + ".json").read_text())
+    if key == "pooling":
+        record[key] = value
+    else:
+        record["settings"][key] = value
+    Path(saved + ".json").write_text(json.dumps(record))
+    out = tmp_path / "p.csv"
+    assert main(["classify", "predict", saved, "x.wav", "-o", str(out), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "SHA-256 differs" in err and "m.skops" in err and not out.exists()

@@ -432,7 +432,10 @@ def test_a_file_named_like_an_input_from_another_folder_is_embedded_not_answered
     assert make_query(DatasetRows(dataset), str(here / "sounds" / "hum" / "hum00.wav")).own
 
 
-def test_an_index_whose_record_was_edited_is_refused_and_its_vectors_name_checked(dataset, tmp_path):
+def test_an_index_whose_record_was_edited_is_refused_and_its_vectors_name_checked(
+    search_collection, dataset, capsys
+):
+    """Through the API and the command: an edited record is refused, and `openl3 index` mends it."""
     import json
 
     import pyarrow.parquet as pq
@@ -446,7 +449,12 @@ def test_an_index_whose_record_was_edited_is_refused_and_its_vectors_name_checke
         pq.write_table(edited, os.path.join(folder, "index.parquet"))
         with pytest.raises(OpenL3Error, match="not the one saved with it|names no vectors file"):
             Index.load(folder)
-    assert update_index(DatasetRows(dataset))[1] == "rebuilt"
+        capsys.readouterr()
+        assert main(["search", dataset, search_collection[0][0], "-q"]) == 1
+        err = capsys.readouterr().err
+        assert f"build it again: openl3 index {dataset}" in err and "Traceback" not in err
+    assert main(["index", dataset, "-q"]) == 0
+    assert open_index(DatasetRows(dataset))[1] is None
 
 
 def test_a_vector_several_queries_full_precision_and_a_header(search_collection, dataset, tmp_path, capsys):

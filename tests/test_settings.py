@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import shutil
 
 import pytest
 
@@ -70,6 +71,7 @@ def test_precision_fast_of_an_earlier_record_matches_any_computed_precision(capl
 # run of any other value is refused naming that setting.
 CHANGES = [
     ("input_repr", {"input_repr": "mel256"}),
+    ("content_type", {"content_type": "env"}),
     ("embedding_size", {"embedding_size": 6144}),
     ("hop_size", {"hop_size": 0.25}),
     ("center", {"center": False}),
@@ -81,8 +83,13 @@ CHANGES = [
 
 @pytest.mark.parametrize(("key", "change"), CHANGES, ids=[key for key, _ in CHANGES])
 def test_every_setting_round_trips_through_a_dataset_and_another_value_is_refused(
-    key, change, weights_env, tmp_path
+    key, change, weights_env, tmp_path, monkeypatch
 ):
+    if key == "content_type":  # the seeded files are music ones: an env file beside them
+        folder = tmp_path / "weights"
+        shutil.copytree(weights_env, folder)
+        write_weight_file(folder / "openl3_audio_mel128_env.h5", "audio", seed=7)
+        monkeypatch.setenv("OPENL3_WEIGHTS_DIR", str(folder))
     clip = write_clips(tmp_path / "in", [1.5])[0]
     out = str(tmp_path / "out")
     embedder = openl3.AudioEmbedder(**{**AUDIO, **change})
