@@ -81,6 +81,9 @@ def image_errors(archive, inputs, weights: dict) -> dict:
 
 def main() -> None:
     """Print the errors on the active backend as JSON."""
+    import openl3  # noqa: F401 - first: where TensorFlow is missing, it chooses Keras' backend
+
+    # isort: split
     import keras
 
     reference_dir, weights_dir, spectrogram = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
