@@ -398,17 +398,18 @@ def test_no_dependency_has_an_upper_bound_without_a_reason():
         *project["dependencies"],
         *(r for extra in project["optional-dependencies"].values() for r in extra),
     ]
-    bounded = {_name(r) for r in requirements if re.search(r"<(?!=)|<=", r)}
-    assert bounded == {"setuptools", "resampy"}  # the tests' resampling oracle and what it imports
+    bounded = {_name(r): re.search(r"<=?([\w.]+)", r).group(1) for r in requirements if re.search(r"<", r)}
+    assert set(bounded) == {"setuptools", "resampy"}  # the tests' resampling oracle and what it imports
     lines = (REPO_ROOT / "pyproject.toml").read_text().splitlines()
-    for package in bounded:
+    for package, bound in bounded.items():
         at = next(k for k, line in enumerate(lines) if re.search(rf'"{package}[^"]*<', line))
-        start = next(k for k in range(at, -1, -1) if "= [" in lines[k])  # the list's first line
-        above = start
-        while above > 0 and lines[above - 1].lstrip().startswith("#"):
+        if lines[at - 1].rstrip().endswith("= ["):  # the list's first line: its comment is the list's
+            at -= 1
+        above = at
+        while lines[above - 1].lstrip().startswith("#"):
             above -= 1
-        comments = [line for line in lines[above:at] if line.lstrip().startswith("#")]
-        assert any(package in c for c in comments), f"{package}'s upper bound has no reason above it"
+        reason = " ".join(lines[above:at])
+        assert package in reason and bound in reason, f"no reason for {package} < {bound} just above it"
 
 
 def test_the_tests_extra_holds_jax_for_the_backend_parity_tests():

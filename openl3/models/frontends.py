@@ -84,14 +84,53 @@ def mel_basis(n_fft: int, n_mels: int) -> np.ndarray:
 
 
 def _read_only_mel(n_fft: int, n_mels: int) -> np.ndarray:
-    """Compute a mel filterbank with librosa and make it read-only."""
-    import librosa
-
-    basis = librosa.filters.mel(
-        sr=TARGET_SR, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=TARGET_SR / 2, htk=False, norm="slaney"
-    )
+    """Compute the frontends' mel filterbank and make it read-only."""
+    basis = slaney_mel_filterbank(TARGET_SR, n_fft, n_mels, 0.0, TARGET_SR / 2)
     basis.setflags(write=False)
     return basis
+
+
+# Slaney's mel scale (Auditory Toolbox): linear below 1 kHz, logarithmic above.
+_HZ_PER_MEL = 200.0 / 3
+_BREAK_HZ = 1000.0
+_BREAK_MEL = _BREAK_HZ / _HZ_PER_MEL  # 15, as float64 rounds it: the edges depend on it
+_LOG_STEP = np.log(6.4) / 27.0
+
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    log_part = _BREAK_MEL + np.log(np.maximum(hz, _BREAK_HZ) / _BREAK_HZ) / _LOG_STEP
+    return np.where(hz >= _BREAK_HZ, log_part, hz / _HZ_PER_MEL)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    log_part = _BREAK_HZ * np.exp(_LOG_STEP * (np.maximum(mel, _BREAK_MEL) - _BREAK_MEL))
+    return np.where(mel >= _BREAK_MEL, log_part, _HZ_PER_MEL * mel)
+
+
+def slaney_mel_filterbank(sr: float, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    """Return the Slaney-scaled, area-normalised mel filterbank, float32 ``(n_mels, 1 + n_fft // 2)``.
+
+    Triangles between ``n_mels + 2`` edges equally spaced on Slaney's mel scale, each
+    scaled by ``2 / (upper edge - lower edge)`` in Hz. The arithmetic (float64 triangles
+    rounded to float32, then scaled) gives librosa 0.11's ``filters.mel(norm="slaney")``
+    bit for bit (tested across sample rates, sizes and ranges), so the embeddings do not
+    hang on the librosa a user has installed.
+
+    Examples
+    --------
+    >>> basis = slaney_mel_filterbank(48000, 2048, 128, 0.0, 24000.0)
+    >>> basis.shape, basis.dtype
+    ((128, 1025), dtype('float32'))
+    >>> int((basis > 0).sum(axis=1).argmax())     # the widest triangle is the highest
+    127
+    """
+    bins = np.arange(1 + n_fft // 2) * (1.0 / (n_fft * (1.0 / sr)))  # numpy's rfftfreq
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(np.float64(fmin)), _hz_to_mel(np.float64(fmax)), n_mels + 2))
+    widths = np.diff(edges)
+    ramps = edges[:, np.newaxis] - bins[np.newaxis, :]
+    triangles = np.maximum(0.0, np.minimum(-ramps[:-2] / widths[:-1, None], ramps[2:] / widths[1:, None]))
+    area = 2.0 / (edges[2:] - edges[:-2])
+    return (triangles.astype(np.float32) * area[:, np.newaxis]).astype(np.float32)
 
 
 def librosa_frontend(windows: np.ndarray, spec: InputRepr) -> np.ndarray:

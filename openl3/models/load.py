@@ -346,8 +346,9 @@ def load_keras_model(path: str | os.PathLike) -> Any:
         why = missing_kapre()
         if why:
             raise OpenL3Error(
-                f"{path} holds kapre's layers ({', '.join(names)}), and {why}. Or save the model again "
-                'where kapre is installed, built with spectrogram="keras" (the same numbers, every backend).'
+                f"{path} holds kapre's layers ({', '.join(names)}), and {why}. Or, where kapre is "
+                'installed, build the model again with spectrogram="keras" (the same numbers, on every '
+                "backend), copy the weights into it and save that."
             )
         custom = dict(zip(KAPRE_CLASSES, kapre_layers(), strict=True))
     return keras.saving.load_model(path, custom_objects=custom)
