@@ -1,7 +1,8 @@
 """Errors of this package against OpenL3 0.4.2's reference outputs, on the active Keras backend.
 
 Used in-process by ``tests/test_reference.py`` (TensorFlow) and run as a script with
-``KERAS_BACKEND`` set for the other backends::
+``KERAS_BACKEND`` set for the other backends (where TensorFlow is missing, importing
+openl3 first chooses JAX, else PyTorch)::
 
     KERAS_BACKEND=jax python tests/reference_parity.py REFERENCE_DIR WEIGHTS_DIR SPECTROGRAM
 

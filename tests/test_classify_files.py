@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import write_clips
 from openl3._util.exceptions import OpenL3Error
 from openl3.classify import Classifier, embedding_settings, load_model, predict, train
 from openl3.classify.model import checksum
@@ -123,7 +124,8 @@ def test_a_record_edited_by_hand_is_refused_by_the_command(saved, tmp_path, caps
     else:
         record["settings"][key] = value
     Path(saved + ".json").write_text(json.dumps(record))
+    clip = write_clips(tmp_path / "in", [1.5])[0]  # a clip it could embed: only the record stops it
     out = tmp_path / "p.csv"
-    assert main(["classify", "predict", saved, "x.wav", "-o", str(out), "-q"]) == 1
+    assert main(["classify", "predict", saved, clip, "-o", str(out), "-q"]) == 1
     err = capsys.readouterr().err
     assert "SHA-256 differs" in err and "m.skops" in err and not out.exists()

@@ -251,6 +251,7 @@ DOCTESTED = [
     "openl3.search.maps.folder_groups",
     "openl3.audio.signal.check_sample_rate",
     "openl3.models.precision.computed_precision",
+    "openl3.models.frontends.slaney_mel_filterbank",
 ]
 
 

@@ -6,10 +6,11 @@ users) must not fail on Keras' default backend, which is TensorFlow.
 :func:`choose_backend` is called when openl3 is imported (before it imports Keras): where
 the user chose no backend (``KERAS_BACKEND``, or a backend other than Keras' default in
 Keras' ``keras.json``) and TensorFlow is not installed, it chooses JAX, else PyTorch, for
-this process, and says so in the log. Nothing is imported to decide: only installed packages are looked up.
+this process, and says so in the log (INFO). Nothing is imported to decide: only
+installed packages are looked up.
 
 :func:`require_tensorflow` is what every feature that needs TensorFlow itself (kapre's
-layers, SavedModel and LiteRT exports, TF32 simulation) calls first: it names
+layers, every export format, TF32 simulation) calls first: it names
 TensorFlow and what to install instead of a bare ``No module named 'tensorflow'``.
 """
 

@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from .._util.exceptions import InvalidArgumentError
 from .._util.shared_cache import build_once
+from .._util.validation import check_positive_int, check_positive_real
 from .specs import SPEC_HOP, TARGET_SR, InputRepr
 
 
@@ -116,6 +118,11 @@ def slaney_mel_filterbank(sr: float, n_fft: int, n_mels: int, fmin: float, fmax:
     bit for bit (tested across sample rates, sizes and ranges), so the embeddings do not
     hang on the librosa a user has installed.
 
+    Raises
+    ------
+    InvalidArgumentError
+        Unless ``sr``, ``n_fft`` and ``n_mels`` are positive and ``0 <= fmin < fmax <= sr / 2``.
+
     Examples
     --------
     >>> basis = slaney_mel_filterbank(48000, 2048, 128, 0.0, 24000.0)
@@ -124,6 +131,15 @@ def slaney_mel_filterbank(sr: float, n_fft: int, n_mels: int, fmin: float, fmax:
     >>> int((basis > 0).sum(axis=1).argmax())     # the widest triangle is the highest
     127
     """
+    sr, n_fft, n_mels = (
+        check_positive_real(sr, "sr"),
+        check_positive_int(n_fft, "n_fft"),
+        check_positive_int(n_mels, "n_mels"),
+    )
+    if not 0 <= fmin < fmax <= sr / 2:
+        raise InvalidArgumentError(
+            f"Invalid mel range {fmin!r} to {fmax!r} Hz: expected 0 <= fmin < fmax <= sr / 2."
+        )
     bins = np.arange(1 + n_fft // 2) * (1.0 / (n_fft * (1.0 / sr)))  # numpy's rfftfreq
     edges = _mel_to_hz(np.linspace(_hz_to_mel(np.float64(fmin)), _hz_to_mel(np.float64(fmax)), n_mels + 2))
     widths = np.diff(edges)
