@@ -198,3 +198,24 @@ def test_a_file_imported_unverified_stays_marked_until_replaced(published, weigh
     store.import_file(str(path))  # so does a verified import
     assert store.cache_status(entry) == ("cached", target)
     assert _cache_files() == [path.name]  # no mark left behind
+
+
+def test_a_files_identity_is_judged_against_the_entry_asked_for(tmp_path):
+    """The identity cache was keyed by the file alone: the first answer served every entry.
+
+    A file is the official one for the entry whose SHA-256 it has, and a user's file
+    (``sha256:...``) to no entry or another entry, in whichever order they are asked.
+    """
+    import dataclasses
+    import hashlib
+
+    path = tmp_path / "w.h5"
+    write_weight_file(path, "audio", seed=3)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    entries = list(registry.REGISTRY.values())
+    its_own = dataclasses.replace(entries[0], decompressed_sha256=digest)
+    other = dataclasses.replace(entries[1], decompressed_sha256="0" * 64)
+    asked = [None, its_own, other, its_own, None]
+    users = "sha256:" + digest
+    expected = [users, its_own.filename, users, its_own.filename, users]
+    assert [store.weights_identity(str(path), entry) for entry in asked] == expected

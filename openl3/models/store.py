@@ -25,6 +25,7 @@ from .._util.console import warn_once
 from .._util.exceptions import OpenL3Error
 from . import registry
 from .registry import WEIGHTS_DIR_ENV, WeightFile
+from .settings import DIGEST_PREFIX
 
 logger = logging.getLogger("openl3")
 
@@ -277,7 +278,7 @@ def import_file(path: str, verify: bool = True) -> str:
     return target
 
 
-_IDENTITIES: dict[tuple[str, int, int], str] = {}
+_IDENTITIES: dict[tuple[str, int, int, str | None], str] = {}
 
 
 def sha256_of(path: str) -> str:
@@ -297,7 +298,7 @@ def weights_identity(path: str, entry: WeightFile | None = None) -> str:
     elsewhere is checked against the published git blob id, and a decompressed file against
     the decompressed file's SHA-256 where it is known. Any other file (a decompressed one
     that cannot be checked included) is named ``sha256:<its SHA-256>``.
-    Computed once per file and state (size, modification time) per process.
+    Computed once per file, state (size, modification time) and ``entry`` per process.
 
     Raises
     ------
@@ -308,7 +309,7 @@ def weights_identity(path: str, entry: WeightFile | None = None) -> str:
         stat = os.stat(path)
     except OSError as exc:
         raise OpenL3Error(f"Cannot read weight file {path}: {exc.strerror}.") from exc
-    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns, None if entry is None else entry.filename)
     if key not in _IDENTITIES:
         _IDENTITIES[key] = _identify(path, entry)
     return _IDENTITIES[key]
@@ -327,7 +328,12 @@ def _identify(path: str, entry: WeightFile | None) -> str:
         raise OpenL3Error(f"Cannot read weight file {path}: {exc.strerror}.") from exc
     if entry is not None and digest == entry.decompressed_sha256:
         return entry.filename
-    return "sha256:" + digest
+    return DIGEST_PREFIX + digest
+
+
+def _short(identity: str) -> str:
+    """Return the start of a weights identity, enough to tell digests apart in a message."""
+    return identity[: len(DIGEST_PREFIX) + 12]
 
 
 def warn_unofficial(path: str, entry: WeightFile, identity: str) -> None:
@@ -335,7 +341,7 @@ def warn_unofficial(path: str, entry: WeightFile, identity: str) -> None:
     why = "a decompressed file, which cannot be checked" if not path.endswith(".gz") else "its hash differs"
     warn_once(
         f"{path} is not OpenL3's official {entry.filename} ({why}): what it embeds is recorded as "
-        f"made with weights {identity[:19]}..."
+        f"made with weights {_short(identity)}..."
     )
 
 
@@ -359,7 +365,7 @@ def locate(identity: str, entry: WeightFile | None, given: str | None = None) ->
             return path
     where = ", ".join(looked) if looked else f"{WEIGHTS_DIR_ENV} and the cache (empty)"
     raise OpenL3Error(
-        f"The embeddings were made with weights {identity[:19]}... (not OpenL3's official ones), and no "
+        f"The embeddings were made with weights {_short(identity)}... (not OpenL3's official ones), and no "
         f"file with those weights is here (looked at {where}): give that weight file "
         "(weights=..., --weights)."
     )
