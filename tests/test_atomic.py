@@ -12,7 +12,7 @@ import pytest
 
 from helpers import dead_pid
 from openl3._util import atomic
-from openl3._util.owner import Owner, current
+from openl3._util.owner import UNJUDGED_STALE_S, Owner, current
 from openl3.runs.npz import save_npz, write_npz
 
 
@@ -121,7 +121,7 @@ def test_a_temporary_whose_owner_cannot_be_judged_is_removed_when_a_day_old(tmp_
     other = temporary_of(Owner(me.host, me.boot, "pid:[4026530000]", 1, "5"))
     (tmp_path / other).write_bytes(b"")
     assert atomic.remove_stale_temporaries(str(tmp_path)) == 0
-    old = time.time() - atomic.UNJUDGED_STALE_S - 60
+    old = time.time() - UNJUDGED_STALE_S - 60
     os.utime(tmp_path / other, (old, old))
     assert atomic.remove_stale_temporaries(str(tmp_path)) == 1
 

@@ -252,6 +252,7 @@ DOCTESTED = [
     "openl3.audio.signal.check_sample_rate",
     "openl3.models.precision.computed_precision",
     "openl3.models.frontends.slaney_mel_filterbank",
+    "openl3._util.owner.is_stale",
 ]
 
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .owner import TAG_PATTERN, Owner, current, pid_runs
+from .owner import TAG_PATTERN, Owner, current, is_stale, pid_runs
 
 __all__ = [
     "discard",
@@ -46,8 +46,6 @@ __all__ = [
 _TEMPORARY = re.compile(rf"^\.(?P<name>.+)\.(?P<tag>{TAG_PATTERN})\.[0-9a-f]{{8}}\.tmp$")
 #: Temporaries named by openl3 before owners had tags: ``.<name>.<host>.<pid>.<random>.tmp``.
 _OLD_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$")
-#: A temporary whose owner cannot be judged from here is removed when it is this old.
-UNJUDGED_STALE_S = 24 * 3600.0
 
 logger = logging.getLogger("openl3")
 
@@ -217,11 +215,9 @@ def _judge(name: str, age: Callable[[], float]) -> bool:
         old = _OLD_TEMPORARY.match(name)
         if old is None:
             return False
-        same_host = old["host"] == re.sub(r"[^A-Za-z0-9-]", "-", current().host)
+        same_host = old["host"] == current().tag_host
         alive = pid_runs(int(old["pid"])) if same_host else None  # the old rule: the pid alone
-    if alive is None:
-        return age() > UNJUDGED_STALE_S
-    return not alive
+    return is_stale(alive, age)
 
 
 def remove_stale_temporaries(directory: str, names: list[str] | None = None, filesystem: Any = None) -> int:
@@ -229,9 +225,10 @@ def remove_stale_temporaries(directory: str, names: list[str] | None = None, fil
 
     Temporaries may be files or folders (an export's). A temporary whose owner cannot be
     judged from here (another host or container) is removed once it is
-    :data:`UNJUDGED_STALE_S` old. One that cannot be removed is logged and left: cleaning up
-    never stops a run. ``names`` is the directory's listing when the caller already has
-    it; ``filesystem`` a pyarrow filesystem holding ``directory`` (default: the local one).
+    :data:`~openl3._util.owner.UNJUDGED_STALE_S` old (:func:`~openl3._util.owner.is_stale`).
+    One that cannot be removed is logged and left: cleaning up never stops a run. ``names``
+    is the directory's listing when the caller already has it; ``filesystem`` a pyarrow
+    filesystem holding ``directory`` (default: the local one).
     """
     if filesystem is not None and not is_local(filesystem):
         return _remove_stale_in(filesystem, directory)

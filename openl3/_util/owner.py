@@ -24,10 +24,11 @@ import hashlib
 import os
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["Owner", "current", "hold", "is_held"]
+__all__ = ["UNJUDGED_STALE_S", "Owner", "current", "hold", "is_held", "is_stale"]
 
 #: What a tag looks like in a file name: cleaned host, key, pid, start time.
 TAG_PATTERN = r"[A-Za-z0-9-]+-[0-9a-f]{8}-\d+-\d+"
@@ -124,10 +125,14 @@ class Owner:
         """A short hash of its kernel and pid namespace, the two that make a pid meaningful."""
         return _short_hash(self.kernel, self.namespace)
 
+    @property
+    def tag_host(self) -> str:
+        """Its host name as a file name holds it: letters, digits and ``-``."""
+        return re.sub(r"[^A-Za-z0-9-]", "-", self.host) or "host"
+
     def tag(self) -> str:
         """Return the owner as a file name holds it: ``<host>-<key>-<pid>-<start>``."""
-        host = re.sub(r"[^A-Za-z0-9-]", "-", self.host) or "host"
-        return f"{host}-{self.key}-{self.pid}-{self.started or 0}"
+        return f"{self.tag_host}-{self.key}-{self.pid}-{self.started or 0}"
 
     @classmethod
     def from_tag(cls, tag: str) -> TaggedOwner | None:
@@ -167,10 +172,7 @@ class Owner:
         runs with the recorded start time (a pid given again to another process does not
         count). Where start times are unknown, a running pid counts.
         """
-        here = current()
-        if self.key != here.key:
-            return None
-        return _runs(self.pid, self.started)
+        return TaggedOwner(self.key, self.pid, self.started).alive()
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,27 @@ class TaggedOwner:
         if self.key != current().key:
             return None
         return _runs(self.pid, self.started)
+
+
+#: What a process of another kernel or pid namespace left is stale when it is this old.
+UNJUDGED_STALE_S = 24 * 3600.0
+
+
+def is_stale(alive: bool | None, age: Callable[[], float]) -> bool:
+    """Whether what a process left (a temporary, a staging folder) may be removed.
+
+    ``alive`` is what :meth:`Owner.alive` says of its owner: gone (False) makes it stale;
+    running (True) never; unknown from here (None) once ``age()`` (seconds) passes
+    :data:`UNJUDGED_STALE_S`.
+
+    Examples
+    --------
+    >>> is_stale(False, lambda: 0.0), is_stale(True, lambda: 1e9), is_stale(None, lambda: 60.0)
+    (True, False, False)
+    """
+    if alive is None:
+        return age() > UNJUDGED_STALE_S
+    return not alive
 
 
 def _runs(pid: int, started: str) -> bool:

@@ -34,11 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from .._util.atomic import UNJUDGED_STALE_S
 from .._util.exceptions import OpenL3Error
 from .._util.identity import file_identity
 from .._util.jobs import FileInput, Report, failure_reason
-from .._util.owner import Owner, current
+from .._util.owner import Owner, current, is_stale
 from .._util.validation import check_audio
 from ..audio.decode import decode_audio_file
 from ..audio.windows import window_dtype
@@ -259,9 +258,8 @@ def remove_stale_staging(staging: Any) -> None:
         if info.type != fs.FileType.Directory or not info.base_name.startswith(STAGING_PREFIX):
             continue
         owner = Owner.from_tag(info.base_name[len(STAGING_PREFIX) :].rpartition("-")[0])
-        alive = None if owner is None else owner.alive()
-        age = time.time() - (info.mtime.timestamp() if info.mtime else time.time())
-        if alive is False or (alive is None and owner is not None and age > UNJUDGED_STALE_S):
+        modified = info.mtime.timestamp() if info.mtime else time.time()
+        if owner is not None and is_stale(owner.alive(), lambda modified=modified: time.time() - modified):
             staging.fs.delete_dir(info.path)
 
 
