@@ -255,3 +255,35 @@ def test_a_layer_a_precision_and_a_weight_file_reach_every_actor(ray_session, we
         "bfloat16",
         True,
     )
+
+
+def test_only_staging_folders_of_gone_drivers_are_removed(tmp_path):
+    """The rule of temporaries (owner.is_stale): gone is stale; unknown from here, once a day old."""
+    import time
+    from types import SimpleNamespace
+
+    from pyarrow import fs
+
+    from helpers import dead_pid
+    from openl3._util.owner import UNJUDGED_STALE_S, Owner, current
+    from openl3.runs.ray_engine import STAGING_PREFIX, remove_stale_staging
+
+    me = current()
+    elsewhere = Owner(me.host, me.boot, "pid:[4026530000]", 1, "5")  # another container
+    names = {
+        "live": f"{STAGING_PREFIX}{me.tag()}-aaaa",
+        "dead": f"{STAGING_PREFIX}{Owner(me.host, me.boot, me.namespace, dead_pid(), '9').tag()}-bbbb",
+        "elsewhere": f"{STAGING_PREFIX}{elsewhere.tag()}-cccc",
+        "untagged": f"{STAGING_PREFIX}not-a-tag",
+        "users": "mine",
+    }
+    for name in names.values():
+        (tmp_path / name).mkdir()
+    staging = SimpleNamespace(fs=fs.LocalFileSystem(), base=str(tmp_path))
+    remove_stale_staging(staging)
+    assert sorted(os.listdir(tmp_path)) == sorted(v for k, v in names.items() if k != "dead")
+    old = time.time() - UNJUDGED_STALE_S - 60
+    for name in os.listdir(tmp_path):
+        os.utime(tmp_path / name, (old, old))
+    remove_stale_staging(staging)
+    assert sorted(os.listdir(tmp_path)) == sorted([names["live"], names["untagged"], names["users"]])
