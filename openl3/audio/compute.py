@@ -34,10 +34,10 @@ from ..models.specs import (
     DEFAULT_INPUT_REPR,
     FRONTENDS,
     INPUT_REPRS,
-    SPECTROGRAMS,
     TARGET_SR,
     WINDOW_SAMPLES,
     input_repr_spec,
+    resolve_spectrogram,
 )
 from .decode import AudioFile
 from .windows import AudioWindows, window_count, window_dtype
@@ -117,8 +117,7 @@ class AudioComputation(Embedder):
     ):
         super().__init__(batch_size, verbose, precision, prefix)
         self.user_model = model
-        check_choice(spectrogram, f"{prefix}spectrogram", SPECTROGRAMS)
-        self.spectrogram = "keras" if spectrogram == "auto" else spectrogram
+        self.spectrogram = resolve_spectrogram(spectrogram, f"{prefix}spectrogram")
         self.output = self.check_output(AUDIO_TOWER, output, model)
         self.weights_path = self.check_weights(weights, model)
         self.model, self.input_repr = resolve_audio_model(model, input_repr, frontend)

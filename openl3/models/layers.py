@@ -17,10 +17,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from .._util.exceptions import InvalidArgumentError
 from .frontends import kapre_v0_1_4_magnitude_to_decibel, mel_basis
 from .kapre_layers import kapre_layers
-from .specs import INPUT_REPRS, SPEC_HOP, SPECTROGRAMS, TARGET_SR, WINDOW_SAMPLES, InputRepr
+from .specs import INPUT_REPRS, SPEC_HOP, TARGET_SR, WINDOW_SAMPLES, InputRepr, resolve_spectrogram
 
 _WINDOWS = os.path.join(os.path.dirname(__file__), "hann_windows.npz")
 
@@ -163,14 +162,10 @@ def kapre_frontend(inputs: Any, spec: InputRepr, implementation: str = "auto") -
     tensor
         The (batch, freq, time, 1) decibel spectrogram the tower takes.
     """
-    if implementation in ("auto", "keras"):
+    if resolve_spectrogram(implementation) == "keras":
         magnitude = Spectrogram(spec.name, name="spectrogram")(inputs)
-    elif implementation == "kapre":
-        magnitude = _kapre_magnitude(inputs, spec)
     else:
-        raise InvalidArgumentError(
-            f"Invalid spectrogram {implementation!r}: expected one of {', '.join(map(repr, SPECTROGRAMS))}."
-        )
+        magnitude = _kapre_magnitude(inputs, spec)
     return MagnitudeToDecibel(name="magnitude_to_decibel")(magnitude)
 
 

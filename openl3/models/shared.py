@@ -15,7 +15,7 @@ from typing import Any
 from .load import checked_path, load_audio_embedding_model_from_path, load_image_embedding_model_from_path
 from .precision import resolve_precision
 from .reduced import TOWER_POLICIES, reduced_copy
-from .specs import AUDIO_TOWER, IMAGE_TOWER
+from .specs import AUDIO_TOWER, IMAGE_TOWER, resolve_spectrogram
 
 __all__ = ["clear_model_cache", "shared_audio_model", "shared_image_model"]
 
@@ -74,7 +74,7 @@ def shared_audio_model(
     """
     if path is None:
         path = checked_path(AUDIO_TOWER, input_repr, content_type, embedding_size, output)
-    spectrogram = "keras" if spectrogram == "auto" else spectrogram
+    spectrogram = resolve_spectrogram(spectrogram)
     key = ("audio", input_repr, content_type, embedding_size, frontend, output, spectrogram)
     return _shared(
         key,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .._util.exceptions import InvalidArgumentError
+from .._util.validation import check_choice
 
 #: Sample rate of the audio models, in Hz.
 TARGET_SR = 48000
@@ -33,6 +34,25 @@ FRONTENDS = ("kapre", "librosa")
 #: What computes the kapre frontend's spectrogram: openl3's keras.ops twin of kapre's layers
 #: (also "auto", the default), or kapre's own layers (optional: openl3[kapre], TensorFlow only).
 SPECTROGRAMS = ("auto", "keras", "kapre")
+
+
+def resolve_spectrogram(spectrogram: str, name: str = "spectrogram") -> str:
+    """Return what computes the spectrogram ``spectrogram`` asks for: "keras" ("auto" too) or "kapre".
+
+    Raises
+    ------
+    InvalidArgumentError
+        Naming ``name``, unless ``spectrogram`` is one of :data:`SPECTROGRAMS`.
+
+    Examples
+    --------
+    >>> resolve_spectrogram("auto"), resolve_spectrogram("kapre")
+    ('keras', 'kapre')
+    """
+    check_choice(spectrogram, name, SPECTROGRAMS)
+    return "keras" if spectrogram == "auto" else spectrogram
+
+
 #: input_repr used when none is given: by the kapre frontend (0.4.2 behaviour; its
 #: documentation says mel128) and by the image models.
 DEFAULT_INPUT_REPR = "mel256"
