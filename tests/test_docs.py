@@ -254,6 +254,7 @@ DOCTESTED = [
     "openl3.models.frontends.slaney_mel_filterbank",
     "openl3._util.owner.is_stale",
     "openl3.models.specs.resolve_spectrogram",
+    "openl3.search.queries.query_file",
 ]
 
 

@@ -481,6 +481,25 @@ def test_a_vector_several_queries_full_precision_and_a_header(search_collection,
     assert [h["query"] for h in hits[::3]] == [paths[2], str(vector), f"{paths[0]}@1.0"]
 
 
+def test_a_csv_query_whose_name_holds_an_at_sign_is_the_csv_folders_file(
+    search_collection, dataset, weights_env, tmp_path, monkeypatch
+):
+    """The CSV's relative names were cut at the first "@" to look for the file: take@1.wav was missed."""
+    paths, _ = search_collection
+    assert main(["index", dataset, "-q"]) == 0
+    shutil.copy(paths[1], tmp_path / "take@1.wav")
+    queries, out = tmp_path / "queries.csv", str(tmp_path / "hits.csv")
+    queries.write_text("query,start,end\ntake@1.wav,,\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert main(["search", dataset, str(queries), "-k", "1", "-o", out, "-q"]) == 0
+    (hit,) = read_hits(out)
+    assert hit["query"] == str(tmp_path / "take@1.wav") and hit["path"] == paths[1]
+    rows = DatasetRows(dataset).rows()  # the same sound as that input: its windows' mean, searched
+    oracle = normalised(rows.embeddings) @ normalised(rows.embeddings[rows.paths == paths[1]].mean(0))[0]
+    assert float(hit["similarity"]) == pytest.approx(oracle.max(), abs=1e-5)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

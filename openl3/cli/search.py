@@ -23,6 +23,7 @@ from ..search import make_query, open_index, search, update_index
 from ..search.index import EXACT_LIMIT, Index
 from ..search.maps import COLOURS, MAP_LIMIT, PROJECTIONS, map_points
 from ..search.pages import write_map
+from ..search.queries import query_file
 from .compat import positive_int
 from .console import EXIT_FAILED, EXIT_OK, _console
 
@@ -182,10 +183,16 @@ def _queries(args: argparse.Namespace) -> list[tuple[str, float | None, float | 
 
 
 def _from(folder: str, query: str) -> str:
-    """Return a query of a CSV file: a relative path is taken from the CSV's folder."""
+    """Return a query of a CSV file: a relative path is taken from the CSV's folder.
+
+    The path is the CSV folder's when the file it names is there, whole or as PATH of
+    PATH@SECONDS (:func:`openl3.search.queries.query_file`: a name may hold ``@``).
+    """
     path = query.strip()
-    joined = os.path.join(folder, path.split("@")[0])
-    return os.path.join(folder, path) if not os.path.isabs(path) and os.path.exists(joined) else path
+    if os.path.isabs(path):
+        return path
+    named = {path, query_file(path)}
+    return os.path.join(folder, path) if any(os.path.exists(os.path.join(folder, n)) for n in named) else path
 
 
 def _number(row: dict[str, str], column: str, source: str) -> float | None:

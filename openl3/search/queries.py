@@ -34,6 +34,18 @@ _ROW = re.compile(r"^(?P<path>.+)@(?P<seconds>[0-9]*\.?[0-9]+)$")
 _AT = re.compile(r"^(?P<path>.+)@(?P<seconds>[^@/\\]*)$")
 
 
+def query_file(query: str) -> str:
+    """Return the file a query names: PATH of ``PATH@SECONDS``, else the query itself.
+
+    Examples
+    --------
+    >>> query_file("birds/crow.wav@12.5"), query_file("a@b/take@2.wav"), query_file("crow.wav")
+    ('birds/crow.wav', 'a@b/take', 'crow.wav')
+    """
+    at = _AT.match(query)
+    return at["path"] if at else query
+
+
 @dataclass
 class Query:
     """One query vector, and the rows of the dataset it came from (left out of the hits).
