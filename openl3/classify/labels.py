@@ -108,8 +108,7 @@ class FileLabels:
 
     def label_of(self, path: str) -> str | None:
         """Return the label of file ``path`` (matched by its real path), or None if it has none."""
-        position = self._index.get(file_identity(path))
-        return None if position is None else self.labels[position]
+        return self.label_for(file_identity(path))
 
     def label_for(self, identity: str) -> str | None:
         """Return the label of the file whose identity is ``identity`` (a dataset's key), or None."""

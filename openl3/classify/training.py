@@ -126,7 +126,7 @@ def _warn_of_classes_missing_from_folds(
             count = len(set(groups[y == name]))
             warnings.warn(
                 f"{labels.source}: fold {number} of {len(made)} tests no file of class {name!r}, which has "
-                f"{count} group{'s' if count != 1 else ''}: its scores leave {name!r} out. Give that class "
+                f"{counted(count, 'group')}: its scores leave {name!r} out. Give that class "
                 f"more groups (recordings), or use fewer folds (--folds {max(2, count)}).",
                 OpenL3Warning,
                 stacklevel=3,
