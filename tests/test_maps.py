@@ -115,6 +115,31 @@ def test_files_not_found_from_here_are_warned_of_naming_relative_paths(tmp_path,
     assert "3 of the map's 3 files are not found" in caplog.text and "embedded" not in caplog.text
 
 
+def test_a_map_made_from_another_folder_links_and_checks_the_files_the_dataset_names(
+    weights_env, tmp_path, monkeypatch, capsys
+):
+    """The links were the dataset's files, but the warning looked for its names from here."""
+    import openl3
+    from helpers import AUDIO, write_clips
+
+    embedded = tmp_path / "embedded_here"
+    embedded.mkdir()
+    write_clips(embedded / "sounds", [1.0, 1.5])
+    monkeypatch.chdir(embedded)
+    openl3.process_audio_file(
+        ["sounds/clip00.wav", "sounds/clip01.wav"], output_dir="out", output_format="parquet", **AUDIO
+    )
+    monkeypatch.chdir(tmp_path)
+    page = tmp_path / "map.html"
+    capsys.readouterr()
+    assert main(["map", str(embedded / "out"), "-o", str(page), "--no-png"]) == 0
+    assert "not found" not in capsys.readouterr().err
+    assert 'sounds/clip00.wav"' in page.read_text()  # linked from the page's folder to the file
+    os.remove(embedded / "sounds" / "clip01.wav")
+    assert main(["map", str(embedded / "out"), "-o", str(page), "--no-png"]) == 0
+    assert "1 of the map's 2 files are not found" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("count", [0, 1, 2, 3, 5])
 def test_pca_keeps_the_distances_of_points_it_can_span(count):
     from openl3.search.maps import project

@@ -240,7 +240,7 @@ def write_map(points: MapPoints, page: str, png: bool = True) -> list[str]:
         )
     paths = [page, png_path(page)] if png else [page]
     os.makedirs(os.path.dirname(os.path.abspath(page)), exist_ok=True)
-    _warn_of_missing_files(points.paths)
+    _warn_of_missing_files([points.files.get(path, path) for path in points.paths])  # the files linked
     text = _html(points, page)
     with replacing(*paths) as temporaries:
         with open(temporaries[0], "w", encoding="utf-8") as handle:
