@@ -27,7 +27,7 @@ from .._util.atomic import replacing
 from .._util.exceptions import InvalidArgumentError, OpenL3Error, OpenL3Warning
 from ..models.settings import EmbeddingSettings
 from ..version import version
-from .embedding import check_modality, make_embedder
+from .embedding import make_embedder
 from .pooling import POOLINGS, pool, pooled_size
 
 logger = logging.getLogger("openl3")
@@ -270,7 +270,7 @@ def _check_settings(path: str, settings: dict[str, Any]) -> EmbeddingSettings:
     """Return the embedding settings of a record, refusing those no embedder computes."""
     try:
         found = EmbeddingSettings.from_record(settings, record_path(path))
-        make_embedder(check_modality(found.modality), **found.arguments())
+        make_embedder(found.modality, **found.arguments())  # checks the values as the embedders do
     except (OpenL3Error, TypeError, ValueError) as exc:
         raise OpenL3Error(f"{record_path(path)} holds invalid embedding settings: {exc}") from exc
     return found
